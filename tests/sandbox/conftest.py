@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from sandbox.server import SandboxServer
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[SandboxServer]:
+    """One real sandbox server on loopback for the whole session."""
+    server = SandboxServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _clear_faults(sandbox: SandboxServer) -> Iterator[None]:
+    yield
+    httpx.delete(f"{sandbox.url}/_faults/")
