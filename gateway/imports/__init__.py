@@ -1,0 +1,1 @@
+"""Insurer portfolio imports (seeds 000 and 002)."""
