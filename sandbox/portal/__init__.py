@@ -5,7 +5,7 @@ Firm API (bearer ``ptk_<firm>``), all JSON except file bodies, errors ``{"code",
     GET  /clients/{client}                                     client, 404 client_not_found
     GET  /clients/{client}/folders                             {"items": [folder]} whole tree
     POST /clients/{client}/folders {"name","parent_id"}        201 new / 200 already there
-    GET  /clients/{client}/folders/{folder}/files              {"items": [file]}
+    GET  /clients/{client}/folders/{folder}/files[?name=N]     {"items": [file]}; N and "N (k).ext"
     POST /clients/{client}/folders/{folder}/files?name=N       raw body; 201, 409 exists
     PUT  /clients/{client}/folders/{folder}/files/{file}       raw body; 200, 409 locked
     GET  /clients/{client}/folders/{folder}/files/{file}/content

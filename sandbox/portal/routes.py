@@ -71,10 +71,15 @@ def create_folder(request: Request[object, object, State], client_id: str, data:
 
 
 @get(FOLDER + "/files", sync_to_thread=False)
-def list_files(request: Request[object, object, State], client_id: str, folder_id: str) -> FileList:
+def list_files(
+    request: Request[object, object, State], client_id: str, folder_id: str, name: str | None = None
+) -> FileList:
+    """All files of the folder, or with ``?name=N`` only N and its numbered copies ``N (k).ext``."""
     store, space = space_for(request, client_id)
     folder = store.folder(space, folder_id)
-    return FileList([file_out(f) for f in space.files.values() if f.folder_id == folder.id])
+    if name is not None:
+        return FileList([file_out(f) for f in space.named(folder.id, name)])
+    return FileList([file_out(space.files[i]) for i in space.in_folder.get(folder.id, [])])
 
 
 @post(FOLDER + "/files")

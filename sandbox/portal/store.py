@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 from dataclasses import dataclass, field
 
 # The folder tree a new client starts with, organised by department as in the real portal.
@@ -28,6 +29,14 @@ DEFAULT_TREE: tuple[tuple[str, ...], ...] = (
 )
 # Shown in every tree but closed to the firm's staff, whatever the client.
 FIRM_RESTRICTED = frozenset({"Restrito"})
+# "Name (2).ext" is copy 2 of "Name.ext": the portal's way of keeping a viewed file intact.
+COPY_NUMBER = re.compile(r"^(?P<stem>.*) \((?P<n>[1-9][0-9]*)\)(?P<ext>(\.[^.]*)?)$")
+
+
+def original_name(name: str) -> str | None:
+    """``Name (2).ext`` -> ``Name.ext``; None for a name without a copy number."""
+    match = COPY_NUMBER.match(name)
+    return f"{match['stem']}{match['ext']}" if match else None
 
 
 class PortalError(Exception):
@@ -74,6 +83,14 @@ class ClientSpace:
     folders: dict[str, Folder] = field(default_factory=dict)
     files: dict[str, StoredFile] = field(default_factory=dict)
     by_name: dict[tuple[str, str], str] = field(default_factory=dict)  # (folder id, name) -> file id
+    in_folder: dict[str, list[str]] = field(default_factory=dict)  # folder id -> file ids
+    # (folder id, original name) -> ids of its numbered copies, so a name lookup never scans
+    copies: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+
+    def named(self, folder_id: str, name: str) -> list[StoredFile]:
+        """The file called ``name`` and its numbered copies ``name (n).ext``."""
+        ids = [self.by_name[folder_id, name]] if (folder_id, name) in self.by_name else []
+        return [self.files[i] for i in ids + self.copies.get((folder_id, name), [])]
 
 
 def default_profile(client_id: str) -> ClientProfile | None:
@@ -156,6 +173,10 @@ class PortalStore:
         stored.viewed = space.profile.auto_view
         space.files[stored.id] = stored
         space.by_name[folder.id, name] = stored.id
+        space.in_folder.setdefault(folder.id, []).append(stored.id)
+        original = original_name(name)
+        if original is not None:
+            space.copies.setdefault((folder.id, original), []).append(stored.id)
         return stored
 
     def replace_file(self, space: ClientSpace, stored: StoredFile, content_type: str, body: bytes) -> StoredFile:

@@ -1,0 +1,269 @@
+"""Client for the client document portal (ONVIO-like "Portal do Cliente"), over HTTP.
+
+``base_url`` is the portal API root (the sandbox serves it at ``{sandbox}/portal``) and
+``token`` the accounting firm's bearer token. Failures raise partner errors with stable codes:
+``client_not_found``, ``permission_denied``, ``folder_not_found``, ``file_not_found``,
+``locked`` and ``exists`` (as ``PortalConflictError``, carrying the file that holds the name),
+``content_unavailable``; transient ones (5xx, 429, timeouts) raise ``TransientPartnerError``
+with code ``portal_unavailable`` (``content_unavailable`` when fetching document content).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any, Generic, Self, TypeVar
+
+import httpx
+import msgspec
+
+from gateway.partners.errors import TRANSIENT_STATUSES, PermanentPartnerError, TransientPartnerError
+
+PARTNER = "client_portal"
+# Bounds the 409 retries of one delivery; 50 racing deliveries of one name need about 50.
+MAX_CONFLICTS = 200
+
+
+class PortalClient(msgspec.Struct, frozen=True):
+    id: str
+    name: str
+    restricted_departments: list[str]
+    locked: bool
+
+
+class PortalFolder(msgspec.Struct, frozen=True):
+    id: str
+    parent_id: str | None
+    name: str
+    path: list[str]
+
+
+class PortalFile(msgspec.Struct, frozen=True):
+    id: str
+    folder_id: str
+    name: str
+    size: int
+    content_type: str
+    sha256: str
+    viewed: bool
+    version_count: int
+
+
+class DeliveredFile(msgspec.Struct, frozen=True):
+    name_used: str
+    file_id: str
+    replaced: bool  # an earlier, unviewed version was overwritten
+    sha256: str
+    already_delivered: bool = False  # the same bytes were already there (a retried delivery)
+
+
+T = TypeVar("T")
+
+
+class _Items(msgspec.Struct, Generic[T]):
+    items: list[T]
+
+
+class _Problem(msgspec.Struct):
+    code: str | None = None
+    detail: str | None = None
+    file: PortalFile | None = None
+
+
+class PortalConflictError(PermanentPartnerError):
+    """409 from the portal: ``exists`` (name taken) or ``locked`` (viewed); ``file`` is the holder."""
+
+    def __init__(self, detail: str, *, code: str, file: PortalFile | None) -> None:
+        super().__init__(detail, code=code, status=409)
+        self.file = file
+
+
+_FALLBACK_CODES = {401: "unauthorized", 403: "permission_denied", 404: "not_found", 409: "exists"}
+
+
+def _raise_for_portal(response: httpx.Response, *, transient_code: str = "portal_unavailable") -> None:
+    if response.is_success:
+        return
+    status = response.status_code
+    detail = f"{PARTNER} answered {status} to {response.request.method} {response.request.url.path}"
+    if status in TRANSIENT_STATUSES:
+        raise TransientPartnerError(detail, code=transient_code, status=status)
+    try:
+        problem = msgspec.json.decode(response.content, type=_Problem)
+    except msgspec.DecodeError:
+        problem = _Problem()
+    code = problem.code or _FALLBACK_CODES.get(status, "partner_rejected")
+    detail = f"{detail}: {problem.detail}" if problem.detail else detail
+    if status == 409:
+        raise PortalConflictError(detail, code=code, file=problem.file)
+    raise PermanentPartnerError(detail, code=code, status=status)
+
+
+def numbered(name: str, n: int) -> str:
+    """The n-th copy name: ``DAS Janeiro.pdf`` -> ``DAS Janeiro (2).pdf``; n == 0 is the name itself."""
+    if n == 0:
+        return name
+    dot = name.rfind(".")
+    stem, ext = (name[:dot], name[dot:]) if dot > 0 else (name, "")
+    return f"{stem} ({n}){ext}"
+
+
+class ClientPortalClient:
+    """One firm's session with the portal. Reuse it: it keeps a connection pool and a folder-id cache."""
+
+    def __init__(self, base_url: str, token: str, *, http: httpx.AsyncClient | None = None) -> None:
+        self._base = base_url.rstrip("/")
+        self._auth = {"Authorization": f"Bearer {token}"}
+        self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
+        self._folder_ids: dict[tuple[str, tuple[str, ...]], str] = {}
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
+    ) -> httpx.Response:
+        headers = {**self._auth, "Content-Type": content_type} if content_type else self._auth
+        try:
+            response = await self._http.request(
+                method, self._base + path, json=json, params=params, content=content, headers=headers
+            )
+        except httpx.TransportError as exc:
+            raise TransientPartnerError(
+                f"{PARTNER} unreachable: {type(exc).__name__}", code="portal_unavailable"
+            ) from exc
+        _raise_for_portal(response)
+        return response
+
+    async def get_client(self, client_id: str) -> PortalClient:
+        try:
+            response = await self._call("GET", f"/clients/{client_id}")
+        except PermanentPartnerError as exc:
+            if exc.status == 404:
+                exc.code = "client_not_found"
+            raise
+        return msgspec.json.decode(response.content, type=PortalClient)
+
+    async def list_folders(self, client_id: str) -> list[PortalFolder]:
+        response = await self._call("GET", f"/clients/{client_id}/folders")
+        return msgspec.json.decode(response.content, type=_Items[PortalFolder]).items
+
+    async def ensure_folder_path(self, client_id: str, path: Sequence[str]) -> str:
+        """The id of the folder at ``path`` (e.g. ``["Fiscal", "DAS"]``), creating missing folders."""
+        key = (client_id, tuple(path))
+        cached = self._folder_ids.get(key)
+        if cached is not None:
+            return cached
+        by_path = {tuple(f.path): f.id for f in await self.list_folders(client_id)}
+        parent_id: str | None = None
+        for depth in range(1, len(path) + 1):
+            folder_id = by_path.get(tuple(path[:depth]))
+            if folder_id is None:
+                # Creating is idempotent in the portal, so a racing creator just gets the same folder.
+                body = {"name": path[depth - 1], "parent_id": parent_id}
+                response = await self._call("POST", f"/clients/{client_id}/folders", json=body)
+                folder_id = msgspec.json.decode(response.content, type=PortalFolder).id
+            parent_id = folder_id
+        if parent_id is None:
+            raise ValueError("a destination folder path needs at least one folder")
+        self._folder_ids[key] = parent_id
+        return parent_id
+
+    async def list_files(self, client_id: str, folder_id: str, *, name: str | None = None) -> list[PortalFile]:
+        """Files of a folder; with ``name``, only that name and its numbered copies."""
+        params = {"name": name} if name is not None else None
+        response = await self._call("GET", f"/clients/{client_id}/folders/{folder_id}/files", params=params)
+        return msgspec.json.decode(response.content, type=_Items[PortalFile]).items
+
+    async def create_file(
+        self, client_id: str, folder_id: str, name: str, content: bytes, content_type: str = "application/octet-stream"
+    ) -> PortalFile:
+        """Upload a new file; ``PortalConflictError(code="exists")`` if the name is taken."""
+        path = f"/clients/{client_id}/folders/{folder_id}/files"
+        response = await self._call("POST", path, params={"name": name}, content=content, content_type=content_type)
+        return msgspec.json.decode(response.content, type=PortalFile)
+
+    async def replace_file(
+        self,
+        client_id: str,
+        folder_id: str,
+        file_id: str,
+        content: bytes,
+        content_type: str = "application/octet-stream",
+    ) -> PortalFile:
+        """Upload a new version; ``PortalConflictError(code="locked")`` once the client viewed the file."""
+        path = f"/clients/{client_id}/folders/{folder_id}/files/{file_id}"
+        response = await self._call("PUT", path, content=content, content_type=content_type)
+        return msgspec.json.decode(response.content, type=PortalFile)
+
+    async def deliver_file(
+        self,
+        client_id: str,
+        folder_path: Sequence[str],
+        name: str,
+        content: bytes,
+        content_type: str = "application/octet-stream",
+    ) -> DeliveredFile:
+        """Deliver one document under the portal's naming rule, safe to retry and to run concurrently.
+
+        Walks ``name``, ``Name (1).ext``, ``Name (2).ext``...: a free name is created; a name
+        holding these very bytes means an earlier try already delivered them (nothing is
+        written); an unviewed file is replaced; a viewed one is left alone and the walk moves
+        on. A 409 from a racing delivery tells which file now holds the name, and the same
+        rule is applied to it, so no file is lost and no two files share a name.
+        """
+        folder_id = await self.ensure_folder_path(client_id, folder_path)
+        sha = hashlib.sha256(content).hexdigest()
+        holders = {f.name: f for f in await self.list_files(client_id, folder_id, name=name)}
+        n = 0
+        for _ in range(MAX_CONFLICTS):
+            candidate = numbered(name, n)
+            holder = holders.get(candidate)
+            while holder is not None and holder.sha256 != sha and holder.viewed:
+                n += 1
+                candidate = numbered(name, n)
+                holder = holders.get(candidate)
+            if holder is not None and holder.sha256 == sha:
+                return DeliveredFile(candidate, holder.id, False, sha, already_delivered=True)
+            try:
+                if holder is None:
+                    created = await self.create_file(client_id, folder_id, candidate, content, content_type)
+                    return DeliveredFile(candidate, created.id, False, sha)
+                replaced = await self.replace_file(client_id, folder_id, holder.id, content, content_type)
+                return DeliveredFile(candidate, replaced.id, True, sha)
+            except PortalConflictError as conflict:
+                if conflict.file is None:
+                    raise
+                holders[candidate] = conflict.file  # re-judge this name with what holds it now
+        raise TransientPartnerError(f"{name!r} kept colliding after {MAX_CONFLICTS} tries", code="name_contention")
+
+    async def fetch_content(self, url: str) -> bytes:
+        """Document bytes from the task system's URL (no portal token); 404/410 -> ``content_unavailable``."""
+        try:
+            response = await self._http.get(url)
+        except httpx.TransportError as exc:
+            raise TransientPartnerError(
+                f"content unreachable: {type(exc).__name__}", code="content_unavailable"
+            ) from exc
+        if response.status_code in TRANSIENT_STATUSES:
+            raise TransientPartnerError(f"content source answered {response.status_code}", code="content_unavailable")
+        if not response.is_success:
+            raise PermanentPartnerError(
+                f"content source answered {response.status_code}",
+                code="content_unavailable",
+                status=response.status_code,
+            )
+        return response.content
