@@ -1,0 +1,1 @@
+"""Health-plan portal synchronisations (seed 001): the catalogue, engine, exports and manager."""
