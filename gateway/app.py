@@ -1,0 +1,96 @@
+"""create_app(): plugins, routers, exception handlers — nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, Request
+from litestar.datastructures import State
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from gateway import __version__
+from gateway.deps import dependencies
+from gateway.errors import UnsupportedMediaType, exception_handlers
+from gateway.health.routes import live, ping, ready
+from gateway.idempotency.middleware import IdempotencyMiddleware
+from gateway.observability import MetricsController, configure_logging, prometheus_config, request_context
+from gateway.runtime import Runtime
+from gateway.settings import Settings, get_settings
+from gateway.tasks.routes import TaskController
+from gateway.tenants.auth import PUBLIC_PATHS, ApiKeyAuthentication, KeyCache
+from gateway.tenants.routes import TenantController, current_tenant
+
+ROUTES = [
+    live,
+    ready,
+    ping,
+    MetricsController,
+    TenantController,
+    current_tenant,
+    TaskController,
+]
+
+
+async def require_json(request: Request) -> None:  # type: ignore[type-arg]
+    """Bodies are JSON everywhere; anything else is 415 before a handler sees it."""
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return
+    has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
+    media_type = request.content_type[0]
+    if has_body and not (media_type == "application/json" or media_type.endswith("+json")):
+        raise UnsupportedMediaType(f"Send JSON (Content-Type: application/json), not '{media_type or 'nothing'}'.")
+
+
+def openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="Ponte",
+        version=__version__,
+        description=(
+            "Integration gateway: insurer portfolio imports, health-plan portal synchronisations, "
+            "document delivery to the client portal and card-sales reconciliation. Errors are RFC 9457 "
+            "`application/problem+json`; lists are cursor-paginated; POSTs that start work accept "
+            "`Idempotency-Key`."
+        ),
+        path="/docs",
+        render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
+        components=Components(
+            security_schemes={"ApiKey": SecurityScheme(type="http", scheme="bearer", description="Tenant or operator API key")}
+        ),
+        security=[{"ApiKey": []}],
+        use_handler_docstrings=True,
+    )
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        runtime = await Runtime.start(settings)
+        app.state.update(runtime=runtime, db=runtime.db, queue=runtime.queue, cipher=runtime.cipher, http=runtime.http)
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    return Litestar(
+        route_handlers=ROUTES,
+        dependencies=dependencies,
+        exception_handlers=exception_handlers,
+        before_request=require_json,
+        middleware=[
+            request_context,
+            prometheus_config.middleware,
+            DefineMiddleware(ApiKeyAuthentication, exclude=PUBLIC_PATHS),
+            IdempotencyMiddleware,
+        ],
+        lifespan=[lifespan],
+        state=State({"settings": settings, "key_cache": KeyCache(settings.api_key_cache_seconds)}),
+        openapi_config=openapi_config(),
+        request_max_body_size=settings.max_body_bytes,
+    )

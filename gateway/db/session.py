@@ -1,0 +1,50 @@
+"""Engine and sessions. Services never commit: the request (or the job) boundary does, once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+if TYPE_CHECKING:
+    from gateway.queue import Queue
+
+
+def async_url(url: str) -> str:
+    """Accept the usual ``postgresql://`` / ``postgres://`` URLs and use asyncpg for them."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url
+
+
+class Database:
+    """One engine per process, and the unit of work that commits then enqueues."""
+
+    def __init__(self, url: str, *, pool_size: int = 20) -> None:
+        self.engine: AsyncEngine = create_async_engine(
+            async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
+        )
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def unit_of_work(self, queue: Queue | None = None) -> AsyncIterator[AsyncSession]:
+        """Commit once at the end; jobs buffered on the session are enqueued only after commit.
+
+        Enqueueing after commit means a worker never picks up a task row it cannot see yet; if
+        the enqueue itself fails, the row is already durable and the sweeper dispatches it.
+        """
+        async with self.sessionmaker() as session:
+            try:
+                yield session
+            except BaseException:
+                await session.rollback()
+                raise
+            await session.commit()
+            if queue is not None:
+                await queue.flush(session)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,3 @@
+"""Every domain's task handlers, imported once so the registry is complete in workers."""
+
+import gateway.tasks.builtin  # noqa: F401

@@ -1,0 +1,43 @@
+"""What a running process holds: settings, database, queue, HTTP client for partners.
+
+The gateway keeps one on ``app.state``; each worker keeps one in arq's ``ctx``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+from gateway.crypto import CredentialCipher
+from gateway.db.session import Database
+from gateway.queue import Queue
+from gateway.settings import Settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    queue: Queue
+    cipher: CredentialCipher
+    http: httpx.AsyncClient
+
+    @classmethod
+    async def start(cls, settings: Settings) -> Runtime:
+        if not settings.database_url or not settings.redis_url:
+            raise RuntimeError("DATABASE_URL and REDIS_URL must be set (ponte dev starts embedded ones)")
+        return cls(
+            settings=settings,
+            db=Database(settings.database_url, pool_size=settings.db_pool_size),
+            queue=await Queue.connect(settings.redis_url),
+            cipher=CredentialCipher(settings.secret_key),
+            http=httpx.AsyncClient(
+                timeout=httpx.Timeout(30.0, connect=5.0), limits=httpx.Limits(max_connections=100)
+            ),
+        )
+
+    async def close(self) -> None:
+        await self.http.aclose()
+        await self.queue.close()
+        await self.db.dispose()

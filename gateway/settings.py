@@ -1,0 +1,65 @@
+"""One ``Settings`` read from the environment. Every knob Ponte has is here, with its default."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+import msgspec
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    # Empty URLs mean "start the embedded servers" (``ponte dev`` and the tests only).
+    database_url: str = ""
+    redis_url: str = ""
+    # Fernet keys, comma separated: the first encrypts, all decrypt (rotation).
+    secret_key: str = "dev-only-secret-change-me"
+    operator_key: str = ""
+    public_url: str = "http://127.0.0.1:8000"
+    # Partner base URLs default to the sandbox; production points them at the real partners.
+    sandbox_url: str = "http://127.0.0.1:8090"
+    webhook_tolerance_seconds: int = 300
+    max_body_bytes: int = 1_048_576
+    idempotency_ttl_seconds: int = 86_400
+    task_lease_seconds: float = 60.0
+    task_max_attempts: int = 5
+    task_retry_base_seconds: float = 2.0
+    sweep_grace_seconds: float = 30.0
+    sweep_interval_seconds: int = 10
+    worker_concurrency: int = 20
+    db_pool_size: int = 20
+    api_key_cache_seconds: float = 10.0
+    log_level: str = "INFO"
+    log_format: str = "json"  # json | console
+    data_dir: str = ".ponte"
+
+    @property
+    def embedded(self) -> bool:
+        return not self.database_url or not self.redis_url
+
+
+# Environment variable for each field: DATABASE_URL and REDIS_URL as everyone spells them,
+# everything else under the PONTE_ prefix.
+_UNPREFIXED = {"database_url", "redis_url"}
+
+
+def env_name(field: str) -> str:
+    return field.upper() if field in _UNPREFIXED else f"PONTE_{field.upper()}"
+
+
+def load_settings(environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+    """Build settings from ``environ`` (default ``os.environ``); ``overrides`` win."""
+    environ = dict(os.environ) if environ is None else environ
+    raw: dict[str, object] = {}
+    for field in Settings.__struct_fields__:
+        value = environ.get(env_name(field))
+        if value is not None:
+            raw[field] = value
+    raw.update(overrides)
+    # str_values=True lets "60" become 60.0 or 60 as the field's type says.
+    return msgspec.convert(raw, Settings, strict=False)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from litestar import Controller, get, post
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.pagination import PageParams
+from gateway.tasks import service
+from gateway.tasks.models import TaskStatus
+from gateway.tasks.schemas import Task, TaskPage
+
+
+class TaskController(Controller):
+    path = "/v1/tasks"
+    tags = ["Tasks"]
+
+    @get("/", operation_id="ListTasks", summary="List background tasks, newest first")
+    async def list_tasks(
+        self,
+        session: AsyncSession,
+        tenant_id: uuid.UUID,
+        page: PageParams,
+        kind: str | None = None,
+        status: TaskStatus | None = None,
+        subject_id: str | None = None,
+        trigger: str | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+    ) -> TaskPage:
+        rows, next_cursor = await service.list_tasks(
+            session, tenant_id, page, kind=kind, status=status, subject_id=subject_id, trigger=trigger,
+            created_from=created_from, created_to=created_to,
+        )
+        return TaskPage(items=[Task.from_model(t) for t in rows], next_cursor=next_cursor)
+
+    @get("/{task_id:uuid}", operation_id="GetTask", summary="A task with its progress and counters")
+    async def get_task(self, session: AsyncSession, tenant_id: uuid.UUID, task_id: uuid.UUID) -> Task:
+        return Task.from_model(await service.get_task(session, tenant_id, task_id))
+
+    @post("/{task_id:uuid}/cancel", operation_id="CancelTask", summary="Cancel a queued or running task", status_code=202)
+    async def cancel_task(self, session: AsyncSession, tenant_id: uuid.UUID, task_id: uuid.UUID) -> Task:
+        return Task.from_model(await service.cancel_task(session, tenant_id, task_id))

@@ -1,0 +1,132 @@
+"""Creating, reading and cancelling tasks. Services never commit; the caller's unit of work does."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.db.base import utcnow
+from gateway.errors import Conflict, NotFound
+from gateway.pagination import PageParams, paginate
+from gateway.queue import enqueue_after_commit
+from gateway.tasks.models import FINISHED, Task, TaskStatus
+
+DEFAULT_MAX_ATTEMPTS = 5
+
+
+async def create_task(
+    session: AsyncSession,
+    *,
+    tenant_id: uuid.UUID,
+    kind: str,
+    params: dict[str, Any] | None = None,
+    subject_id: str | None = None,
+    trigger: str = "manual",
+    dedup_key: str | None = None,
+    parent_id: uuid.UUID | None = None,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    run_after: datetime | None = None,
+) -> tuple[Task, bool]:
+    """Insert a queued task and enqueue it once the transaction commits.
+
+    With a ``dedup_key``, at most one task exists per (tenant, kind, key): a second call
+    returns the existing one and ``created=False`` (e.g. one scheduled import per day).
+    """
+    values: dict[str, Any] = {
+        "id": uuid.uuid4(), "tenant_id": tenant_id, "kind": kind, "params": params or {},
+        "subject_id": subject_id, "trigger": trigger, "dedup_key": dedup_key, "parent_id": parent_id,
+        "max_attempts": max_attempts, "status": TaskStatus.queued, "counters": {}, "result": {},
+    }
+    if run_after is not None:
+        values["run_after"] = run_after
+    stmt = insert(Task).values(**values)
+    if dedup_key is not None:
+        stmt = stmt.on_conflict_do_nothing(index_elements=["tenant_id", "kind", "dedup_key"])
+    inserted = (await session.execute(stmt.returning(Task.id))).scalar_one_or_none()
+    if inserted is None:
+        existing = (
+            await session.scalars(
+                select(Task).where(Task.tenant_id == tenant_id, Task.kind == kind, Task.dedup_key == dedup_key)
+            )
+        ).one()
+        return existing, False
+    task = await session.get_one(Task, inserted)
+    enqueue_after_commit(session, task.id, task.dispatches, run_after)
+    return task, True
+
+
+async def get_task(session: AsyncSession, tenant_id: uuid.UUID, task_id: uuid.UUID) -> Task:
+    task = await session.get(Task, task_id, populate_existing=True)
+    # Another tenant's task is indistinguishable from a missing one.
+    if task is None or task.tenant_id != tenant_id:
+        raise NotFound(f"Task {task_id} does not exist.")
+    return task
+
+
+async def list_tasks(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    page: PageParams,
+    *,
+    kind: str | None = None,
+    kind_prefix: str | None = None,
+    status: TaskStatus | None = None,
+    subject_id: str | None = None,
+    trigger: str | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+) -> tuple[list[Task], str | None]:
+    stmt = select(Task).where(Task.tenant_id == tenant_id)
+    if kind:
+        stmt = stmt.where(Task.kind == kind)
+    if kind_prefix:
+        stmt = stmt.where(Task.kind.startswith(kind_prefix))
+    if status:
+        stmt = stmt.where(Task.status == status)
+    if subject_id:
+        stmt = stmt.where(Task.subject_id == subject_id)
+    if trigger:
+        stmt = stmt.where(Task.trigger == trigger)
+    if created_from:
+        stmt = stmt.where(Task.created_at >= created_from)
+    if created_to:
+        stmt = stmt.where(Task.created_at < created_to)
+    return await paginate(session, stmt, page, order_by=[Task.created_at, Task.id])
+
+
+async def cancel_task(session: AsyncSession, tenant_id: uuid.UUID, task_id: uuid.UUID) -> Task:
+    """Queued tasks are cancelled at once; running ones at their worker's next heartbeat."""
+    task = await get_task(session, tenant_id, task_id)
+    if task.status in FINISHED:
+        raise Conflict(f"Task {task_id} already finished as {task.status}.", extra={"task_status": task.status})
+    task.cancel_requested = True
+    if task.status == TaskStatus.queued:
+        task.status = TaskStatus.cancelled
+        task.finished_at = utcnow()
+        task.error_code = "cancelled"
+        task.error = "cancelled on request"
+    await session.flush()
+    return task
+
+
+async def requeue_task(session: AsyncSession, task: Task, *, reset_attempts: bool = True) -> Task:
+    """Run a finished task again (a replay, a retry asked by a person)."""
+    if task.status in (TaskStatus.queued, TaskStatus.running):
+        raise Conflict(f"Task {task.id} is {task.status}; it cannot be run again until it finishes.")
+    await session.execute(
+        update(Task)
+        .where(Task.id == task.id)
+        .values(
+            status=TaskStatus.queued, run_after=utcnow(), dispatches=Task.dispatches + 1,
+            attempt=0 if reset_attempts else Task.attempt, cancel_requested=False, finished_at=None,
+            error=None, error_code=None, updated_at=utcnow(),
+        )
+    )
+    await session.refresh(task)
+    enqueue_after_commit(session, task.id, task.dispatches)
+    return task

@@ -1,0 +1,104 @@
+"""API-key authentication: tenant keys for tenant resources, the operator key for tenants.
+
+Keys arrive as ``Authorization: Bearer <key>`` or ``X-API-Key``. Lookups are cached for a few
+seconds per process so authenticated reads cost about what anonymous ones do; a revocation
+takes effect at once in the process that revoked and within the cache TTL elsewhere.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+import uuid
+from typing import Any
+
+import msgspec
+from litestar.connection import ASGIConnection
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from sqlalchemy import select
+
+from gateway.crypto import hash_api_key
+from gateway.errors import Forbidden, Unauthorized
+from gateway.tenants.models import ApiKey
+
+
+class Principal(msgspec.Struct, frozen=True):
+    tenant_id: uuid.UUID | None
+    key_id: uuid.UUID | None
+    operator: bool = False
+
+
+OPERATOR = Principal(tenant_id=None, key_id=None, operator=True)
+
+# Paths that authenticate otherwise (webhook signatures) or not at all (health, docs, metrics).
+PUBLIC_PATHS = [r"^/health", r"^/metrics", r"^/docs", r"^/schema", r"^/v1/webhooks/[^/]+$", r"^/ping$", r"^/$"]
+
+
+class KeyCache:
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._entries: dict[str, tuple[float, Principal | None]] = {}
+
+    def get(self, key_hash: str) -> tuple[bool, Principal | None]:
+        entry = self._entries.get(key_hash)
+        if entry is None or entry[0] < time.monotonic():
+            return False, None
+        return True, entry[1]
+
+    def put(self, key_hash: str, principal: Principal | None) -> None:
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[key_hash] = (time.monotonic() + self.ttl, principal)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+def presented_key(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    header = connection.headers.get("authorization")
+    if header and header[:7].lower() == "bearer ":
+        return header[7:].strip() or None
+    return connection.headers.get("x-api-key") or None
+
+
+class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        key = presented_key(connection)
+        if key is None:
+            raise Unauthorized("Send an API key as 'Authorization: Bearer <key>' or 'X-API-Key'.")
+        state = connection.app.state
+        operator_key: str = state.settings.operator_key
+        # An empty operator key would match an empty header: treat it as "no operator".
+        if operator_key and hmac.compare_digest(key.encode(), operator_key.encode()):
+            return AuthenticationResult(user=OPERATOR, auth=None)
+        key_hash = hash_api_key(key)
+        cache: KeyCache = state.key_cache
+        hit, principal = cache.get(key_hash)
+        if not hit:
+            async with state.db.sessionmaker() as session:
+                row = (
+                    await session.execute(
+                        select(ApiKey.id, ApiKey.tenant_id).where(
+                            ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None)
+                        )
+                    )
+                ).first()
+            principal = Principal(tenant_id=row.tenant_id, key_id=row.id) if row else None
+            cache.put(key_hash, principal)
+        if principal is None:
+            raise Unauthorized("The API key is unknown or revoked.")
+        return AuthenticationResult(user=principal, auth=None)
+
+
+def provide_tenant_id(request: Any) -> uuid.UUID:
+    """Dependency for tenant resources: the caller's tenant, from its key."""
+    principal: Principal = request.user
+    if principal.tenant_id is None:
+        raise Forbidden("This endpoint acts for one tenant: use a tenant API key.")
+    return principal.tenant_id
+
+
+def require_operator(connection: ASGIConnection[Any, Any, Any, Any], _: Any) -> None:
+    """Guard for tenant and key management."""
+    if not connection.user.operator:
+        raise Forbidden("This endpoint needs the operator key.")

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import uuid
+
+from litestar import Controller, Request, delete, get, post
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.pagination import PageParams
+from gateway.tenants import schemas, service
+from gateway.tenants.auth import KeyCache, require_operator
+
+
+def _tenant(t: object) -> schemas.Tenant:
+    return schemas.Tenant(id=t.id, name=t.name, slug=t.slug, created_at=t.created_at)  # type: ignore[attr-defined]
+
+
+def _key(k: object) -> schemas.ApiKey:
+    return schemas.ApiKey(
+        id=k.id, tenant_id=k.tenant_id, name=k.name, prefix=k.prefix, created_at=k.created_at, revoked_at=k.revoked_at  # type: ignore[attr-defined]
+    )
+
+
+class TenantController(Controller):
+    """Tenant and key management, for the operator key only."""
+
+    path = "/v1/tenants"
+    tags = ["Tenants"]
+    guards = [require_operator]
+
+    @post("/", operation_id="CreateTenant", summary="Create a tenant")
+    async def create_tenant(self, session: AsyncSession, data: schemas.TenantCreate) -> schemas.Tenant:
+        return _tenant(await service.create_tenant(session, name=data.name, slug=data.slug))
+
+    @get("/", operation_id="ListTenants", summary="List tenants")
+    async def list_tenants(self, session: AsyncSession, page: PageParams) -> schemas.TenantPage:
+        rows, next_cursor = await service.list_tenants(session, page)
+        return schemas.TenantPage(items=[_tenant(t) for t in rows], next_cursor=next_cursor)
+
+    @post("/{tenant:uuid}/keys", operation_id="CreateApiKey", summary="Issue an API key (shown once)")
+    async def create_key(
+        self, session: AsyncSession, tenant: uuid.UUID, data: schemas.ApiKeyCreate
+    ) -> schemas.ApiKeyCreated:
+        api_key, key = await service.create_api_key(session, tenant, name=data.name)
+        return schemas.ApiKeyCreated(
+            id=api_key.id, tenant_id=tenant, name=api_key.name, prefix=api_key.prefix, key=key, created_at=api_key.created_at
+        )
+
+    @get("/{tenant:uuid}/keys", operation_id="ListApiKeys", summary="List a tenant's API keys (never the keys)")
+    async def list_keys(self, session: AsyncSession, tenant: uuid.UUID, page: PageParams) -> schemas.ApiKeyPage:
+        await service.get_tenant(session, tenant)
+        rows, next_cursor = await service.list_api_keys(session, tenant, page)
+        return schemas.ApiKeyPage(items=[_key(k) for k in rows], next_cursor=next_cursor)
+
+    @delete("/{tenant:uuid}/keys/{key_id:uuid}", operation_id="RevokeApiKey", summary="Revoke an API key")
+    async def revoke_key(self, request: Request, session: AsyncSession, tenant: uuid.UUID, key_id: uuid.UUID) -> None:  # type: ignore[type-arg]
+        await service.revoke_api_key(session, tenant, key_id)
+        cache: KeyCache = request.app.state.key_cache
+        cache.clear()
+
+
+@get("/v1/me", operation_id="GetCurrentTenant", summary="The tenant the API key belongs to", tags=["Tenants"])
+async def current_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> schemas.Tenant:
+    return _tenant(await service.get_tenant(session, tenant_id))

@@ -1,0 +1,113 @@
+"""Test fixtures: a real PostgreSQL and a real Valkey for the session, schema from migrations.
+
+With DATABASE_URL / REDIS_URL set, the tests use those servers instead (CI with services).
+Each test starts from empty tables and an empty queue.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import text
+
+from gateway.app import create_app
+from gateway.db.base import Base
+from gateway.embedded import EmbeddedServices
+from gateway.runtime import Runtime
+from gateway.settings import Settings, load_settings
+from tests.factories import TenantFactory
+
+OPERATOR_KEY = "op-test-key"
+
+
+@pytest.fixture(scope="session")
+def backing_services() -> Iterator[tuple[str, str]]:
+    services = EmbeddedServices()
+    urls = services.start(database_url=os.environ.get("DATABASE_URL", ""), redis_url=os.environ.get("REDIS_URL", ""))
+    from gateway import migrate
+
+    migrate.upgrade(urls[0])
+    yield urls
+    services.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(backing_services: tuple[str, str]) -> Settings:
+    database_url, redis_url = backing_services
+    return load_settings(
+        {},
+        database_url=database_url,
+        redis_url=redis_url,
+        operator_key=OPERATOR_KEY,
+        secret_key="test-secret",
+        task_lease_seconds=2.0,
+        task_retry_base_seconds=0.05,
+        sweep_grace_seconds=0.5,
+        api_key_cache_seconds=0.0,
+        log_format="console",
+        log_level="WARNING",
+    )
+
+
+@pytest.fixture(scope="session")
+async def session_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    rt = await Runtime.start(settings)
+    yield rt
+    await rt.close()
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings) -> Litestar:
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+async def session_client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app=app) as c:
+        yield c
+
+
+async def reset_state(runtime: Runtime) -> None:
+    """Empty every table and the queue: each test starts from nothing."""
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    async with runtime.db.engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+    await runtime.queue.redis.flushall()
+
+
+@pytest.fixture
+async def runtime(session_runtime: Runtime) -> Runtime:
+    await reset_state(session_runtime)
+    return session_runtime
+
+
+@pytest.fixture
+async def client(session_client: AsyncTestClient[Litestar], runtime: Runtime) -> AsyncTestClient[Litestar]:
+    return session_client
+
+
+@pytest.fixture
+def operator_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {OPERATOR_KEY}"}
+
+
+@pytest.fixture
+def tenants(client: AsyncTestClient[Litestar], operator_headers: dict[str, str]) -> TenantFactory:
+    return TenantFactory(client, operator_headers)
+
+
+@pytest.fixture
+async def worker(runtime: Runtime) -> Any:
+    """Run the real arq worker in burst mode until the queue is empty."""
+    from tests.workers_support import run_burst
+
+    async def burst(**kwargs: Any) -> int:
+        return await run_burst(runtime, **kwargs)
+
+    return burst
+

@@ -1,0 +1,59 @@
+"""arq worker: one job function that runs any task by id, and the sweeper on a cron.
+
+Start with ``ponte worker`` (or ``arq workers.main.WorkerSettings``). Shared clients are made
+once in ``on_startup`` and kept in ``ctx``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arq import cron
+from arq.connections import RedisSettings
+
+import gateway.jobs  # noqa: F401 - registers every domain's task handlers
+from gateway.observability import configure_logging
+from gateway.queue import redis_settings
+from gateway.runtime import Runtime
+from gateway.settings import get_settings
+from gateway.tasks import runner, sweeper
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    ctx["runtime"] = await Runtime.start(settings)
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    runtime: Runtime | None = ctx.get("runtime")
+    if runtime is not None:
+        await runtime.close()
+
+
+async def run_task(ctx: dict[str, Any], task_id: str) -> str:
+    return await runner.run_task(ctx["runtime"], task_id)
+
+
+async def sweep(ctx: dict[str, Any]) -> str:
+    report = await sweeper.sweep(ctx["runtime"])
+    return f"requeued_stale={report.requeued_stale} redispatched={report.redispatched}"
+
+
+def _every(seconds: int) -> set[int]:
+    return set(range(0, 60, max(1, min(seconds, 60))))
+
+
+class WorkerSettings:
+    functions = [run_task]
+    cron_jobs = [cron(sweep, second=_every(get_settings().sweep_interval_seconds), run_at_startup=True)]
+    on_startup = startup
+    on_shutdown = shutdown
+    redis_settings: RedisSettings = redis_settings(get_settings().redis_url or "redis://localhost:6379")
+    max_jobs = get_settings().worker_concurrency
+    # Long imports run for minutes; recovery after a crash comes from the task lease and the
+    # sweeper, not from arq's in-progress key, so a generous timeout costs nothing.
+    job_timeout = 3600
+    max_tries = 1000  # retries are decided by the task runner, not by arq
+    keep_result = 60
+    allow_abort_jobs = True
