@@ -114,6 +114,7 @@ class ClientPortalClient:
     def __init__(self, base_url: str, token: str, *, http: httpx.AsyncClient | None = None) -> None:
         self._base = base_url.rstrip("/")
         self._auth = {"Authorization": f"Bearer {token}"}
+        self._owns_http = http is None  # a pool handed in belongs to the caller, who closes it
         self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
         self._folder_ids: dict[tuple[str, tuple[str, ...]], str] = {}
 
@@ -124,7 +125,8 @@ class ClientPortalClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._owns_http:
+            await self._http.aclose()
 
     async def _call(
         self,
