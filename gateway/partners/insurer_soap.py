@@ -1,0 +1,212 @@
+"""Client for the Portuguese insurers' SOAP portfolio services (seed 000), through zeep.
+
+zeep loads a WSDL synchronously (python-zeep#1409), so each WSDL is loaded once, in a thread,
+and the parsed document is cached per URL for the life of the process; calls then go through
+``zeep.AsyncClient`` on httpx. Records are normalised to the shape documented in
+``gateway.partners.insurer_rest`` (snake_case keys, receipts under ``receipts``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Mapping
+from datetime import date
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+import requests
+import zeep
+import zeep.helpers
+import zeep.proxy
+import zeep.transports
+import zeep.wsdl
+import zeep.wsse.username
+from zeep.exceptions import Fault, TransportError, XMLSyntaxError
+
+from gateway.partners.errors import (
+    TRANSIENT_STATUSES,
+    PartnerError,
+    PermanentPartnerError,
+    TransientPartnerError,
+    transient_from_transport,
+)
+from gateway.partners.insurer_rest import PolicyRecord
+
+# zeep is only partly annotated: name its entry points once as ``Any`` for mypy --strict.
+AsyncClient: Any = zeep.AsyncClient
+AsyncServiceProxy: Any = zeep.proxy.AsyncServiceProxy
+AsyncTransport: Any = zeep.transports.AsyncTransport
+Document: Any = zeep.wsdl.Document
+Transport: Any = zeep.transports.Transport
+UsernameToken: Any = zeep.wsse.username.UsernameToken
+serialize_object: Any = zeep.helpers.serialize_object
+
+_WSDLS: dict[str, Any] = {}
+_WSDL_LOCK = threading.Lock()
+# zeep's AsyncTransport wants a sync client for WSDL loading; ours are preloaded, so one idle
+# client serves every transport instead of each opening its own.
+_IDLE_WSDL_CLIENT = httpx.Client()
+
+POLICY_KEYS = {
+    "policyNumber": "policy_number",
+    "product": "product",
+    "status": "status",
+    "holderName": "holder_name",
+    "holderTaxId": "holder_tax_id",
+    "holderTaxIdType": "holder_tax_id_type",
+    "startDate": "start_date",
+    "endDate": "end_date",
+    "premiumCents": "premium_cents",
+    "currency": "currency",
+    "updatedOn": "updated_on",
+    "asOf": "as_of",
+}
+RECEIPT_KEYS = {
+    "receiptNumber": "receipt_number",
+    "dueDate": "due_date",
+    "amountCents": "amount_cents",
+    "status": "status",
+    "statusChangedOn": "status_changed_on",
+}
+# SOAP 1.1 fault codes the insurers use, mapped to Ponte's stable partner error codes.
+FAULT_CODES = {"NotFound": "not_found", "WindowTooLong": "window_too_long", "InvalidRequest": "invalid_request"}
+
+
+def _load_wsdl(url: str, timeout: float) -> Any:
+    with _WSDL_LOCK:
+        if url not in _WSDLS:
+            _WSDLS[url] = Document(url, Transport(timeout=timeout), settings=zeep.Settings())
+        return _WSDLS[url]
+
+
+async def load_wsdl(url: str, *, partner: str, load_timeout: float = 30.0) -> Any:
+    """The parsed WSDL at ``url``, loaded off the event loop on first use, then cached."""
+    cached = _WSDLS.get(url)
+    if cached is not None:
+        return cached
+    try:
+        return await asyncio.to_thread(_load_wsdl, url, load_timeout)
+    except requests.RequestException as exc:
+        raise TransientPartnerError(f"{partner} WSDL unreachable: {type(exc).__name__}") from exc
+    except TransportError as exc:
+        raise _transport_error(exc, partner) from exc
+
+
+class InsurerSoapClient:
+    """One connection to one SOAP insurer; ``base_url`` is the service endpoint (its WSDL is
+    ``base_url?wsdl``). Calls carry a WS-Security UsernameToken with the credentials."""
+
+    def __init__(
+        self,
+        base_url: str,
+        insurer: str,
+        username: str,
+        password: str,
+        options: Mapping[str, str] | None = None,
+        *,
+        timeout: float = 30.0,
+        page_size: int = 500,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.insurer = insurer
+        self.page_size = page_size
+        self.timeout = timeout
+        self._options = dict(options or {})  # none of the Portuguese services takes options today
+        self._token = UsernameToken(username, password)
+        self._http = httpx.AsyncClient(timeout=timeout)
+        self._service: Any = None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def iter_portfolio(self, period_from: date, period_to: date) -> AsyncIterator[list[PolicyRecord]]:
+        """The policies changed in one window, a page at a time (empty pages are skipped)."""
+        token: str | None = None
+        while True:
+            reply = await self._call(
+                "GetPortfolio",
+                periodFrom=period_from.isoformat(),
+                periodTo=period_to.isoformat(),
+                pageToken=token,
+                pageSize=self.page_size,
+            )
+            records = [_policy(p, self.insurer) for p in reply.get("policy") or []]
+            if records:
+                yield records
+            token = reply.get("nextPageToken")
+            if not token:
+                return
+
+    async def get_policy(self, number: str) -> PolicyRecord:
+        """Today's state of one policy; ``PermanentPartnerError(code="not_found")`` if unknown."""
+        reply = await self._call("GetPolicy", policyNumber=number)
+        return _policy(reply, self.insurer)
+
+    async def ping(self) -> dict[str, Any]:
+        """Checks reachability and credentials (the "test connection" call)."""
+        reply = await self._call("Ping")
+        return {"status": reply.get("status"), "server_time": reply.get("serverTime")}
+
+    async def _bound_service(self) -> Any:
+        if self._service is None:
+            document = await load_wsdl(f"{self.base_url}?wsdl", partner=self.insurer, load_timeout=self.timeout)
+            transport = AsyncTransport(client=self._http, wsdl_client=_IDLE_WSDL_CLIENT)
+            client = AsyncClient(document, wsse=self._token, transport=transport)
+            # Bind to the configured endpoint, not the WSDL's address, so a proxy or a moved
+            # service keeps working with the same cached WSDL.
+            # (AsyncClient.create_service would build a sync proxy, hence the explicit class.)
+            binding = next(iter(document.bindings.values()))
+            self._service = AsyncServiceProxy(client, binding, address=self.base_url)
+        return self._service
+
+    async def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        service = await self._bound_service()
+        try:
+            reply = await getattr(service, operation)(**kwargs)
+        except Fault as exc:
+            raise _fault_error(exc, self.insurer, operation) from exc
+        except TransportError as exc:
+            raise _transport_error(exc, self.insurer) from exc
+        except httpx.TransportError as exc:
+            raise transient_from_transport(exc, partner=self.insurer) from exc
+        except XMLSyntaxError as exc:
+            raise PermanentPartnerError(f"{self.insurer} sent invalid XML", code="invalid_response") from exc
+        result = serialize_object(reply, dict)
+        if isinstance(result, dict) and set(result) == {"policy"} and operation == "GetPolicy":
+            result = result["policy"]
+        return result if isinstance(result, dict) else {}
+
+
+def _policy(raw: Mapping[str, Any], insurer: str) -> PolicyRecord:
+    record: PolicyRecord = {key: raw.get(name) for name, key in POLICY_KEYS.items()}
+    record["insurer"] = insurer
+    record["receipts"] = [{key: r.get(name) for name, key in RECEIPT_KEYS.items()} for r in raw.get("receipt") or []]
+    return record
+
+
+def _fault_error(fault: Fault, partner: str, operation: str) -> PartnerError:
+    code = str(fault.code or "")
+    detail = f"{partner} {operation} fault {code}: {fault.message}"
+    local = code.rpartition(":")[2]
+    if local in ("FailedAuthentication", "InvalidSecurity", "InvalidSecurityToken", "FailedCheck"):
+        return PermanentPartnerError(detail, code="unauthorized")
+    if local.startswith("Server"):
+        return TransientPartnerError(detail)
+    return PermanentPartnerError(detail, code=FAULT_CODES.get(local.partition(".")[2], "partner_rejected"))
+
+
+def _transport_error(exc: TransportError, partner: str) -> PartnerError:
+    status = exc.status_code or None
+    detail = f"{partner} answered HTTP {status}"
+    if status is None or status in TRANSIENT_STATUSES or status >= 500:
+        return TransientPartnerError(detail, status=status)
+    code = {401: "unauthorized", 403: "permission_denied", 404: "not_found"}.get(status, "partner_rejected")
+    return PermanentPartnerError(detail, code=code, status=status)
