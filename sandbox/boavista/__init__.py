@@ -50,7 +50,8 @@ Test-only routes (no token):
     GET  /boavista/_establishments              -> [{"establishment_code", "token"}]
     PUT  /boavista/_establishments/{code}       register another establishment -> {.., "token"}
     GET  /boavista/_erp_sales/{code}?day=&cursor=&limit=&corrected=
-         -> {"items": [ErpSale], "divergences": {sale_id: reason}, "next_cursor": int | null}
+         limit 1..100000 (default 10000) -> {"establishment_code", "day", "items": [ErpSale],
+         "divergences": {sale_id: reason}, "next_cursor": int | null}
          About ``divergence_rate`` of the ERP's sales diverge, evenly across the six reasons;
          ``corrected=true`` gives the copies after a person fixed them (they then match, except
          not_found and duplicate, which only the acquirer can fix).
