@@ -23,7 +23,7 @@ log = structlog.get_logger("ponte.errors")
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 
-class FieldError(msgspec.Struct, omit_defaults=True):
+class FieldError(msgspec.Struct):
     pointer: str
     detail: str
     source: str = "body"
@@ -136,7 +136,8 @@ def _validation_errors(exc: ValidationException) -> tuple[int, list[FieldError]]
     errors: list[FieldError] = []
     body_error = False
     for item in exc.extra if isinstance(exc.extra, list) else []:
-        source = str(item.get("source") or "body")
+        raw_source = item.get("source") or "body"
+        source = str(getattr(raw_source, "value", raw_source))
         key = str(item.get("key") or "")
         body_error = body_error or source == "body"
         errors.append(FieldError(pointer=json_pointer(key), detail=str(item.get("message")), source=source))
