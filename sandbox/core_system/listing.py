@@ -53,7 +53,7 @@ class EntityListing:
     def full(self, cursor: str | None, limit: int) -> Page:
         """Live records (or, for an only-gone view, removed ones) in id order."""
         index = decode_full(cursor)
-        changes, items = self.overlay.changes, []
+        changes, items = self.overlay.changes, list[Record]()
         while index < self.size and len(items) < limit:
             override = changes.get(index)
             if self.gone(index, override) == self.spec.only_gone:

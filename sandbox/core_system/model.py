@@ -13,9 +13,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 Record = dict[str, Any]
+T = TypeVar("T")
 
 MASK = (1 << 64) - 1
 BASE_EPOCH = 1_672_531_200  # 2023-01-01T00:00:00Z: base records were last touched after this
@@ -45,7 +46,7 @@ def ident(prefix: str, index: int) -> str:
     return f"{prefix}{index:08d}"
 
 
-def pick(options: Sequence[str], h: int, shift: int = 0) -> str:
+def pick(options: Sequence[T], h: int, shift: int = 0) -> T:
     return options[(h >> shift) % len(options)]
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sandbox.core_system.beneficiaries import CITIES, DAY_2024, FIRST, LAST, STREETS
-from sandbox.core_system.model import EntitySpec, Population, Record, day, digits, ident, money, pick, table
+from sandbox.core_system.model import Builder, EntitySpec, Population, Record, day, digits, ident, money, pick, table
 
 SPECIALTIES = (
     "Cardiologia",
@@ -123,7 +125,7 @@ def deaccredited(i: int, h: int, hv: int, pop: Population) -> Record:
     }
 
 
-def payment_doc(kind: str, per_provider: int):  # -> Builder
+def payment_doc(kind: str, per_provider: int) -> Builder:
     def build(i: int, h: int, hv: int, pop: Population) -> Record:
         p = i // per_provider
         record: Record = {
@@ -146,7 +148,7 @@ def payment_doc(kind: str, per_provider: int):  # -> Builder
     return build
 
 
-def _providers(per: int = 1):  # -> size function
+def _providers(per: int = 1) -> Callable[[Population], int]:
     return lambda pop: pop.providers * per
 
 
