@@ -24,9 +24,15 @@ def provide_settings(state: State) -> Any:
     return state.settings
 
 
+def provide_runtime(state: State) -> Any:
+    """Settings, database, queue, credential cipher and the shared partner HTTP client."""
+    return state.runtime
+
+
 dependencies: dict[str, Provide] = {
     "session": Provide(provide_db_session),
     "tenant_id": Provide(provide_tenant_id, sync_to_thread=False),
     "page": Provide(provide_page_params, sync_to_thread=False),
     "settings": Provide(provide_settings, sync_to_thread=False),
+    "runtime": Provide(provide_runtime, sync_to_thread=False),
 }

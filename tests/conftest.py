@@ -10,6 +10,7 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -20,6 +21,7 @@ from gateway.db.base import Base
 from gateway.embedded import EmbeddedServices
 from gateway.runtime import Runtime
 from gateway.settings import Settings, load_settings
+from sandbox.server import SandboxServer
 from tests.factories import TenantFactory
 
 OPERATOR_KEY = "op-test-key"
@@ -89,6 +91,21 @@ async def runtime(session_runtime: Runtime) -> Runtime:
 @pytest.fixture
 async def client(session_client: AsyncTestClient[Litestar], runtime: Runtime) -> AsyncTestClient[Litestar]:
     return session_client
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[SandboxServer]:
+    """One real partner sandbox on loopback for the whole session (see sandbox/)."""
+    server = SandboxServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sandbox_faults(sandbox: SandboxServer) -> Iterator[str]:
+    """The sandbox URL; fault injection set during the test is cleared after it."""
+    yield sandbox.url
+    httpx.delete(f"{sandbox.url}/_faults/")
 
 
 @pytest.fixture

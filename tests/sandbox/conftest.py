@@ -8,14 +8,6 @@ import pytest
 from sandbox.server import SandboxServer
 
 
-@pytest.fixture(scope="session")
-def sandbox() -> Iterator[SandboxServer]:
-    """One real sandbox server on loopback for the whole session."""
-    server = SandboxServer().start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture(autouse=True)
 def _clear_faults(sandbox: SandboxServer) -> Iterator[None]:
     yield
