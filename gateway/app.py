@@ -23,6 +23,7 @@ from gateway.settings import Settings, get_settings
 from gateway.tasks.routes import TaskController
 from gateway.tenants.auth import PUBLIC_PATHS, ApiKeyAuthentication, KeyCache
 from gateway.tenants.routes import TenantController, current_tenant
+from gateway.webhooks.routes import WebhookEndpointController, WebhookEventController, receive_webhook
 
 ROUTES = [
     live,
@@ -32,6 +33,9 @@ ROUTES = [
     TenantController,
     current_tenant,
     TaskController,
+    receive_webhook,
+    WebhookEndpointController,
+    WebhookEventController,
 ]
 
 

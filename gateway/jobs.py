@@ -1,3 +1,4 @@
 """Every domain's task handlers, imported once so the registry is complete in workers."""
 
 import gateway.tasks.builtin  # noqa: F401
+import gateway.webhooks.jobs  # noqa: F401

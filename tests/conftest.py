@@ -76,8 +76,11 @@ async def session_client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litesta
 
 async def reset_state(runtime: Runtime) -> None:
     """Empty every table and the queue: each test starts from nothing."""
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     async with runtime.db.engine.begin() as conn:
+        existing = set(
+            (await conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))).scalars()
+        )
+        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables if t.name in existing)
         await conn.execute(text(f"TRUNCATE {tables} CASCADE"))
     await runtime.queue.redis.flushall()
 

@@ -70,11 +70,16 @@ class TaskContext:
     params: dict[str, Any]
     attempt: int
     runtime: Runtime
+    max_attempts: int = 5
     counters: dict[str, int] = field(default_factory=dict)
     progress_done: int = 0
     progress_total: int | None = None
     cancel_requested: bool = False
     _last_saved: float = 0.0
+
+    @property
+    def last_attempt(self) -> bool:
+        return self.attempt >= self.max_attempts
 
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n
@@ -140,6 +145,7 @@ async def run_task(runtime: Runtime, task_id: str | uuid.UUID) -> str:
     ctx = TaskContext(
         task_id=row["id"], tenant_id=row["tenant_id"], kind=row["kind"], subject_id=row["subject_id"],
         trigger=row["trigger"], params=row["params"], attempt=row["attempt"], runtime=runtime,
+        max_attempts=row["max_attempts"],
     )  # counters start afresh: a re-run recounts what it finds (already-applied rows show as unchanged)
     bound = structlog.contextvars.bound_contextvars(task_id=str(ctx.task_id), task_kind=ctx.kind, attempt=ctx.attempt)
     with bound:

@@ -7,7 +7,7 @@ type's schema is stored as ``rejected`` (for audit) and answered 422 with ``erro
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -27,15 +27,20 @@ class Envelope(msgspec.Struct):
 class TaskDocument(msgspec.Struct):
     id: NonEmpty
     template: NonEmpty
-    file_name: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+    # The name the file gets in the portal folder (no "/": it is one name, not a path).
+    file_name: Annotated[str, msgspec.Meta(min_length=1, max_length=255, pattern=r"^[^/]+$")]
     # Exactly one of content_url / content_base64 carries the bytes.
-    content_url: str | None = None
+    content_url: Annotated[str, msgspec.Meta(pattern=r"^https?://", max_length=2000)] | None = None
     content_base64: str | None = None
     sha256: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")] | None = None
-    content_type: str = "application/octet-stream"
+    content_type: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] = "application/octet-stream"
     # "task" for documents attached in the task; "accounting_integration" for those the
     # accounting system already published itself (they are not sent again).
     origin: Literal["task", "accounting_integration"] = "task"
+
+    def __post_init__(self) -> None:
+        if (self.content_url is None) == (self.content_base64 is None):
+            raise ValueError("exactly one of content_url and content_base64 is required")
 
 
 class TaskCompleted(msgspec.Struct):
@@ -101,7 +106,7 @@ class ReceiptStatusChanged(msgspec.Struct):
     policy_number: NonEmpty
     receipt_number: NonEmpty
     status: Literal["pending", "paid", "cancelled", "returned"]
-    changed_at: datetime | date
+    changed_at: Annotated[str, msgspec.Meta(description="ISO date or date-time of the change")]
     as_of: datetime
 
 

@@ -1,0 +1,83 @@
+"""Endpoint secrets and signature verification with the ``standardwebhooks`` library.
+
+Verification tries each active secret (the library checks one at a time), so a rotated
+secret keeps working through its grace period. ``svix-*`` headers are accepted as aliases
+of ``webhook-*`` (same scheme, older name).
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+from gateway.crypto import CredentialCipher
+
+MAX_SECRETS = 4  # the current one and up to three still in their grace period
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def seal(cipher: CredentialCipher, secret: str, *, now: datetime, expires_at: datetime | None = None) -> dict[str, Any]:
+    return {
+        "token": cipher.encrypt({"secret": secret}).decode(),
+        "created_at": now.isoformat(),
+        "expires_at": expires_at.isoformat() if expires_at else None,
+    }
+
+
+def active_secrets(cipher: CredentialCipher, sealed: list[dict[str, Any]], *, now: datetime) -> list[str]:
+    out = []
+    for entry in sealed:
+        expires = entry.get("expires_at")
+        if expires and datetime.fromisoformat(expires) <= now:
+            continue
+        out.append(str(cipher.decrypt(entry["token"].encode())["secret"]))
+    return out
+
+
+def signature_headers(headers: Any) -> dict[str, str]:
+    out = {}
+    for name in ("id", "timestamp", "signature"):
+        value = headers.get(f"webhook-{name}") or headers.get(f"svix-{name}")
+        if value:
+            out[f"webhook-{name}"] = value
+    return out
+
+
+class SignatureError(Exception):
+    pass
+
+
+def verify(body: bytes, headers: dict[str, str], candidates: list[str], *, tolerance_seconds: int) -> None:
+    """Raise ``SignatureError`` unless one active secret signed ``body`` recently enough."""
+    if len(headers) < 3:
+        raise SignatureError("webhook-id, webhook-timestamp and webhook-signature are required")
+    try:
+        sent = int(headers["webhook-timestamp"])
+    except ValueError as exc:
+        raise SignatureError("webhook-timestamp is not a Unix timestamp") from exc
+    # The library enforces 5 minutes both ways; a smaller configured tolerance is checked here.
+    if abs(time.time() - sent) > tolerance_seconds:
+        raise SignatureError("webhook-timestamp is outside the accepted tolerance")
+    for secret in candidates:
+        try:
+            Webhook(secret).verify(body, headers, json_parse=False)
+            return
+        except WebhookVerificationError as exc:
+            if "timestamp" in str(exc).lower():
+                raise SignatureError(str(exc)) from exc
+        except (ValueError, TypeError) as exc:  # malformed signature list, bad base64, non-UTF-8 body
+            raise SignatureError("malformed signature") from exc
+    raise SignatureError("no valid signature for this endpoint")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,194 @@
+"""Intake: only correctly signed, well-formed events get in; each is stored before the 2xx."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from gateway.tasks.models import Task
+from gateway.webhooks.models import WebhookEvent
+from tests.webhooks.support import create_endpoint, deliver, envelope, signed_headers, stale, task_completed
+
+
+async def stored(runtime) -> list[WebhookEvent]:  # type: ignore[no-untyped-def]
+    async with runtime.db.sessionmaker() as session:
+        return list((await session.scalars(select(WebhookEvent))).all())
+
+
+async def test_endpoint_secret_is_shown_once(client, tenants) -> None:
+    t = await tenants.create()
+    ep = await create_endpoint(client, t.headers)
+    assert ep["secret"].startswith("whsec_")
+    assert ep["url"].endswith(f"/v1/webhooks/{ep['id']}")
+    assert ep["event_types"] == ["task.completed"]
+    again = await client.get(f"/v1/webhook-endpoints/{ep['id']}", headers=t.headers)
+    assert "secret" not in again.json()
+    assert ep["secret"] not in again.text
+
+
+async def test_unknown_source_is_422(client, tenants) -> None:
+    t = await tenants.create()
+    r = await client.post("/v1/webhook-endpoints", json={"source": "insurer:nope"}, headers=t.headers)
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["pointer"] == "/source"
+    r = await client.post("/v1/webhook-endpoints", json={"source": "mail"}, headers=t.headers)
+    assert r.status_code == 422
+
+
+async def test_valid_delivery_is_stored_then_202(client, runtime, tenants) -> None:
+    t = await tenants.create()
+    ep = await create_endpoint(client, t.headers)
+    body = envelope("task.completed", task_completed())
+    r = await deliver(client, ep, body, msg_id="msg_1")
+    assert r.status_code == 202
+    events = await stored(runtime)
+    assert len(events) == 1
+    e = events[0]
+    assert (e.id, e.status, e.event_type, e.webhook_id, e.body) == (
+        __import__("uuid").UUID(r.json()["id"]), "received", "task.completed", "msg_1", body,
+    )
+    assert e.headers["webhook-id"] == "msg_1"
+    async with runtime.db.sessionmaker() as session:
+        assert (await session.scalar(select(func.count()).select_from(Task).where(Task.kind == "webhook.process"))) == 1
+    assert await runtime.queue.depth() == 1
+
+
+async def test_tampered_body_wrong_secret_and_missing_headers_are_401_and_store_nothing(client, runtime, tenants) -> None:
+    t = await tenants.create()
+    ep = await create_endpoint(client, t.headers)
+    other = await create_endpoint(client, t.headers)
+    body = envelope("task.completed", task_completed())
+    url = f"/v1/webhooks/{ep['id']}"
+    headers = signed_headers(ep["secret"], body)
+    tampered = await client.post(url, content=body.replace(b"client-42", b"client-43"), headers=headers)
+    wrong_secret = await client.post(url, content=body, headers=signed_headers(other["secret"], body))
+    unsigned = await client.post(url, content=body, headers={"content-type": "application/json"})
+    garbage = await client.post(url, content=body, headers=headers | {"webhook-signature": "v1,@@@"})
+    for r in (tampered, wrong_secret, unsigned, garbage):
+        assert r.status_code == 401, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+    assert await stored(runtime) == []
+
+
+async def test_stale_and_future_timestamps_are_401(client, runtime, tenants) -> None:
+    t = await tenants.create()
+    ep = await create_endpoint(client, t.headers)
+    body = envelope("task.completed", task_completed())
+    assert (await deliver(client, ep, body, at=stale(-6))).status_code == 401
+    assert (await deliver(client, ep, body, at=stale(+6))).status_code == 401
+    assert (await deliver(client, ep, body, at=stale(-4))).status_code == 202
+    assert len(await stored(runtime)) == 1
+
+
+async def test_several_signatures_and_svix_headers_are_accepted(client, tenants) -> None:
+    t = await tenants.create()
+    ep = await create_endpoint(client, t.headers)
+    body = envelope("task.completed", task_completed())
+    headers = signed_headers(ep["secret"], body)
+    headers["webhook-signature"] = "v1,bm90IGl0 " + headers["webhook-signature"]
+    assert (await client.post(f"/v1/webhooks/{ep['id']}", content=body, headers=headers)).status_code == 202
+    svix = {k.replace("webhook-", "svix-"): v for k, v in signed_headers(ep["secret"], body).items()}
+    assert (await client.post(f"/v1/webhooks/{ep['id']}", content=body, headers=svix)).status_code == 202
+
+
+async def test_rotated_secret_valid_inside_grace_and_refused_after(client, runtime, tenants) -> None:
+    t = await tenants.create()
+    ep = await create_endpoint(client, t.headers)
+    rotated = await client.post(f"/v1/webhook-endpoints/{ep['id']}/rotate", json={"grace_seconds": 3600}, headers=t.headers)
+    assert rotated.status_code == 201
+    new = {**ep, "secret": rotated.json()["secret"]}
+    body = envelope("task.completed", task_completed())
+    assert (await deliver(client, ep, body)).status_code == 202  # old secret, inside grace
+    assert (await deliver(client, new, body)).status_code == 202
+    # Rotate again with no grace: every previous secret stops working at once.
+    again = await client.post(f"/v1/webhook-endpoints/{ep['id']}/rotate", json={"grace_seconds": 0}, headers=t.headers)
+    newest = {**ep, "secret": again.json()["secret"]}
+    assert (await deliver(client, ep, body)).status_code == 401
+    assert (await deliver(client, new, body)).status_code == 401
+    assert (await deliver(client, newest, body)).status_code == 202
+
+
+async def test_duplicate_webhook_id_is_not_processed_again(client, runtime, tenants, worker) -> None:
+    t = await tenants.create()
+    ep = await create_endpoint(client, t.headers)
+    body = envelope("task.completed", task_completed())
+    first = await deliver(client, ep, body, msg_id="msg_dup")
+    second = await deliver(client, ep, body, msg_id="msg_dup")
+    assert first.status_code == 202
+    assert second.status_code == 200
+    assert second.json() == {"id": first.json()["id"], "status": "received", "duplicate": True}
+    await worker()
+    third = await deliver(client, ep, body, msg_id="msg_dup")
+    assert third.json()["status"] == "processed"
+    assert len(await stored(runtime)) == 1
+    async with runtime.db.sessionmaker() as session:
+        assert (await session.scalar(select(func.count()).select_from(Task))) == 1
+
+
+async def test_oversize_body_is_413(client, runtime, tenants, settings) -> None:
+    t = await tenants.create()
+    ep = await create_endpoint(client, t.headers)
+    data = task_completed()
+    data["documents"][0]["content_base64"] = "A" * (settings.max_body_bytes + 1)
+    r = await deliver(client, ep, envelope("task.completed", data))
+    assert r.status_code == 413
+    assert await stored(runtime) == []
+
+
+async def test_wrong_content_type_and_non_json(client, runtime, tenants) -> None:
+    t = await tenants.create()
+    ep = await create_endpoint(client, t.headers)
+    body = envelope("task.completed", task_completed())
+    headers = signed_headers(ep["secret"], body) | {"content-type": "text/plain"}
+    assert (await client.post(f"/v1/webhooks/{ep['id']}", content=body, headers=headers)).status_code == 415
+    not_json = b"hello, not json"
+    r = await client.post(f"/v1/webhooks/{ep['id']}", content=not_json, headers=signed_headers(ep["secret"], not_json))
+    assert r.status_code == 400
+    assert await stored(runtime) == []
+
+
+async def test_schema_invalid_payload_is_422_stored_as_rejected_and_not_processed(client, runtime, tenants, worker) -> None:
+    t = await tenants.create()
+    ep = await create_endpoint(client, t.headers)
+    data = task_completed()
+    del data["client_id"]
+    data["documents"][0]["sha256"] = "not-hex"
+    r = await deliver(client, ep, envelope("task.completed", data), msg_id="msg_bad")
+    assert r.status_code == 422
+    problem = r.json()
+    assert problem["errors"][0]["pointer"].startswith("/data")
+    events = await stored(runtime)
+    assert [(e.status, e.task_id) for e in events] == [("rejected", None)]
+    again = await deliver(client, ep, envelope("task.completed", data), msg_id="msg_bad")
+    assert again.status_code == 422 and again.json()["duplicate"] is True
+    assert await worker() == 0
+
+
+async def test_event_type_must_belong_to_the_source(client, runtime, tenants) -> None:
+    t = await tenants.create()
+    ep = await create_endpoint(client, t.headers, source="boavista")
+    r = await deliver(client, ep, envelope("task.completed", task_completed()))
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["pointer"] == "/type"
+
+
+async def test_unknown_or_disabled_endpoint_is_404(client, tenants) -> None:
+    import uuid
+
+    t = await tenants.create()
+    body = envelope("task.completed", task_completed())
+    r = await client.post(f"/v1/webhooks/{uuid.uuid4()}", content=body, headers=signed_headers("whsec_" + "A" * 43, body))
+    assert r.status_code == 404
+    ep = await create_endpoint(client, t.headers)
+    assert (await client.delete(f"/v1/webhook-endpoints/{ep['id']}", headers=t.headers)).status_code == 204
+    assert (await deliver(client, ep, body)).status_code == 404
+
+
+async def test_another_tenants_endpoint_and_events_are_404(client, tenants, worker) -> None:
+    a, b = await tenants.create(), await tenants.create()
+    ep = await create_endpoint(client, a.headers)
+    r = await deliver(client, ep, envelope("task.completed", task_completed()))
+    event_id = r.json()["id"]
+    assert (await client.get(f"/v1/webhook-endpoints/{ep['id']}", headers=b.headers)).status_code == 404
+    assert (await client.get(f"/v1/webhook-events/{event_id}", headers=b.headers)).status_code == 404
+    assert (await client.post(f"/v1/webhook-events/{event_id}/replay", headers=b.headers)).status_code == 404
+    assert (await client.get("/v1/webhook-events", headers=b.headers)).json()["items"] == []
