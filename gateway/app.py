@@ -14,6 +14,11 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from gateway import __version__
 from gateway.deps import dependencies
+from gateway.documents.routes import (
+    DocumentDeliveryController,
+    DocumentPortalController,
+    DocumentTemplateController,
+)
 from gateway.errors import UnsupportedMediaType, exception_handlers
 from gateway.health.routes import live, ping, ready
 from gateway.idempotency.middleware import IdempotencyMiddleware
@@ -33,6 +38,9 @@ ROUTES = [
     TenantController,
     current_tenant,
     TaskController,
+    DocumentTemplateController,
+    DocumentPortalController,
+    DocumentDeliveryController,
     receive_webhook,
     WebhookEndpointController,
     WebhookEventController,

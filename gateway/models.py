@@ -1,8 +1,19 @@
 """Every table, imported once so the metadata is complete (alembic, tests)."""
 
+from gateway.documents.models import DocumentDelivery, DocumentTemplate, PortalIntegration
 from gateway.idempotency.models import IdempotencyRecord
 from gateway.tasks.models import Task
 from gateway.tenants.models import ApiKey, Tenant
 from gateway.webhooks.models import WebhookEndpoint, WebhookEvent
 
-__all__ = ["ApiKey", "IdempotencyRecord", "Task", "Tenant", "WebhookEndpoint", "WebhookEvent"]
+__all__ = [
+    "ApiKey",
+    "DocumentDelivery",
+    "DocumentTemplate",
+    "IdempotencyRecord",
+    "PortalIntegration",
+    "Task",
+    "Tenant",
+    "WebhookEndpoint",
+    "WebhookEvent",
+]

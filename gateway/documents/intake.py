@@ -1,0 +1,119 @@
+"""Turning a task-completed event into deliveries: one per document, each with its task."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.documents import templates
+from gateway.documents.integration import get_integration
+from gateway.documents.models import DeliveryStatus, DocumentDelivery
+from gateway.tasks import service as tasks_service
+from gateway.webhooks.events import TaskCompleted, TaskDocument
+
+DELIVER = "documents.deliver"
+DELIVERY_MAX_ATTEMPTS = 10
+ACCOUNTING_ORIGIN = "accounting_integration"
+_IDS = uuid.UUID("5c0f3f0e-9d3a-4a53-9c7e-0d0c0ce1d003")
+
+
+def delivery_id(event_id: uuid.UUID, document_id: str) -> uuid.UUID:
+    # Deterministic, so a second run of the same event addresses the same rows.
+    return uuid.uuid5(_IDS, f"{event_id}:{document_id}")
+
+
+def _first_verdict(doc: TaskDocument, enabled: bool, mapped: bool) -> tuple[str, str | None, str | None]:
+    """Status, error code and reason a delivery starts with."""
+    if doc.origin == ACCOUNTING_ORIGIN:
+        return (
+            DeliveryStatus.skipped,
+            ACCOUNTING_ORIGIN,
+            "Already published to the portal by the accounting system's integration.",
+        )
+    if not enabled:
+        return DeliveryStatus.skipped, "integration_disabled", "The client-portal integration is not enabled."
+    if not mapped:
+        return DeliveryStatus.failed, "template_unmapped", f"Template {doc.template!r} has no destination folder."
+    return DeliveryStatus.queued, None, None
+
+
+def _inline_content(doc: TaskDocument) -> bytes | None:
+    if doc.content_base64 is None:
+        return None
+    try:
+        return base64.b64decode(doc.content_base64, validate=True)
+    except (binascii.Error, ValueError):
+        return b""  # undecodable: the delivery fails content_unavailable, the bytes never reach a log
+
+
+async def record_completed_task(
+    session: AsyncSession, *, tenant_id: uuid.UUID, event_id: uuid.UUID, data: TaskCompleted
+) -> int:
+    """Create the deliveries of one completed task; returns how many were new.
+
+    Idempotent per event: a second run (crash, replay) finds the same rows and the same tasks.
+    Skipped documents get no task: there is nothing to do for them.
+    """
+    if not data.documents:
+        return 0
+    integration = await get_integration(session, tenant_id)
+    enabled = bool(integration and integration.enabled)
+    by_name = await templates.templates_by_name(
+        session, tenant_id, (d.template for d in data.documents), data.department
+    )
+    known = set(
+        await session.scalars(
+            select(DocumentDelivery.document_id).where(
+                DocumentDelivery.tenant_id == tenant_id, DocumentDelivery.event_id == event_id
+            )
+        )
+    )
+    created = 0
+    for doc in data.documents:
+        if doc.id in known:
+            continue
+        known.add(doc.id)
+        status, code, reason = _first_verdict(doc, enabled, by_name[doc.template].folder_path is not None)
+        content = _inline_content(doc) if status != DeliveryStatus.skipped else None
+        row: dict[str, Any] = {
+            "id": delivery_id(event_id, doc.id),
+            "tenant_id": tenant_id,
+            "event_id": event_id,
+            "document_id": doc.id,
+            "source_task_id": data.task_id,
+            "client_id": data.client_id,
+            "employee": data.employee,
+            "completed_at": data.completed_at,
+            "template": doc.template,
+            "origin": doc.origin,
+            "file_name": doc.file_name,
+            "content_type": doc.content_type,
+            "content_url": doc.content_url if status != DeliveryStatus.skipped else None,
+            "content": content,
+            "expected_sha256": doc.sha256,
+            "status": status,
+            "error_code": code,
+            "error": reason,
+        }
+        if status != DeliveryStatus.skipped:
+            task, _ = await tasks_service.create_task(
+                session,
+                tenant_id=tenant_id,
+                kind=DELIVER,
+                params={"delivery_id": str(row["id"])},
+                subject_id=str(row["id"]),
+                trigger="webhook",
+                dedup_key=f"{event_id}:{doc.id}",
+                max_attempts=DELIVERY_MAX_ATTEMPTS,
+            )
+            row["task_id"] = task.id
+        stmt = insert(DocumentDelivery).values(**row)
+        await session.execute(stmt.on_conflict_do_nothing(index_elements=["tenant_id", "event_id", "document_id"]))
+        created += 1
+    return created

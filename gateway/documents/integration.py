@@ -1,0 +1,96 @@
+"""The tenant's client-portal integration: address, encrypted token, enabled flag."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.db.base import utcnow
+from gateway.documents import schemas, templates
+from gateway.documents.models import PortalIntegration
+from gateway.errors import FieldError, NotFound, ServiceUnavailable, Unprocessable
+from gateway.partners.client_portal import ClientPortalClient
+from gateway.partners.errors import PermanentPartnerError, TransientPartnerError
+from gateway.runtime import Runtime
+from gateway.settings import Settings
+
+
+def default_base_url(settings: Settings) -> str:
+    return f"{settings.sandbox_url}/portal"
+
+
+async def get_integration(session: AsyncSession, tenant_id: uuid.UUID) -> PortalIntegration | None:
+    return await session.get(PortalIntegration, tenant_id)
+
+
+async def describe(session: AsyncSession, tenant_id: uuid.UUID, settings: Settings) -> schemas.PortalIntegration:
+    integration = await get_integration(session, tenant_id)
+    return schemas.PortalIntegration(
+        base_url=integration.base_url if integration else default_base_url(settings),
+        enabled=bool(integration and integration.enabled),
+        token_set=bool(integration and integration.token_encrypted),
+        unmapped_templates=await templates.count_unmapped(session, tenant_id),
+        updated_at=integration.updated_at if integration else None,
+    )
+
+
+async def update_integration(
+    session: AsyncSession, tenant_id: uuid.UUID, data: schemas.PortalIntegrationUpdate, runtime: Runtime
+) -> schemas.PortalIntegration:
+    """Save the setting; enabling reports how many templates still have no destination."""
+    integration = await get_integration(session, tenant_id)
+    if integration is None:
+        integration = PortalIntegration(tenant_id=tenant_id, base_url=default_base_url(runtime.settings))
+        session.add(integration)
+    if data.base_url is not None:
+        integration.base_url = data.base_url.rstrip("/")
+    if data.token is not None:
+        integration.token_encrypted = runtime.cipher.encrypt({"token": data.token})
+    if data.enabled and not integration.token_encrypted:
+        raise Unprocessable(
+            "The portal token is needed to enable the integration.",
+            errors=[FieldError(pointer="/token", detail="required to enable")],
+        )
+    integration.enabled = data.enabled
+    integration.updated_at = utcnow()
+    if data.apply_default_folders:
+        await templates.apply_default_folders(session, tenant_id, overwrite=False)
+    await session.flush()
+    return await describe(session, tenant_id, runtime.settings)
+
+
+def portal_client(runtime: Runtime, integration: PortalIntegration) -> ClientPortalClient:
+    """A portal session on the process's shared connection pool."""
+    if integration.token_encrypted is None:
+        raise ValueError("no portal token stored")
+    token = str(runtime.cipher.decrypt(integration.token_encrypted)["token"])
+    return ClientPortalClient(integration.base_url, token, http=runtime.http)
+
+
+async def model_client_folders(
+    session: AsyncSession, runtime: Runtime, tenant_id: uuid.UUID, client_id: str
+) -> list[list[str]]:
+    """Folder paths of a client chosen as model: only names are read, never files."""
+    integration = await get_integration(session, tenant_id)
+    if integration is None or integration.token_encrypted is None:
+        raise Unprocessable("Configure the client-portal integration (token) first.")
+    try:
+        folders = await portal_client(runtime, integration).list_folders(client_id)
+    except TransientPartnerError as exc:
+        raise ServiceUnavailable("The client portal is unavailable; try again.") from exc
+    except PermanentPartnerError as exc:
+        if exc.status == 404:
+            raise NotFound(f"The portal has no client {client_id!r}.") from exc
+        raise Unprocessable(f"The portal refused to show client {client_id!r}: {exc.code}.") from exc
+    return sorted(list(f.path) for f in folders)
+
+
+async def ensure_path_in_model(
+    session: AsyncSession, runtime: Runtime, tenant_id: uuid.UUID, client_id: str, folder_path: list[str]
+) -> None:
+    if folder_path not in await model_client_folders(session, runtime, tenant_id, client_id):
+        raise Unprocessable(
+            f"Client {client_id!r} has no folder {' > '.join(folder_path)!r}.",
+            errors=[FieldError(pointer="/folder_path", detail="not in the model client's tree")],
+        )

@@ -1,0 +1,28 @@
+"""Background work of the documents capability: task-completed events and deliveries."""
+
+from __future__ import annotations
+
+import structlog
+
+from gateway.documents.delivery import deliver
+from gateway.documents.intake import DELIVER, record_completed_task
+from gateway.tasks.registry import task_handler
+from gateway.tasks.runner import TaskContext
+from gateway.webhooks.events import TaskCompleted
+from gateway.webhooks.registry import InboundEvent, event_handler
+
+log = structlog.get_logger("ponte.documents")
+
+
+@event_handler("task.completed")
+async def on_task_completed(ctx: TaskContext, event: InboundEvent) -> None:
+    """One delivery (and one ``documents.deliver`` task) per document of the completed task."""
+    data: TaskCompleted = event.data
+    async with ctx.runtime.db.unit_of_work(ctx.runtime.queue) as session:
+        created = await record_completed_task(session, tenant_id=event.tenant_id, event_id=event.id, data=data)
+    ctx.count("deliveries_created", created)
+    # Ids and counts only: file contents and names stay out of the logs.
+    log.info("task_completed_recorded", event_id=str(event.id), documents=len(data.documents), created=created)
+
+
+task_handler(DELIVER)(deliver)
