@@ -16,14 +16,12 @@ from typing import Any
 
 import msgspec
 import structlog
-from sqlalchemy import select, tuple_
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select, text, tuple_
 
 from gateway.errors import BadRequest, FieldError, NotFound, Unauthorized
 from gateway.runtime import Runtime
-from gateway.tasks.models import Task, TaskStatus
 from gateway.webhooks import signing
-from gateway.webhooks.events import EVENT_TYPES, Envelope, accepts
+from gateway.webhooks.events import EVENT_TYPES, accepts
 from gateway.webhooks.models import WebhookEndpoint, WebhookEvent
 
 log = structlog.get_logger("ponte.webhooks")
@@ -56,6 +54,12 @@ def _pointer(prefix: str, exc: msgspec.ValidationError) -> FieldError:
     return FieldError(pointer=pointer, detail=_AT_PATH.sub("", message))
 
 
+class _RawEnvelope(msgspec.Struct):
+    type: str
+    data: msgspec.Raw
+    timestamp: str | None = None
+
+
 def validate_payload(body: bytes, source: str) -> tuple[str | None, Rejection | None]:
     """Parse the envelope and check the data against its type's schema.
 
@@ -63,13 +67,11 @@ def validate_payload(body: bytes, source: str) -> tuple[str | None, Rejection | 
     ``Rejection``: stored for audit and answered 422, never processed.
     """
     try:
-        raw = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        raise BadRequest("The body is not valid JSON.") from exc
-    try:
-        envelope = msgspec.convert(raw, Envelope)
+        envelope = msgspec.json.decode(body, type=_RawEnvelope)
     except msgspec.ValidationError as exc:
         return None, Rejection("The body is not a Standard Webhooks envelope {type, timestamp, data}.", [_pointer("", exc)])
+    except msgspec.DecodeError as exc:
+        raise BadRequest("The body is not valid JSON.") from exc
     event_type = EVENT_TYPES.get(envelope.type)
     if event_type is None or not accepts(event_type, source):
         allowed = [name for name, et in EVENT_TYPES.items() if accepts(et, source)]
@@ -78,10 +80,60 @@ def validate_payload(body: bytes, source: str) -> tuple[str | None, Rejection | 
             [FieldError(pointer="/type", detail=f"one of {allowed}")],
         )
     try:
-        msgspec.convert(envelope.data, event_type.schema)
+        # Straight from bytes into the schema: no intermediate dicts on the hot path.
+        msgspec.json.decode(envelope.data, type=event_type.schema)
     except msgspec.ValidationError as exc:
         return envelope.type, Rejection(f"The data does not match the '{envelope.type}' schema.", [_pointer("/data", exc)])
     return envelope.type, None
+
+
+# Fixed-shape statements over arrays: one prepared statement whatever the batch size, instead
+# of compiling a new multi-row VALUES for every batch (which dominated the intake's CPU).
+_INSERT_EVENTS = text(
+    """
+    INSERT INTO webhook_events (id, tenant_id, endpoint_id, source, webhook_id, event_type, status, body, headers,
+                                intake_status, intake_problem, task_id, received_at)
+    SELECT e.*, now() FROM unnest(
+        CAST(:ids AS uuid[]), CAST(:tenants AS uuid[]), CAST(:endpoints AS uuid[]), CAST(:sources AS text[]),
+        CAST(:webhook_ids AS text[]), CAST(:types AS text[]), CAST(:statuses AS text[]), CAST(:bodies AS bytea[]),
+        CAST(:headers AS jsonb[]), CAST(:intake_statuses AS int[]), CAST(:problems AS jsonb[]), CAST(:task_ids AS uuid[])
+    ) AS e
+    ON CONFLICT (endpoint_id, webhook_id) DO NOTHING
+    RETURNING id
+    """
+)
+
+_INSERT_TASKS = text(
+    """
+    INSERT INTO tasks (id, tenant_id, kind, subject_id, trigger, params, status, progress_done, counters, result,
+                       attempt, max_attempts, dispatches, run_after, cancel_requested, dedup_key, created_at, updated_at)
+    SELECT t.id, t.tenant_id, 'webhook.process', t.event_id, 'webhook', t.params, 'queued', 0, '{}', '{}',
+           0, 5, 0, now(), false, t.event_id, now(), now()
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:tenants AS uuid[]), CAST(:events AS text[]), CAST(:params AS jsonb[]))
+        AS t(id, tenant_id, event_id, params)
+    """
+)
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else msgspec.json.encode(value).decode()
+
+
+def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    return {
+        "ids": [r["id"] for r in rows],
+        "tenants": [r["tenant_id"] for r in rows],
+        "endpoints": [r["endpoint_id"] for r in rows],
+        "sources": [r["source"] for r in rows],
+        "webhook_ids": [r["webhook_id"] for r in rows],
+        "types": [r["event_type"] for r in rows],
+        "statuses": [r["status"] for r in rows],
+        "bodies": [r["body"] for r in rows],
+        "headers": [_json(r["headers"]) for r in rows],
+        "intake_statuses": [r["intake_status"] for r in rows],
+        "problems": [_json(r["intake_problem"]) for r in rows],
+        "task_ids": [r["task_id"] for r in rows],
+    }
 
 
 @dataclass
@@ -100,7 +152,7 @@ class IntakeWriter:
     _endpoints: dict[uuid.UUID, _CachedEndpoint] = field(default_factory=dict)
 
     MAX_BATCH = 500
-    MAX_FLUSHERS = 2
+    MAX_FLUSHERS = 1
 
     async def endpoint(self, endpoint_id: uuid.UUID) -> _CachedEndpoint:
         cached = self._endpoints.get(endpoint_id)
@@ -175,26 +227,17 @@ class IntakeWriter:
             first.setdefault((row["endpoint_id"], row["webhook_id"]), row)
         unique = list(first.values())
         async with self.runtime.db.sessionmaker() as session:
-            inserted = set(
-                (
-                    await session.execute(
-                        insert(WebhookEvent).values(unique).on_conflict_do_nothing().returning(WebhookEvent.id)
-                    )
-                ).scalars()
-            )
+            inserted = set((await session.execute(_INSERT_EVENTS, _columns(unique))).scalars())
             fresh = [r for r in unique if r["id"] in inserted and r["task_id"] is not None]
             if fresh:
                 await session.execute(
-                    insert(Task).values(
-                        [
-                            {
-                                "id": r["task_id"], "tenant_id": r["tenant_id"], "kind": PROCESS_KIND,
-                                "subject_id": str(r["id"]), "trigger": "webhook", "params": {"event_id": str(r["id"])},
-                                "status": TaskStatus.queued, "dedup_key": str(r["id"]), "counters": {}, "result": {},
-                            }
-                            for r in fresh
-                        ]
-                    )
+                    _INSERT_TASKS,
+                    {
+                        "ids": [r["task_id"] for r in fresh],
+                        "tenants": [r["tenant_id"] for r in fresh],
+                        "events": [str(r["id"]) for r in fresh],
+                        "params": [f'{{"event_id": "{r["id"]}"}}' for r in fresh],
+                    },
                 )
             keys = [(r["endpoint_id"], r["webhook_id"]) for r in rows if r["id"] not in inserted]
             existing: dict[tuple[uuid.UUID, str], WebhookEvent] = {}

@@ -1,0 +1,229 @@
+"""What every benchmark needs: the real stack on this machine, a load generator, a report.
+
+Figures are printed as ratios against a ceiling measured in the same run on the same
+machine (a trivial endpoint, a raw SQL statement), so they survive noisy machines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from gateway import migrate
+from gateway.embedded import EmbeddedServices
+from gateway.runtime import Runtime
+from gateway.settings import Settings, load_settings
+from sandbox.server import SandboxServer, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class BenchTenant:
+    tenant_id: Any
+    key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+class BenchStack:
+    """Embedded PostgreSQL + Valkey (or DATABASE_URL/REDIS_URL), migrations, the sandbox, a
+    Runtime and a tenant; gateway and worker processes on request."""
+
+    def __init__(self, **settings: Any) -> None:
+        self._overrides = settings
+        self._services = EmbeddedServices()
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self.sandbox: SandboxServer | None = None
+
+    async def __aenter__(self) -> BenchStack:
+        database_url, redis_url = self._services.start(
+            database_url=os.environ.get("DATABASE_URL", ""), redis_url=os.environ.get("REDIS_URL", "")
+        )
+        migrate.upgrade(database_url)
+        self.sandbox = SandboxServer().start()
+        self.gateway_port = free_port()
+        self.settings: Settings = load_settings(
+            {},
+            **{
+                "database_url": database_url,
+                "redis_url": redis_url,
+                "operator_key": "bench-operator-" + secrets.token_hex(8),
+                "secret_key": "bench-secret",
+                "sandbox_url": self.sandbox.url,
+                "public_url": f"http://127.0.0.1:{self.gateway_port}",
+                "log_level": "WARNING",
+                **self._overrides,
+            },
+        )
+        self.runtime = await Runtime.start(self.settings)
+        from gateway.tenants import service
+
+        async with self.runtime.db.unit_of_work() as session:
+            tenant = await service.create_tenant(session, name="Bench", slug="bench-" + secrets.token_hex(4))
+            _, key = await service.create_api_key(session, tenant.id, name="bench")
+        self.tenant = BenchTenant(tenant.id, key)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for proc in self._procs:
+            proc.terminate()
+        for proc in self._procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        await self.runtime.close()
+        if self.sandbox:
+            self.sandbox.stop()
+        self._services.stop()
+
+    def env(self) -> dict[str, str]:
+        s = self.settings
+        return {
+            **os.environ,
+            "DATABASE_URL": s.database_url,
+            "REDIS_URL": s.redis_url,
+            "PONTE_OPERATOR_KEY": s.operator_key,
+            "PONTE_SECRET_KEY": s.secret_key,
+            "PONTE_SANDBOX_URL": s.sandbox_url,
+            "PONTE_PUBLIC_URL": s.public_url,
+            "PONTE_LOG_LEVEL": "WARNING",
+            **{f"PONTE_{k.upper()}": str(v) for k, v in self._overrides.items()},
+        }
+
+    def start_gateway(self) -> str:
+        """One gateway process (uvicorn) on a free port; returns its base URL."""
+        cmd = [sys.executable, "-m", "uvicorn", "gateway.app:create_app", "--factory", "--port", str(self.gateway_port),
+               "--no-access-log", "--log-level", "warning"]
+        self._procs.append(subprocess.Popen(cmd, env=self.env(), cwd=ROOT))  # noqa: S603
+        url = self.settings.public_url
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/health/live", timeout=1).status_code == 200:
+                    return url
+            except httpx.TransportError:
+                time.sleep(0.2)
+        raise RuntimeError("gateway did not start")
+
+    def start_workers(self, n: int = 1, **env: str) -> list[subprocess.Popen[bytes]]:
+        procs = [
+            subprocess.Popen([sys.executable, "-m", "gateway.cli", "worker"], env=self.env() | env, cwd=ROOT)  # noqa: S603
+            for _ in range(n)
+        ]
+        self._procs += procs
+        return procs
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident memory (VmHWM) of a live process, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@dataclass
+class LoadResult:
+    count: int
+    seconds: float
+    latencies: list[float] = field(repr=False)
+    statuses: Counter[int]
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.seconds
+
+    def percentile(self, p: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000
+
+    def line(self, name: str) -> str:
+        return (f"{name:<34} {self.rate:>9.0f} req/s  p50 {self.percentile(0.5):6.2f} ms  "
+                f"p99 {self.percentile(0.99):6.2f} ms  statuses {dict(self.statuses)}")
+
+
+def http_request(method: str, path: str, *, host: str, headers: dict[str, str] | None = None, body: bytes = b"") -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def http_load(url: str, requests: Sequence[bytes] | Callable[[int], bytes], *, count: int, concurrency: int) -> LoadResult:
+    """Send ``count`` pre-built HTTP/1.1 requests over ``concurrency`` keep-alive connections.
+
+    A raw-socket client, so the measurement is the server's cost and not an HTTP library's.
+    """
+    parsed = httpx.URL(url)
+    latencies: list[float] = []
+    statuses: Counter[int] = Counter()
+    next_index = 0
+
+    def build(i: int) -> bytes:
+        return requests(i) if callable(requests) else requests[i % len(requests)]
+
+    async def connection() -> None:
+        nonlocal next_index
+        reader, writer = await asyncio.open_connection(parsed.host, parsed.port)
+        try:
+            while next_index < count:
+                i = next_index
+                next_index += 1
+                payload = build(i)
+                started = time.perf_counter()
+                writer.write(payload)
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head[9:12])
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:])
+                if length:
+                    await reader.readexactly(length)
+                latencies.append(time.perf_counter() - started)
+                statuses[status] += 1
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(connection() for _ in range(concurrency)))
+    return LoadResult(count, time.perf_counter() - started, latencies, statuses)
+
+
+class Report:
+    """Prints figures as they come, and ratios against the run's own ceiling."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        print(f"\n=== {title} ===", flush=True)
+
+    def figure(self, name: str, value: float, unit: str = "") -> None:
+        print(f"{name:<40} {value:>12,.1f} {unit}", flush=True)
+
+    def ratio(self, name: str, ours: float, ceiling: float, target: float | None = None) -> float:
+        ratio = ours / ceiling if ceiling else float("nan")
+        verdict = "" if target is None else ("  ok" if ratio >= target else f"  BELOW target {target}")
+        print(f"{name:<40} {ratio:>12.3f} (ratio){verdict}", flush=True)
+        return ratio
+
+    def line(self, text: str) -> None:
+        print(text, flush=True)
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
