@@ -23,6 +23,13 @@ from gateway.errors import UnsupportedMediaType, exception_handlers
 from gateway.health.routes import live, ping, ready
 from gateway.idempotency.middleware import IdempotencyMiddleware
 from gateway.observability import MetricsController, configure_logging, prometheus_config, request_context
+from gateway.portal.record_routes import PortalDataController
+from gateway.portal.routes import (
+    CoreSystemConnectionController,
+    PortalRequestController,
+    SyncController,
+    SyncRunController,
+)
 from gateway.runtime import Runtime
 from gateway.settings import Settings, get_settings
 from gateway.tasks.routes import TaskController
@@ -38,6 +45,11 @@ ROUTES = [
     TenantController,
     current_tenant,
     TaskController,
+    CoreSystemConnectionController,
+    SyncController,
+    SyncRunController,
+    PortalRequestController,
+    PortalDataController,
     DocumentTemplateController,
     DocumentPortalController,
     DocumentDeliveryController,

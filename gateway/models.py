@@ -2,6 +2,14 @@
 
 from gateway.documents.models import DocumentDelivery, DocumentTemplate, PortalIntegration
 from gateway.idempotency.models import IdempotencyRecord
+from gateway.portal.models import (
+    CoreSystemConnection,
+    PortalRequest,
+    PortalRequestEvent,
+    SyncedRecord,
+    SyncFailure,
+    SyncState,
+)
 from gateway.tasks.models import Task
 from gateway.tenants.models import ApiKey, Tenant
 from gateway.webhooks.models import WebhookEndpoint, WebhookEvent
@@ -12,6 +20,12 @@ __all__ = [
     "DocumentTemplate",
     "IdempotencyRecord",
     "PortalIntegration",
+    "CoreSystemConnection",
+    "PortalRequest",
+    "PortalRequestEvent",
+    "SyncedRecord",
+    "SyncFailure",
+    "SyncState",
     "Task",
     "Tenant",
     "WebhookEndpoint",

@@ -46,7 +46,10 @@ def _every(seconds: int) -> set[int]:
 
 class WorkerSettings:
     functions = [run_task]
-    cron_jobs = [cron(sweep, second=_every(get_settings().sweep_interval_seconds), run_at_startup=True)]
+    cron_jobs = [
+        cron(sweep, second=_every(get_settings().sweep_interval_seconds), run_at_startup=True),
+        cron(gateway.portal.jobs.start_due_syncs, second=0),  # each minute; one run per sync and period
+    ]
     on_startup = startup
     on_shutdown = shutdown
     redis_settings: RedisSettings = redis_settings(get_settings().redis_url or "redis://localhost:6379")
