@@ -29,7 +29,11 @@ def main() -> None:
 def dev(port: int, sandbox_port: int, data_dir: str | None) -> None:
     from gateway.devserver import run_dev
 
-    run_dev(port=port, sandbox_port=sandbox_port, data_dir=Path(data_dir or get_settings().data_dir))
+    try:
+        run_dev(port=port, sandbox_port=sandbox_port, data_dir=Path(data_dir or get_settings().data_dir))
+    except KeyboardInterrupt:
+        pass
+    click.echo("Ponte stopped.")
 
 
 @main.command(help="Run the HTTP gateway (production: behind a load balancer, N of them).")

@@ -1,0 +1,94 @@
+"""The `ponte` command as an operator uses it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from click.testing import CliRunner
+
+from gateway.cli import main
+from sandbox.server import free_port
+
+
+def cli_env(settings) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url}
+
+
+def test_tenants_and_keys_from_the_command_line(runtime, settings, monkeypatch, client) -> None:
+    from gateway.settings import get_settings
+
+    for k, v in cli_env(settings).items():
+        monkeypatch.setenv(k, v)
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        created = runner.invoke(main, ["tenants", "create", "Farmácia Central", "--slug", "farmacia"])
+        assert created.exit_code == 0, created.output
+        assert json.loads(created.output)["slug"] == "farmacia"
+        listed = runner.invoke(main, ["tenants", "list"])
+        assert "farmacia" in listed.output
+        key = runner.invoke(main, ["keys", "create", "farmacia"])
+        assert key.exit_code == 0, key.output
+        issued = json.loads(key.output)
+        assert issued["key"].startswith("ponte_")
+        missing = runner.invoke(main, ["keys", "create", "nobody"])
+        assert missing.exit_code != 0 and "no tenant" in missing.output
+        revoked = runner.invoke(main, ["keys", "revoke", issued["id"]])
+        assert revoked.exit_code == 0, revoked.output
+    finally:
+        get_settings.cache_clear()
+
+
+def test_openapi_writes_the_spec_and_check_detects_drift(tmp_path: Path) -> None:
+    from gateway.openapi import render_spec
+
+    target = tmp_path / "openapi.json"
+    assert CliRunner().invoke(main, ["openapi", "--output", str(target)]).exit_code == 0
+    assert target.read_text() == render_spec()
+    assert CliRunner().invoke(main, ["openapi", "--output", str(target), "--check"]).exit_code == 0
+    target.write_text("{}")
+    assert CliRunner().invoke(main, ["openapi", "--output", str(target), "--check"]).exit_code == 1
+
+
+def test_ponte_dev_brings_up_gateway_docs_worker_and_sandbox_then_stops(tmp_path: Path) -> None:
+    port, sandbox_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    proc = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "gateway.cli", "dev", "--port", str(port), "--sandbox-port", str(sandbox_port),
+         "--data-dir", str(tmp_path / ".ponte")],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        output = ""
+        deadline = time.monotonic() + 90
+        assert proc.stdout is not None
+        while "Ctrl-C stops everything" not in output:
+            line = proc.stdout.readline()
+            assert line or proc.poll() is None, output
+            output += line
+            assert time.monotonic() < deadline, output
+        key = re.search(r"Demo key\s+(\S+)", output).group(1)  # type: ignore[union-attr]
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert httpx.get(f"{base}/docs").status_code == 200
+        me = httpx.get(f"{base}/v1/me", headers={"Authorization": f"Bearer {key}"})
+        assert me.json()["slug"] == "demo"
+        assert httpx.get(f"http://127.0.0.1:{sandbox_port}/").status_code == 200
+        assert (tmp_path / ".ponte" / "postgres").is_dir()  # data persists between runs
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    assert proc.returncode == 0
