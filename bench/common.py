@@ -108,9 +108,19 @@ class BenchStack:
 
     def start_gateway(self) -> str:
         """One gateway process (uvicorn) on a free port; returns its base URL."""
-        cmd = [sys.executable, "-m", "uvicorn", "gateway.app:create_app", "--factory", "--port", str(self.gateway_port),
-               "--no-access-log", "--log-level", "warning"]
-        self._procs.append(subprocess.Popen(cmd, env=self.env(), cwd=ROOT))  # noqa: S603
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "gateway.app:create_app",
+            "--factory",
+            "--port",
+            str(self.gateway_port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
+        self._procs.append(subprocess.Popen(cmd, env=self.env(), cwd=ROOT))
         url = self.settings.public_url
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -123,7 +133,7 @@ class BenchStack:
 
     def start_workers(self, n: int = 1, **env: str) -> list[subprocess.Popen[bytes]]:
         procs = [
-            subprocess.Popen([sys.executable, "-m", "gateway.cli", "worker"], env=self.env() | env, cwd=ROOT)  # noqa: S603
+            subprocess.Popen([sys.executable, "-m", "gateway.cli", "worker"], env=self.env() | env, cwd=ROOT)
             for _ in range(n)
         ]
         self._procs += procs
@@ -154,17 +164,23 @@ class LoadResult:
         return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000
 
     def line(self, name: str) -> str:
-        return (f"{name:<34} {self.rate:>9.0f} req/s  p50 {self.percentile(0.5):6.2f} ms  "
-                f"p99 {self.percentile(0.99):6.2f} ms  statuses {dict(self.statuses)}")
+        return (
+            f"{name:<34} {self.rate:>9.0f} req/s  p50 {self.percentile(0.5):6.2f} ms  "
+            f"p99 {self.percentile(0.99):6.2f} ms  statuses {dict(self.statuses)}"
+        )
 
 
-def http_request(method: str, path: str, *, host: str, headers: dict[str, str] | None = None, body: bytes = b"") -> bytes:
+def http_request(
+    method: str, path: str, *, host: str, headers: dict[str, str] | None = None, body: bytes = b""
+) -> bytes:
     lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}"]
     lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-async def http_load(url: str, requests: Sequence[bytes] | Callable[[int], bytes], *, count: int, concurrency: int) -> LoadResult:
+async def http_load(
+    url: str, requests: Sequence[bytes] | Callable[[int], bytes], *, count: int, concurrency: int
+) -> LoadResult:
     """Send ``count`` pre-built HTTP/1.1 requests over ``concurrency`` keep-alive connections.
 
     A raw-socket client, so the measurement is the server's cost and not an HTTP library's.

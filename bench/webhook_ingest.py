@@ -25,8 +25,12 @@ def signed_requests(host: str, endpoint_id: str, secret: str, count: int, prefix
     now = datetime.now(UTC)
     out = []
     for n in range(count):
-        data = {"establishment_code": "1020304050", "remittance_id": f"{prefix}-{n}", "returned_at": now.isoformat(),
-                "items": [{"sale_id": f"S{n}-{i}", "status": "matched"} for i in range(3)]}
+        data = {
+            "establishment_code": "1020304050",
+            "remittance_id": f"{prefix}-{n}",
+            "returned_at": now.isoformat(),
+            "items": [{"sale_id": f"S{n}-{i}", "status": "matched"} for i in range(3)],
+        }
         body = json.dumps({"type": "remittance.returned", "timestamp": now.isoformat(), "data": data}).encode()
         msg_id = f"msg_{prefix}_{n}"
         headers = {
@@ -64,13 +68,20 @@ async def main(count: int, concurrency: int) -> None:
 
         # Every 202 must be in the inbox exactly once; nothing else may be.
         async with stack.runtime.db.engine.connect() as conn:
-            stored = (await conn.execute(text(
-                "SELECT count(*), count(DISTINCT webhook_id) FROM webhook_events WHERE webhook_id LIKE 'msg_run_%'"
-            ))).one()
+            stored = (
+                await conn.execute(
+                    text(
+                        "SELECT count(*), count(DISTINCT webhook_id) FROM webhook_events"
+                        " WHERE webhook_id LIKE 'msg_run_%'"
+                    )
+                )
+            ).one()
             tasks = (await conn.execute(text("SELECT count(*) FROM tasks WHERE kind = 'webhook.process'"))).scalar_one()
         lost, doubled = accepted - stored[1], stored[0] - stored[1]
-        report.line(f"inbox: {stored[0]} stored for {accepted} accepted -> lost {lost}, duplicated {doubled}; "
-                    f"{tasks - len(warmup)} processing tasks")
+        report.line(
+            f"inbox: {stored[0]} stored for {accepted} accepted -> lost {lost}, duplicated {doubled}; "
+            f"{tasks - len(warmup)} processing tasks"
+        )
         if lost or doubled or stored[0] != accepted:
             raise SystemExit("inbox does not match the accepted count")
         report.line("zero lost, zero duplicated")

@@ -22,6 +22,8 @@ from gateway.documents.routes import (
 from gateway.errors import UnsupportedMediaType, exception_handlers
 from gateway.health.routes import live, ping, ready
 from gateway.idempotency.middleware import IdempotencyMiddleware
+from gateway.imports.portfolio import PolicyController
+from gateway.imports.routes import ConnectionController, ImportController, InsurerController
 from gateway.observability import MetricsController, configure_logging, prometheus_config, request_context
 from gateway.portal.record_routes import PortalDataController
 from gateway.portal.routes import (
@@ -56,6 +58,10 @@ ROUTES = [
     receive_webhook,
     WebhookEndpointController,
     WebhookEventController,
+    InsurerController,
+    ConnectionController,
+    ImportController,
+    PolicyController,
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -29,10 +30,8 @@ def main() -> None:
 def dev(port: int, sandbox_port: int, data_dir: str | None) -> None:
     from gateway.devserver import run_dev
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         run_dev(port=port, sandbox_port=sandbox_port, data_dir=Path(data_dir or get_settings().data_dir))
-    except KeyboardInterrupt:
-        pass
     click.echo("Ponte stopped.")
 
 

@@ -64,7 +64,9 @@ def run_dev(*, port: int, sandbox_port: int, data_dir: Path) -> None:
     children: list[subprocess.Popen[bytes]] = []
     try:
         migrate.upgrade(database_url)
-        operator_key = settings.operator_key or _secret_file(data_dir / "operator-key", lambda: "op_" + secrets.token_urlsafe(24))
+        operator_key = settings.operator_key or _secret_file(
+            data_dir / "operator-key", lambda: "op_" + secrets.token_urlsafe(24)
+        )
         secret_key = _secret_file(data_dir / "secret-key", lambda: secrets.token_urlsafe(32))
         demo_key = asyncio.run(_demo_tenant(database_url, data_dir / "demo-key"))
         gateway_url = f"http://127.0.0.1:{port}"
@@ -82,7 +84,7 @@ def run_dev(*, port: int, sandbox_port: int, data_dir: Path) -> None:
         os.environ.update(env)
         get_settings.cache_clear()
         children.append(subprocess.Popen([sys.executable, "-m", "sandbox", "--port", str(sandbox_port)], env=env))  # noqa: S603
-        children.append(subprocess.Popen([sys.executable, "-m", "gateway.cli", "worker"], env=env))  # noqa: S603
+        children.append(subprocess.Popen([sys.executable, "-m", "gateway.cli", "worker"], env=env))
         click.echo(
             f"""
 Ponte is running.

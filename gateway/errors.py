@@ -111,7 +111,12 @@ def problem_response(
     headers: dict[str, str] | None = None,
 ) -> Response[bytes]:
     problem = Problem(
-        type=problem_type(slug), title=title, status=status, detail=detail, instance=request_instance(request), errors=errors
+        type=problem_type(slug),
+        title=title,
+        status=status,
+        detail=detail,
+        instance=request_instance(request),
+        errors=errors,
     )
     body = msgspec.json.encode(problem)
     if extra:  # extension members (RFC 9457 §3.2), e.g. the id of the task already running
@@ -162,7 +167,13 @@ _TITLES = {
 
 def handle_ponte_error(request: Request[Any, Any, Any], exc: PonteError) -> Response[bytes]:
     return problem_response(
-        request, status=exc.status, title=exc.title, slug=exc.slug, detail=exc.detail, errors=exc.errors, extra=exc.extra
+        request,
+        status=exc.status,
+        title=exc.title,
+        slug=exc.slug,
+        detail=exc.detail,
+        errors=exc.errors,
+        extra=exc.extra,
     )
 
 

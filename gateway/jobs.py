@@ -4,3 +4,4 @@ import gateway.tasks.builtin  # noqa: F401
 import gateway.webhooks.jobs  # noqa: F401
 import gateway.documents.jobs  # noqa: F401
 import gateway.portal.jobs  # noqa: F401
+import gateway.imports.jobs  # noqa: F401

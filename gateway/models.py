@@ -2,6 +2,7 @@
 
 from gateway.documents.models import DocumentDelivery, DocumentTemplate, PortalIntegration
 from gateway.idempotency.models import IdempotencyRecord
+from gateway.imports.models import ImportResult, InsurerConnection, Policy, PolicyReceipt, ReceiptStatusChange
 from gateway.portal.models import (
     CoreSystemConnection,
     PortalRequest,
@@ -19,6 +20,11 @@ __all__ = [
     "DocumentDelivery",
     "DocumentTemplate",
     "IdempotencyRecord",
+    "ImportResult",
+    "InsurerConnection",
+    "Policy",
+    "PolicyReceipt",
+    "ReceiptStatusChange",
     "PortalIntegration",
     "CoreSystemConnection",
     "PortalRequest",

@@ -68,7 +68,10 @@ def request_context(app: ASGIApp) -> ASGIApp:
                 await app(scope, receive, send_with_id)
             finally:
                 log.info(
-                    "request", method=scope["method"], path=scope["path"], status=status,
+                    "request",
+                    method=scope["method"],
+                    path=scope["path"],
+                    status=status,
                     duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 )
 
@@ -83,7 +86,9 @@ QUEUE_DEPTH = Gauge("ponte_queue_depth", "Jobs waiting in the arq queue")
 
 async def refresh_gauges(state: State) -> None:
     async with state.db.sessionmaker() as session:
-        rows = (await session.execute(text("SELECT kind, status, count(*) AS n FROM tasks GROUP BY kind, status"))).all()
+        rows = (
+            await session.execute(text("SELECT kind, status, count(*) AS n FROM tasks GROUP BY kind, status"))
+        ).all()
     TASKS.clear()
     for row in rows:
         TASKS.labels(kind=row.kind, status=row.status).set(row.n)
@@ -97,6 +102,6 @@ class MetricsController(PrometheusController):
     async def get(self, state: State) -> Response:  # type: ignore[override]
         try:
             await refresh_gauges(state)
-        except Exception as exc:  # noqa: BLE001 - metrics must still answer when a backend is down
+        except Exception as exc:
             log.warning("metrics_refresh_failed", error=repr(exc))
         return Response(generate_latest(REGISTRY), status_code=200, headers={"Content-Type": CONTENT_TYPE_LATEST})

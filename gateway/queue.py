@@ -29,7 +29,9 @@ def job_id(task_id: uuid.UUID | str, dispatch: int) -> str:
     return f"task:{task_id}:{dispatch}"
 
 
-def enqueue_after_commit(session: AsyncSession, task_id: uuid.UUID, dispatch: int, run_after: datetime | None = None) -> None:
+def enqueue_after_commit(
+    session: AsyncSession, task_id: uuid.UUID, dispatch: int, run_after: datetime | None = None
+) -> None:
     session.info.setdefault(_BUFFER, []).append((task_id, dispatch, run_after))
 
 
@@ -75,7 +77,7 @@ class Queue:
         pending: list[tuple[uuid.UUID, int, datetime | None]] = session.info.pop(_BUFFER, [])
         try:
             await self.dispatch_many(pending)
-        except Exception as exc:  # noqa: BLE001 - the task rows are durable; the sweeper will dispatch them
+        except Exception as exc:
             log.warning("enqueue_failed", jobs=len(pending), error=repr(exc))
 
     async def depth(self) -> int:

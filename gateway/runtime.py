@@ -32,9 +32,7 @@ class Runtime:
             db=Database(settings.database_url, pool_size=settings.db_pool_size),
             queue=await Queue.connect(settings.redis_url),
             cipher=CredentialCipher(settings.secret_key),
-            http=httpx.AsyncClient(
-                timeout=httpx.Timeout(30.0, connect=5.0), limits=httpx.Limits(max_connections=100)
-            ),
+            http=httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0), limits=httpx.Limits(max_connections=100)),
         )
 
     async def close(self) -> None:

@@ -13,7 +13,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str = ""
     redis_url: str = ""
     # Fernet keys, comma separated: the first encrypts, all decrypt (rotation).
-    secret_key: str = "dev-only-secret-change-me"
+    secret_key: str = "dev-only-secret-change-me"  # noqa: S105 - ponte dev writes a random one
     operator_key: str = ""
     public_url: str = "http://127.0.0.1:8000"
     # Partner base URLs default to the sandbox; production points them at the real partners.

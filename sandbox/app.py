@@ -17,7 +17,6 @@ import importlib
 
 from litestar import Litestar, Router, get
 from litestar.datastructures import State
-
 from litestar.middleware import DefineMiddleware
 
 from sandbox.faults import FaultSettings, fault_injection, faults_router

@@ -79,7 +79,10 @@ def fault_injection(app: ASGIApp, settings: FaultSettings) -> ASGIApp:
                     {
                         "type": "http.response.start",
                         "status": 503,
-                        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
                     }
                 )
                 await send({"type": "http.response.body", "body": body})

@@ -130,4 +130,3 @@ async def worker(runtime: Runtime) -> Any:
         return await run_burst(runtime, **kwargs)
 
     return burst
-

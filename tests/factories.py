@@ -28,9 +28,13 @@ class TenantFactory:
 
     async def create(self, slug: str | None = None) -> TenantKey:
         slug = slug or f"tenant-{next(_counter)}"
-        r = await self.client.post("/v1/tenants", json={"name": slug.title(), "slug": slug}, headers=self.operator_headers)
+        r = await self.client.post(
+            "/v1/tenants", json={"name": slug.title(), "slug": slug}, headers=self.operator_headers
+        )
         assert r.status_code == 201, r.text
         tenant_id = r.json()["id"]
-        r = await self.client.post(f"/v1/tenants/{tenant_id}/keys", json={"name": "test"}, headers=self.operator_headers)
+        r = await self.client.post(
+            f"/v1/tenants/{tenant_id}/keys", json={"name": "test"}, headers=self.operator_headers
+        )
         assert r.status_code == 201, r.text
         return TenantKey(tenant_id=uuid.UUID(tenant_id), slug=slug, key=r.json()["key"])

@@ -62,9 +62,22 @@ def test_ponte_dev_brings_up_gateway_docs_worker_and_sandbox_then_stops(tmp_path
     port, sandbox_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "gateway.cli", "dev", "--port", str(port), "--sandbox-port", str(sandbox_port),
-         "--data-dir", str(tmp_path / ".ponte")],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "dev",
+            "--port",
+            str(port),
+            "--sandbox-port",
+            str(sandbox_port),
+            "--data-dir",
+            str(tmp_path / ".ponte"),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     try:
         output = ""

@@ -27,14 +27,18 @@ async def test_wrong_method_is_405_problem(client, tenants) -> None:
 
 
 async def test_schema_invalid_body_is_422_with_pointers(client, operator_headers) -> None:
-    body = assert_problem(await client.post("/v1/tenants", json={"name": "", "slug": "Bad Slug!"}, headers=operator_headers), 422)
+    body = assert_problem(
+        await client.post("/v1/tenants", json={"name": "", "slug": "Bad Slug!"}, headers=operator_headers), 422
+    )
     pointers = {e["pointer"] for e in body["errors"]}
     assert pointers & {"/name", "/slug"}
     assert all(e["source"] == "body" for e in body["errors"])
 
 
 async def test_wrong_type_points_at_the_field(client, operator_headers) -> None:
-    body = assert_problem(await client.post("/v1/tenants", json={"name": 5, "slug": "ok-slug"}, headers=operator_headers), 422)
+    body = assert_problem(
+        await client.post("/v1/tenants", json={"name": 5, "slug": "ok-slug"}, headers=operator_headers), 422
+    )
     assert body["errors"][0]["pointer"] == "/name"
 
 

@@ -30,7 +30,9 @@ async def test_same_key_other_body_is_422(client, operator_headers) -> None:
 async def test_original_still_running_is_409(client, runtime, operator_headers) -> None:
     async with runtime.db.unit_of_work() as session:
         await session.execute(insert(IdempotencyRecord).values(scope="operator", key="k-3", fingerprint="x" * 64))
-    r = await client.post("/v1/tenants", json={"name": "A", "slug": "aa"}, headers=operator_headers | {"Idempotency-Key": "k-3"})
+    r = await client.post(
+        "/v1/tenants", json={"name": "A", "slug": "aa"}, headers=operator_headers | {"Idempotency-Key": "k-3"}
+    )
     assert r.status_code in (409, 422)
     # With the same body as the in-flight one it is a 409:
     import hashlib
@@ -40,7 +42,9 @@ async def test_original_still_running_is_409(client, runtime, operator_headers) 
     async with runtime.db.unit_of_work() as session:
         await session.execute(insert(IdempotencyRecord).values(scope="operator", key="k-4", fingerprint=fp))
     r = await client.post(
-        "/v1/tenants", content=raw, headers=operator_headers | {"Idempotency-Key": "k-4", "content-type": "application/json"}
+        "/v1/tenants",
+        content=raw,
+        headers=operator_headers | {"Idempotency-Key": "k-4", "content-type": "application/json"},
     )
     assert r.status_code == 409
     assert r.headers["content-type"].startswith("application/problem+json")
@@ -52,8 +56,12 @@ async def test_keys_are_scoped_per_caller(client, tenants) -> None:
 
     _ = new_task
     # The same key used by two tenants on their own resources does not collide.
-    r1 = await client.post("/v1/tasks/00000000-0000-0000-0000-000000000000/cancel", headers=a.headers | {"Idempotency-Key": "shared"})
-    r2 = await client.post("/v1/tasks/00000000-0000-0000-0000-000000000000/cancel", headers=b.headers | {"Idempotency-Key": "shared"})
+    r1 = await client.post(
+        "/v1/tasks/00000000-0000-0000-0000-000000000000/cancel", headers=a.headers | {"Idempotency-Key": "shared"}
+    )
+    r2 = await client.post(
+        "/v1/tasks/00000000-0000-0000-0000-000000000000/cancel", headers=b.headers | {"Idempotency-Key": "shared"}
+    )
     assert r1.status_code == r2.status_code == 404
     assert "idempotent-replayed" not in r2.headers
 

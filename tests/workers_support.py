@@ -9,7 +9,6 @@ from typing import Any
 
 from arq.worker import Worker
 
-from gateway.queue import redis_settings
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from workers.main import run_task
@@ -47,6 +46,6 @@ def worker_env(settings: Settings) -> dict[str, str]:
 
 def start_worker_process(settings: Settings) -> subprocess.Popen[bytes]:
     """A real ``ponte worker`` in its own process, so a test can SIGKILL it."""
-    return subprocess.Popen(  # noqa: S603
+    return subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "worker"], env=worker_env(settings), stdout=subprocess.DEVNULL
     )

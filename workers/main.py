@@ -49,6 +49,7 @@ class WorkerSettings:
     cron_jobs = [
         cron(sweep, second=_every(get_settings().sweep_interval_seconds), run_at_startup=True),
         cron(gateway.portal.jobs.start_due_syncs, second=0),  # each minute; one run per sync and period
+        cron(gateway.imports.schedule.scheduled_imports, second=0),  # each minute; one task per connection a day
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -114,8 +114,10 @@ class IdempotencyMiddleware(AbstractMiddleware):
                         update(IdempotencyRecord)
                         .where(where)
                         .values(
-                            status_code=status, content_type=captured["content_type"],
-                            location=captured["location"], body=bytes(captured["body"]),
+                            status_code=status,
+                            content_type=captured["content_type"],
+                            location=captured["location"],
+                            body=bytes(captured["body"]),
                         )
                     )
                 await session.commit()

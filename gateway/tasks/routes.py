@@ -30,8 +30,15 @@ class TaskController(Controller):
         created_to: datetime | None = None,
     ) -> TaskPage:
         rows, next_cursor = await service.list_tasks(
-            session, tenant_id, page, kind=kind, status=status, subject_id=subject_id, trigger=trigger,
-            created_from=created_from, created_to=created_to,
+            session,
+            tenant_id,
+            page,
+            kind=kind,
+            status=status,
+            subject_id=subject_id,
+            trigger=trigger,
+            created_from=created_from,
+            created_to=created_to,
         )
         return TaskPage(items=[Task.from_model(t) for t in rows], next_cursor=next_cursor)
 
@@ -39,6 +46,8 @@ class TaskController(Controller):
     async def get_task(self, session: AsyncSession, tenant_id: uuid.UUID, task_id: uuid.UUID) -> Task:
         return Task.from_model(await service.get_task(session, tenant_id, task_id))
 
-    @post("/{task_id:uuid}/cancel", operation_id="CancelTask", summary="Cancel a queued or running task", status_code=202)
+    @post(
+        "/{task_id:uuid}/cancel", operation_id="CancelTask", summary="Cancel a queued or running task", status_code=202
+    )
     async def cancel_task(self, session: AsyncSession, tenant_id: uuid.UUID, task_id: uuid.UUID) -> Task:
         return Task.from_model(await service.cancel_task(session, tenant_id, task_id))

@@ -41,7 +41,7 @@ class TaskOutcome(msgspec.Struct):
     error: str | None = None
 
 
-class RetryTask(Exception):  # noqa: N818 - reads as an instruction, like arq's Retry
+class RetryTask(Exception):
     """Raise to try again later (with backoff, or after ``defer`` seconds)."""
 
     def __init__(self, detail: str, *, defer: float | None = None, code: str = "retry") -> None:
@@ -50,7 +50,7 @@ class RetryTask(Exception):  # noqa: N818 - reads as an instruction, like arq's 
         self.code = code
 
 
-class TaskFailed(Exception):  # noqa: N818
+class TaskFailed(Exception):
     """Raise to fail for good, with a stable ``code``: no retry will help."""
 
     def __init__(self, detail: str, *, code: str) -> None:
@@ -138,23 +138,38 @@ async def run_task(runtime: Runtime, task_id: str | uuid.UUID) -> str:
     """Claim and run one task. Returns what happened, for logs and tests."""
     settings = runtime.settings
     async with runtime.db.sessionmaker() as session:
-        row = (await session.execute(_CLAIM, {"id": str(task_id), "lease": settings.task_lease_seconds})).mappings().first()
+        row = (
+            (await session.execute(_CLAIM, {"id": str(task_id), "lease": settings.task_lease_seconds}))
+            .mappings()
+            .first()
+        )
         await session.commit()
     if row is None:
         return "skipped"
     ctx = TaskContext(
-        task_id=row["id"], tenant_id=row["tenant_id"], kind=row["kind"], subject_id=row["subject_id"],
-        trigger=row["trigger"], params=row["params"], attempt=row["attempt"], runtime=runtime,
+        task_id=row["id"],
+        tenant_id=row["tenant_id"],
+        kind=row["kind"],
+        subject_id=row["subject_id"],
+        trigger=row["trigger"],
+        params=row["params"],
+        attempt=row["attempt"],
+        runtime=runtime,
         max_attempts=row["max_attempts"],
     )  # counters start afresh: a re-run recounts what it finds (already-applied rows show as unchanged)
     bound = structlog.contextvars.bound_contextvars(task_id=str(ctx.task_id), task_kind=ctx.kind, attempt=ctx.attempt)
     with bound:
         handler = HANDLERS.get(ctx.kind)
         if handler is None:
-            return await _finish(ctx, TaskOutcome(TaskStatus.failed, error_code="unknown_kind", error=f"no handler for {ctx.kind}"))
+            return await _finish(
+                ctx, TaskOutcome(TaskStatus.failed, error_code="unknown_kind", error=f"no handler for {ctx.kind}")
+            )
         if ctx.attempt > row["max_attempts"]:
             return await _finish(
-                ctx, TaskOutcome(TaskStatus.failed, error_code="gave_up", error=f"gave up after {row['max_attempts']} attempts")
+                ctx,
+                TaskOutcome(
+                    TaskStatus.failed, error_code="gave_up", error=f"gave up after {row['max_attempts']} attempts"
+                ),
             )
         log.info("task_started")
         work = asyncio.create_task(handler(ctx))
@@ -163,7 +178,9 @@ async def run_task(runtime: Runtime, task_id: str | uuid.UUID) -> str:
             outcome = await work or TaskOutcome()
         except asyncio.CancelledError:
             if ctx.cancel_requested:
-                return await _finish(ctx, TaskOutcome(TaskStatus.cancelled, error_code="cancelled", error="cancelled on request"))
+                return await _finish(
+                    ctx, TaskOutcome(TaskStatus.cancelled, error_code="cancelled", error="cancelled on request")
+                )
             log.warning("task_lease_lost")
             return "lease_lost"
         except (TransientPartnerError, RetryTask) as exc:
@@ -185,15 +202,13 @@ async def _heartbeat(ctx: TaskContext, work: asyncio.Task[Any]) -> None:
     while not work.done():
         await asyncio.sleep(interval)
         try:
-            cancel = await ctx._save(
-                lease_expires_at=utcnow() + timedelta(seconds=lease), heartbeat_at=utcnow()
-            )
+            cancel = await ctx._save(lease_expires_at=utcnow() + timedelta(seconds=lease), heartbeat_at=utcnow())
         except asyncio.CancelledError:
             if work.done():
                 return
             work.cancel()  # lease lost: someone else owns the task now
             return
-        except Exception as exc:  # noqa: BLE001 - a missed beat is survivable; the next one retries
+        except Exception as exc:
             log.warning("heartbeat_failed", error=repr(exc))
             continue
         if cancel:
@@ -207,10 +222,16 @@ async def _finish(ctx: TaskContext, outcome: TaskOutcome) -> str:
             update(Task)
             .where(Task.id == ctx.task_id, Task.attempt == ctx.attempt, Task.status == TaskStatus.running)
             .values(
-                status=outcome.status, counters=dict(ctx.counters), result=outcome.result,
-                progress_done=ctx.progress_done, progress_total=ctx.progress_total,
-                error_code=outcome.error_code, error=outcome.error, finished_at=func.now(),
-                lease_expires_at=None, updated_at=func.now(),
+                status=outcome.status,
+                counters=dict(ctx.counters),
+                result=outcome.result,
+                progress_done=ctx.progress_done,
+                progress_total=ctx.progress_total,
+                error_code=outcome.error_code,
+                error=outcome.error,
+                finished_at=func.now(),
+                lease_expires_at=None,
+                updated_at=func.now(),
             )
         )
         await session.commit()
@@ -231,8 +252,13 @@ async def _retry_or_fail(ctx: TaskContext, max_attempts: int, code: str, error: 
                 update(Task)
                 .where(Task.id == ctx.task_id, Task.attempt == ctx.attempt, Task.status == TaskStatus.running)
                 .values(
-                    status=TaskStatus.queued, run_after=run_after, dispatches=Task.dispatches + 1,
-                    counters=dict(ctx.counters), error_code=code, error=error, lease_expires_at=None,
+                    status=TaskStatus.queued,
+                    run_after=run_after,
+                    dispatches=Task.dispatches + 1,
+                    counters=dict(ctx.counters),
+                    error_code=code,
+                    error=error,
+                    lease_expires_at=None,
                     updated_at=func.now(),
                 )
                 .returning(Task.dispatches)

@@ -40,11 +40,24 @@ class Task(msgspec.Struct):
     @classmethod
     def from_model(cls, task: Any) -> Task:
         return cls(
-            id=task.id, kind=task.kind, status=TaskStatus(task.status), trigger=task.trigger,
-            subject_id=task.subject_id, params=task.params, progress=Progress(task.progress_done, task.progress_total),
-            counters=task.counters, result=task.result, attempt=task.attempt, max_attempts=task.max_attempts,
-            error_code=task.error_code, error=task.error, parent_id=task.parent_id, run_after=task.run_after,
-            created_at=task.created_at, started_at=task.started_at, finished_at=task.finished_at,
+            id=task.id,
+            kind=task.kind,
+            status=TaskStatus(task.status),
+            trigger=task.trigger,
+            subject_id=task.subject_id,
+            params=task.params,
+            progress=Progress(task.progress_done, task.progress_total),
+            counters=task.counters,
+            result=task.result,
+            attempt=task.attempt,
+            max_attempts=task.max_attempts,
+            error_code=task.error_code,
+            error=task.error,
+            parent_id=task.parent_id,
+            run_after=task.run_after,
+            created_at=task.created_at,
+            started_at=task.started_at,
+            finished_at=task.finished_at,
             cancel_requested=task.cancel_requested,
         )
 

@@ -38,9 +38,18 @@ async def create_task(
     returns the existing one and ``created=False`` (e.g. one scheduled import per day).
     """
     values: dict[str, Any] = {
-        "id": uuid.uuid4(), "tenant_id": tenant_id, "kind": kind, "params": params or {},
-        "subject_id": subject_id, "trigger": trigger, "dedup_key": dedup_key, "parent_id": parent_id,
-        "max_attempts": max_attempts, "status": TaskStatus.queued, "counters": {}, "result": {},
+        "id": uuid.uuid4(),
+        "tenant_id": tenant_id,
+        "kind": kind,
+        "params": params or {},
+        "subject_id": subject_id,
+        "trigger": trigger,
+        "dedup_key": dedup_key,
+        "parent_id": parent_id,
+        "max_attempts": max_attempts,
+        "status": TaskStatus.queued,
+        "counters": {},
+        "result": {},
     }
     if run_after is not None:
         values["run_after"] = run_after
@@ -122,9 +131,15 @@ async def requeue_task(session: AsyncSession, task: Task, *, reset_attempts: boo
         update(Task)
         .where(Task.id == task.id)
         .values(
-            status=TaskStatus.queued, run_after=utcnow(), dispatches=Task.dispatches + 1,
-            attempt=0 if reset_attempts else Task.attempt, cancel_requested=False, finished_at=None,
-            error=None, error_code=None, updated_at=utcnow(),
+            status=TaskStatus.queued,
+            run_after=utcnow(),
+            dispatches=Task.dispatches + 1,
+            attempt=0 if reset_attempts else Task.attempt,
+            cancel_requested=False,
+            finished_at=None,
+            error=None,
+            error_code=None,
+            updated_at=utcnow(),
         )
     )
     await session.refresh(task)

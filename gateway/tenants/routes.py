@@ -16,7 +16,12 @@ def _tenant(t: object) -> schemas.Tenant:
 
 def _key(k: object) -> schemas.ApiKey:
     return schemas.ApiKey(
-        id=k.id, tenant_id=k.tenant_id, name=k.name, prefix=k.prefix, created_at=k.created_at, revoked_at=k.revoked_at  # type: ignore[attr-defined]
+        id=k.id,
+        tenant_id=k.tenant_id,
+        name=k.name,
+        prefix=k.prefix,
+        created_at=k.created_at,
+        revoked_at=k.revoked_at,  # type: ignore[attr-defined]
     )
 
 
@@ -42,7 +47,12 @@ class TenantController(Controller):
     ) -> schemas.ApiKeyCreated:
         api_key, key = await service.create_api_key(session, tenant, name=data.name)
         return schemas.ApiKeyCreated(
-            id=api_key.id, tenant_id=tenant, name=api_key.name, prefix=api_key.prefix, key=key, created_at=api_key.created_at
+            id=api_key.id,
+            tenant_id=tenant,
+            name=api_key.name,
+            prefix=api_key.prefix,
+            key=key,
+            created_at=api_key.created_at,
         )
 
     @get("/{tenant:uuid}/keys", operation_id="ListApiKeys", summary="List a tenant's API keys (never the keys)")

@@ -69,7 +69,9 @@ def validate_payload(body: bytes, source: str) -> tuple[str | None, Rejection | 
     try:
         envelope = msgspec.json.decode(body, type=_RawEnvelope)
     except msgspec.ValidationError as exc:
-        return None, Rejection("The body is not a Standard Webhooks envelope {type, timestamp, data}.", [_pointer("", exc)])
+        return None, Rejection(
+            "The body is not a Standard Webhooks envelope {type, timestamp, data}.", [_pointer("", exc)]
+        )
     except msgspec.DecodeError as exc:
         raise BadRequest("The body is not valid JSON.") from exc
     event_type = EVENT_TYPES.get(envelope.type)
@@ -83,7 +85,9 @@ def validate_payload(body: bytes, source: str) -> tuple[str | None, Rejection | 
         # Straight from bytes into the schema: no intermediate dicts on the hot path.
         msgspec.json.decode(envelope.data, type=event_type.schema)
     except msgspec.ValidationError as exc:
-        return envelope.type, Rejection(f"The data does not match the '{envelope.type}' schema.", [_pointer("/data", exc)])
+        return envelope.type, Rejection(
+            f"The data does not match the '{envelope.type}' schema.", [_pointer("/data", exc)]
+        )
     return envelope.type, None
 
 
@@ -96,7 +100,8 @@ _INSERT_EVENTS = text(
     SELECT e.*, now() FROM unnest(
         CAST(:ids AS uuid[]), CAST(:tenants AS uuid[]), CAST(:endpoints AS uuid[]), CAST(:sources AS text[]),
         CAST(:webhook_ids AS text[]), CAST(:types AS text[]), CAST(:statuses AS text[]), CAST(:bodies AS bytea[]),
-        CAST(:headers AS jsonb[]), CAST(:intake_statuses AS int[]), CAST(:problems AS jsonb[]), CAST(:task_ids AS uuid[])
+        CAST(:headers AS jsonb[]), CAST(:intake_statuses AS int[]), CAST(:problems AS jsonb[]),
+        CAST(:task_ids AS uuid[])
     ) AS e
     ON CONFLICT (endpoint_id, webhook_id) DO NOTHING
     RETURNING id
@@ -105,8 +110,9 @@ _INSERT_EVENTS = text(
 
 _INSERT_TASKS = text(
     """
-    INSERT INTO tasks (id, tenant_id, kind, subject_id, trigger, params, status, progress_done, counters, result,
-                       attempt, max_attempts, dispatches, run_after, cancel_requested, dedup_key, created_at, updated_at)
+    INSERT INTO tasks (id, tenant_id, kind, subject_id, trigger, params, status, progress_done, counters,
+                       result, attempt, max_attempts, dispatches, run_after, cancel_requested, dedup_key,
+                       created_at, updated_at)
     SELECT t.id, t.tenant_id, 'webhook.process', t.event_id, 'webhook', t.params, 'queued', 0, '{}', '{}',
            0, 5, 0, now(), false, t.event_id, now(), now()
     FROM unnest(CAST(:ids AS uuid[]), CAST(:tenants AS uuid[]), CAST(:events AS text[]), CAST(:params AS jsonb[]))
@@ -175,7 +181,9 @@ class IntakeWriter:
         endpoint = await self.endpoint(endpoint_id)
         sig = signing.signature_headers(headers)
         try:
-            signing.verify(body, sig, endpoint.secrets, tolerance_seconds=self.runtime.settings.webhook_tolerance_seconds)
+            signing.verify(
+                body, sig, endpoint.secrets, tolerance_seconds=self.runtime.settings.webhook_tolerance_seconds
+            )
         except signing.SignatureError as exc:
             raise Unauthorized(f"Signature check failed: {exc}.") from exc
         event_type, rejection = validate_payload(body, endpoint.source)
@@ -208,13 +216,13 @@ class IntakeWriter:
                 batch, self._pending = self._pending[: self.MAX_BATCH], self._pending[self.MAX_BATCH :]
                 try:
                     outcomes = await self._write([row for row, _ in batch])
-                except Exception as exc:  # noqa: BLE001 - every waiting request gets the failure (a 500, nothing acknowledged)
+                except Exception as exc:
                     log.error("intake_write_failed", events=len(batch), error=repr(exc))
                     for _, future in batch:
                         if not future.done():
                             future.set_exception(exc)
                     continue
-                for (row, future), outcome in zip(batch, outcomes, strict=True):
+                for (_, future), outcome in zip(batch, outcomes, strict=True):
                     if not future.done():
                         future.set_result(outcome)
         finally:
@@ -258,5 +266,5 @@ class IntakeWriter:
     async def _enqueue(self, jobs: list[tuple[Any, int, None]]) -> None:
         try:
             await self.runtime.queue.dispatch_many(jobs)
-        except Exception as exc:  # noqa: BLE001 - stored and committed: the sweeper dispatches it
+        except Exception as exc:
             log.warning("intake_enqueue_failed", events=len(jobs), error=repr(exc))

@@ -31,8 +31,14 @@ async def process_event(ctx: TaskContext) -> None:
     envelope = msgspec.json.decode(event.body, type=Envelope)
     data = msgspec.convert(envelope.data, EVENT_TYPES[envelope.type].schema)
     inbound = InboundEvent(
-        id=event.id, tenant_id=event.tenant_id, endpoint_id=event.endpoint_id, source=event.source,
-        type=envelope.type, webhook_id=event.webhook_id, received_at=event.received_at, data=data,
+        id=event.id,
+        tenant_id=event.tenant_id,
+        endpoint_id=event.endpoint_id,
+        source=event.source,
+        type=envelope.type,
+        webhook_id=event.webhook_id,
+        received_at=event.received_at,
+        data=data,
     )
     handler = handler_for(envelope.type)
     try:

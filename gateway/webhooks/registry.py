@@ -44,5 +44,3 @@ def event_handler(event_type: str) -> Callable[[EventHandler], EventHandler]:
 
 def handler_for(event_type: str) -> EventHandler | None:
     return EVENT_HANDLERS.get(event_type)
-
-

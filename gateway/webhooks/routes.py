@@ -28,16 +28,28 @@ def intake_writer(state: State) -> IntakeWriter:
 
 def _endpoint(e: WebhookEndpoint, settings: Settings) -> schemas.WebhookEndpoint:
     return schemas.WebhookEndpoint(
-        id=e.id, source=e.source, description=e.description, url=f"{settings.public_url}/v1/webhooks/{e.id}",
-        enabled=e.enabled, event_types=service.event_types_for(e.source), secrets_active=len(e.secrets),
+        id=e.id,
+        source=e.source,
+        description=e.description,
+        url=f"{settings.public_url}/v1/webhooks/{e.id}",
+        enabled=e.enabled,
+        event_types=service.event_types_for(e.source),
+        secrets_active=len(e.secrets),
         created_at=e.created_at,
     )
 
 
 def _event(e: WebhookEvent) -> schemas.WebhookEvent:
     return schemas.WebhookEvent(
-        id=e.id, endpoint_id=e.endpoint_id, source=e.source, webhook_id=e.webhook_id, type=e.event_type,
-        status=e.status, received_at=e.received_at, processed_at=e.processed_at, error=e.error,  # type: ignore[arg-type]
+        id=e.id,
+        endpoint_id=e.endpoint_id,
+        source=e.source,
+        webhook_id=e.webhook_id,
+        type=e.event_type,
+        status=e.status,
+        received_at=e.received_at,
+        processed_at=e.processed_at,
+        error=e.error,  # type: ignore[arg-type]
         task_id=e.task_id,
     )
 
@@ -46,7 +58,7 @@ INTAKE_DESCRIPTION = (
     "The single intake for partner webhooks (Standard Webhooks). The endpoint decides the source. "
     "Sign `{webhook-id}.{webhook-timestamp}.{body}` with the endpoint's `whsec_` secret (HMAC-SHA256; "
     "`svix-*` headers accepted too; 5-minute tolerance). The body is the envelope "
-    "`{\"type\", \"timestamp\", \"data\"}`; event types: "
+    '`{"type", "timestamp", "data"}`; event types: '
     + "; ".join(f"`{n}` ({', '.join(t.sources)}): {t.description}" for n, t in EVENT_TYPES.items())
     + ". 202: stored durably, will be processed. 200: redelivery of a known webhook-id (original outcome, "
     "not processed again). 401: bad signature or timestamp (nothing stored). 413: body over the limit. "
@@ -55,8 +67,13 @@ INTAKE_DESCRIPTION = (
 
 
 @post(
-    "/v1/webhooks/{endpoint_id:uuid}", operation_id="ReceiveWebhook", tags=["Webhooks"],
-    summary="Receive a partner webhook", description=INTAKE_DESCRIPTION, security=[], status_code=202,
+    "/v1/webhooks/{endpoint_id:uuid}",
+    operation_id="ReceiveWebhook",
+    tags=["Webhooks"],
+    summary="Receive a partner webhook",
+    description=INTAKE_DESCRIPTION,
+    security=[],
+    status_code=202,
     responses={},
 )
 async def receive_webhook(request: Request, endpoint_id: uuid.UUID, state: State) -> Response[schemas.Accepted]:  # type: ignore[type-arg]
@@ -68,8 +85,13 @@ async def receive_webhook(request: Request, endpoint_id: uuid.UUID, state: State
         errors = [FieldError(**e) for e in outcome.problem.get("errors", [])]
         extra = {"event_id": str(outcome.event_id)} | ({"duplicate": True} if outcome.duplicate else {})
         return problem_response(  # type: ignore[return-value]
-            request, status=422, title="Unprocessable content", slug="validation",
-            detail=outcome.problem["detail"], errors=errors, extra=extra,
+            request,
+            status=422,
+            title="Unprocessable content",
+            slug="validation",
+            detail=outcome.problem["detail"],
+            errors=errors,
+            extra=extra,
         )
     body_out = schemas.Accepted(id=outcome.event_id, status=outcome.status, duplicate=outcome.duplicate)  # type: ignore[arg-type]
     return Response(body_out, status_code=200 if outcome.duplicate else 202)
@@ -90,18 +112,31 @@ class WebhookEndpointController(Controller):
         return schemas.WebhookEndpointCreated(**{f: getattr(view, f) for f in view.__struct_fields__}, secret=secret)
 
     @get("/", operation_id="ListWebhookEndpoints", summary="List inbound endpoints")
-    async def list(self, session: AsyncSession, tenant_id: uuid.UUID, page: PageParams, settings: Settings) -> schemas.WebhookEndpointPage:
+    async def list(
+        self, session: AsyncSession, tenant_id: uuid.UUID, page: PageParams, settings: Settings
+    ) -> schemas.WebhookEndpointPage:
         rows, next_cursor = await service.list_endpoints(session, tenant_id, page)
         return schemas.WebhookEndpointPage(items=[_endpoint(e, settings) for e in rows], next_cursor=next_cursor)
 
     @get("/{endpoint_id:uuid}", operation_id="GetWebhookEndpoint", summary="An inbound endpoint")
-    async def detail(self, session: AsyncSession, tenant_id: uuid.UUID, endpoint_id: uuid.UUID, settings: Settings) -> schemas.WebhookEndpoint:
+    async def detail(
+        self, session: AsyncSession, tenant_id: uuid.UUID, endpoint_id: uuid.UUID, settings: Settings
+    ) -> schemas.WebhookEndpoint:
         return _endpoint(await service.get_endpoint(session, tenant_id, endpoint_id), settings)
 
-    @post("/{endpoint_id:uuid}/rotate", operation_id="RotateWebhookSecret", summary="Rotate the signing secret; the old one stays valid for a grace period")
+    @post(
+        "/{endpoint_id:uuid}/rotate",
+        operation_id="RotateWebhookSecret",
+        summary="Rotate the signing secret; the old one stays valid for a grace period",
+    )
     async def rotate(
-        self, session: AsyncSession, tenant_id: uuid.UUID, endpoint_id: uuid.UUID, runtime: Runtime,
-        state: State, data: schemas.SecretRotation | None = None,
+        self,
+        session: AsyncSession,
+        tenant_id: uuid.UUID,
+        endpoint_id: uuid.UUID,
+        runtime: Runtime,
+        state: State,
+        data: schemas.SecretRotation | None = None,
     ) -> schemas.SecretRotated:
         endpoint = await service.get_endpoint(session, tenant_id, endpoint_id)
         grace = (data or schemas.SecretRotation()).grace_seconds
@@ -109,7 +144,11 @@ class WebhookEndpointController(Controller):
         intake_writer(state).forget(endpoint_id)
         return schemas.SecretRotated(endpoint_id=endpoint_id, secret=secret, previous_valid_until=until)
 
-    @delete("/{endpoint_id:uuid}", operation_id="DisableWebhookEndpoint", summary="Disable an endpoint (its events are kept)")
+    @delete(
+        "/{endpoint_id:uuid}",
+        operation_id="DisableWebhookEndpoint",
+        summary="Disable an endpoint (its events are kept)",
+    )
     async def disable(self, session: AsyncSession, tenant_id: uuid.UUID, endpoint_id: uuid.UUID, state: State) -> None:
         await service.disable_endpoint(session, await service.get_endpoint(session, tenant_id, endpoint_id))
         intake_writer(state).forget(endpoint_id)
@@ -121,14 +160,25 @@ class WebhookEventController(Controller):
 
     @get("/", operation_id="ListWebhookEvents", summary="Received events, newest first")
     async def list(
-        self, session: AsyncSession, tenant_id: uuid.UUID, page: PageParams,
-        status: EventStatus | None = None, source: str | None = None,
+        self,
+        session: AsyncSession,
+        tenant_id: uuid.UUID,
+        page: PageParams,
+        status: EventStatus | None = None,
+        source: str | None = None,
         event_type: Annotated[str | None, Parameter(query="type")] = None,
-        received_from: datetime | None = None, received_to: datetime | None = None,
+        received_from: datetime | None = None,
+        received_to: datetime | None = None,
     ) -> schemas.WebhookEventPage:
         rows, next_cursor = await service.list_events(
-            session, tenant_id, page, status=status, source=source, event_type=event_type,
-            received_from=received_from, received_to=received_to,
+            session,
+            tenant_id,
+            page,
+            status=status,
+            source=source,
+            event_type=event_type,
+            received_from=received_from,
+            received_to=received_to,
         )
         return schemas.WebhookEventPage(items=[_event(e) for e in rows], next_cursor=next_cursor)
 
@@ -144,16 +194,29 @@ class WebhookEventController(Controller):
         return schemas.WebhookEventDetail(
             **{f: getattr(base, f) for f in base.__struct_fields__},
             headers={k: v for k, v in event.headers.items() if k != "webhook-signature"},
-            processing=schemas.EventAttempt(task.attempt, task.max_attempts, task.status, task.error_code, task.error) if task else None,
+            processing=schemas.EventAttempt(task.attempt, task.max_attempts, task.status, task.error_code, task.error)
+            if task
+            else None,
             rejection=event.intake_problem,
             payload=msgspec.json.decode(event.body) if include_payload else None,
         )
 
-    @post("/{event_id:uuid}/replay", operation_id="ReplayWebhookEvent", summary="Process an event again", status_code=202)
+    @post(
+        "/{event_id:uuid}/replay", operation_id="ReplayWebhookEvent", summary="Process an event again", status_code=202
+    )
     async def replay(self, session: AsyncSession, tenant_id: uuid.UUID, event_id: uuid.UUID) -> schemas.WebhookEvent:
         return _event(await service.replay_event(session, await service.get_event(session, tenant_id, event_id)))
 
-    @post("/replay", operation_id="ReplayFailedWebhookEvents", summary="Replay every failed event received in a time range", status_code=202)
-    async def replay_failed(self, session: AsyncSession, tenant_id: uuid.UUID, data: schemas.ReplayRequest) -> schemas.ReplayResult:
-        ids = await service.replay_failed(session, tenant_id, received_from=data.received_from, received_to=data.received_to)
+    @post(
+        "/replay",
+        operation_id="ReplayFailedWebhookEvents",
+        summary="Replay every failed event received in a time range",
+        status_code=202,
+    )
+    async def replay_failed(
+        self, session: AsyncSession, tenant_id: uuid.UUID, data: schemas.ReplayRequest
+    ) -> schemas.ReplayResult:
+        ids = await service.replay_failed(
+            session, tenant_id, received_from=data.received_from, received_to=data.received_to
+        )
         return schemas.ReplayResult(replayed=len(ids), event_ids=ids)

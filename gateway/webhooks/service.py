@@ -41,7 +41,10 @@ async def create_endpoint(
     validate_source(source)
     secret = signing.new_secret()
     endpoint = WebhookEndpoint(
-        tenant_id=tenant_id, source=source, description=description, secrets=[signing.seal(cipher, secret, now=utcnow())]
+        tenant_id=tenant_id,
+        source=source,
+        description=description,
+        secrets=[signing.seal(cipher, secret, now=utcnow())],
     )
     session.add(endpoint)
     await session.flush()

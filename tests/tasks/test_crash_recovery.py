@@ -27,6 +27,7 @@ async def test_sigkill_mid_task_and_flushall_then_task_finishes_once(runtime, se
     task_id = await new_task(runtime, t.tenant_id, seconds=4, steps=40)
     first = start_worker_process(settings)
     try:
+
         async def running() -> bool:
             task = await load(runtime, task_id)
             return task.status == "running" and task.progress_done >= 2
@@ -40,6 +41,7 @@ async def test_sigkill_mid_task_and_flushall_then_task_finishes_once(runtime, se
 
     second = start_worker_process(settings)
     try:
+
         async def finished() -> bool:
             return (await load(runtime, task_id)).status == "succeeded"
 
@@ -67,8 +69,14 @@ async def test_a_worker_that_lost_its_lease_cannot_overwrite_the_task(runtime, t
     assert report.requeued_stale == 1
     assert await run_task(runtime, task_id) == "succeeded"  # attempt 2
     zombie = TaskContext(
-        task_id=task_id, tenant_id=t.tenant_id, kind="system.echo", subject_id=None, trigger="manual",
-        params={}, attempt=1, runtime=runtime,
+        task_id=task_id,
+        tenant_id=t.tenant_id,
+        kind="system.echo",
+        subject_id=None,
+        trigger="manual",
+        params={},
+        attempt=1,
+        runtime=runtime,
     )
     assert await _finish(zombie, TaskOutcome(error="late write")) == "lease_lost"
     task = await load(runtime, task_id)

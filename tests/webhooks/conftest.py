@@ -19,7 +19,7 @@ def inbox_only() -> Iterator[list[tuple[str, str]]]:
 
     saved = dict(EVENT_HANDLERS)
     EVENT_HANDLERS.clear()
-    EVENT_HANDLERS.update({name: record for name in EVENT_TYPES})
+    EVENT_HANDLERS.update(dict.fromkeys(EVENT_TYPES, record))
     yield calls
     EVENT_HANDLERS.clear()
     EVENT_HANDLERS.update(saved)

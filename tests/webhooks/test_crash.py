@@ -17,7 +17,7 @@ EVENTS = 120
 
 def start_crash_worker(settings) -> subprocess.Popen[bytes]:  # type: ignore[no-untyped-def]
     env = worker_env(settings) | {"PONTE_WORKER_CONCURRENCY": "4"}
-    return subprocess.Popen([sys.executable, "-m", "tests.webhooks.crash_worker"], env=env)  # noqa: S603
+    return subprocess.Popen([sys.executable, "-m", "tests.webhooks.crash_worker"], env=env)
 
 
 async def scalar(runtime, sql: str) -> int:  # type: ignore[no-untyped-def]
@@ -33,7 +33,9 @@ async def wait_until(predicate, timeout: float) -> None:  # type: ignore[no-unty
         await asyncio.sleep(0.1)
 
 
-async def test_sigkill_mid_batch_and_flushall_lose_nothing_and_double_nothing(client, runtime, settings, tenants) -> None:
+async def test_sigkill_mid_batch_and_flushall_lose_nothing_and_double_nothing(
+    client, runtime, settings, tenants
+) -> None:
     async with runtime.db.engine.begin() as conn:
         await conn.execute(text("DROP TABLE IF EXISTS crash_effects, crash_calls"))
         await conn.execute(text("CREATE TABLE crash_effects (event_id uuid PRIMARY KEY)"))
@@ -43,7 +45,12 @@ async def test_sigkill_mid_batch_and_flushall_lose_nothing_and_double_nothing(cl
         ep = await create_endpoint(client, t.headers, source="boavista")
         accepted = set()
         for n in range(EVENTS):
-            data = {"establishment_code": "1020304050", "remittance_id": f"rem-{n}", "returned_at": "2026-11-20T10:00:00Z", "items": []}
+            data = {
+                "establishment_code": "1020304050",
+                "remittance_id": f"rem-{n}",
+                "returned_at": "2026-11-20T10:00:00Z",
+                "items": [],
+            }
             r = await deliver(client, ep, envelope("remittance.returned", data), msg_id=f"msg_{n}")
             assert r.status_code == 202
             accepted.add(r.json()["id"])

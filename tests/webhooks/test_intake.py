@@ -44,7 +44,11 @@ async def test_valid_delivery_is_stored_then_202(client, runtime, tenants) -> No
     assert len(events) == 1
     e = events[0]
     assert (e.id, e.status, e.event_type, e.webhook_id, e.body) == (
-        __import__("uuid").UUID(r.json()["id"]), "received", "task.completed", "msg_1", body,
+        __import__("uuid").UUID(r.json()["id"]),
+        "received",
+        "task.completed",
+        "msg_1",
+        body,
     )
     assert e.headers["webhook-id"] == "msg_1"
     async with runtime.db.sessionmaker() as session:
@@ -52,7 +56,9 @@ async def test_valid_delivery_is_stored_then_202(client, runtime, tenants) -> No
     assert await runtime.queue.depth() == 1
 
 
-async def test_tampered_body_wrong_secret_and_missing_headers_are_401_and_store_nothing(client, runtime, tenants) -> None:
+async def test_tampered_body_wrong_secret_and_missing_headers_are_401_and_store_nothing(
+    client, runtime, tenants
+) -> None:
     t = await tenants.create()
     ep = await create_endpoint(client, t.headers)
     other = await create_endpoint(client, t.headers)
@@ -93,7 +99,9 @@ async def test_several_signatures_and_svix_headers_are_accepted(client, tenants)
 async def test_rotated_secret_valid_inside_grace_and_refused_after(client, runtime, tenants) -> None:
     t = await tenants.create()
     ep = await create_endpoint(client, t.headers)
-    rotated = await client.post(f"/v1/webhook-endpoints/{ep['id']}/rotate", json={"grace_seconds": 3600}, headers=t.headers)
+    rotated = await client.post(
+        f"/v1/webhook-endpoints/{ep['id']}/rotate", json={"grace_seconds": 3600}, headers=t.headers
+    )
     assert rotated.status_code == 201
     new = {**ep, "secret": rotated.json()["secret"]}
     body = envelope("task.completed", task_completed())
@@ -146,7 +154,9 @@ async def test_wrong_content_type_and_non_json(client, runtime, tenants) -> None
     assert await stored(runtime) == []
 
 
-async def test_schema_invalid_payload_is_422_stored_as_rejected_and_not_processed(client, runtime, tenants, worker) -> None:
+async def test_schema_invalid_payload_is_422_stored_as_rejected_and_not_processed(
+    client, runtime, tenants, worker
+) -> None:
     t = await tenants.create()
     ep = await create_endpoint(client, t.headers)
     data = task_completed()
@@ -176,7 +186,9 @@ async def test_unknown_or_disabled_endpoint_is_404(client, tenants) -> None:
 
     t = await tenants.create()
     body = envelope("task.completed", task_completed())
-    r = await client.post(f"/v1/webhooks/{uuid.uuid4()}", content=body, headers=signed_headers("whsec_" + "A" * 43, body))
+    r = await client.post(
+        f"/v1/webhooks/{uuid.uuid4()}", content=body, headers=signed_headers("whsec_" + "A" * 43, body)
+    )
     assert r.status_code == 404
     ep = await create_endpoint(client, t.headers)
     assert (await client.delete(f"/v1/webhook-endpoints/{ep['id']}", headers=t.headers)).status_code == 204

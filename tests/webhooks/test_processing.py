@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,13 +10,17 @@ from gateway.webhooks.registry import EVENT_HANDLERS
 from tests.webhooks.support import create_endpoint, deliver, envelope
 
 RECEIPT = {
-    "insurer": "allianz", "policy_number": "P-1", "receipt_number": "R-1", "status": "paid",
-    "changed_at": "2026-11-20", "as_of": "2026-11-20T10:00:00Z",
+    "insurer": "allianz",
+    "policy_number": "P-1",
+    "receipt_number": "R-1",
+    "status": "paid",
+    "changed_at": "2026-11-20",
+    "as_of": "2026-11-20T10:00:00Z",
 }
 
 
 @pytest.fixture
-def receipt_handler() -> Iterator[dict[str, object]]:
+def receipt_handler() -> dict[str, object]:
     """Swap in a handler for receipt.status_changed that counts calls and fails on demand."""
     calls: dict[str, object] = {"n": 0, "fail_until": 0, "seen": []}
 
@@ -28,7 +31,7 @@ def receipt_handler() -> Iterator[dict[str, object]]:
             raise RuntimeError("core system said no")
 
     EVENT_HANDLERS["receipt.status_changed"] = handler  # the inbox_only fixture restores the registry
-    yield calls
+    return calls
 
 
 async def test_event_is_dispatched_to_its_handler_with_typed_data(client, tenants, worker, receipt_handler) -> None:
@@ -57,7 +60,9 @@ async def test_handler_failure_retries_then_succeeds(client, tenants, worker, re
     assert receipt_handler["n"] == 3
 
 
-async def test_after_the_last_try_the_event_is_failed_then_replay_processes_it(client, tenants, worker, receipt_handler) -> None:
+async def test_after_the_last_try_the_event_is_failed_then_replay_processes_it(
+    client, tenants, worker, receipt_handler
+) -> None:
     receipt_handler["fail_until"] = 99
     t = await tenants.create()
     ep = await create_endpoint(client, t.headers, source="insurer:allianz")
@@ -88,14 +93,19 @@ async def test_replay_all_failed_in_a_time_range(client, tenants, worker, receip
         await deliver(client, ep, envelope("receipt.status_changed", RECEIPT | {"receipt_number": f"R-{n}"}))
     await worker()
     now = datetime.now(UTC)
-    body = {"received_from": (now - timedelta(hours=1)).isoformat(), "received_to": (now + timedelta(minutes=1)).isoformat()}
+    body = {
+        "received_from": (now - timedelta(hours=1)).isoformat(),
+        "received_to": (now + timedelta(minutes=1)).isoformat(),
+    }
     r = await client.post("/v1/webhook-events/replay", json=body, headers=t.headers)
     assert r.status_code == 202
     assert r.json()["replayed"] == 2
     await worker()
     processed = (await client.get("/v1/webhook-events", params={"status": "processed"}, headers=t.headers)).json()
     assert len(processed["items"]) == 2
-    bad = await client.post("/v1/webhook-events/replay", json={**body, "received_from": body["received_to"]}, headers=t.headers)
+    bad = await client.post(
+        "/v1/webhook-events/replay", json={**body, "received_from": body["received_to"]}, headers=t.headers
+    )
     assert bad.status_code == 422
 
 
@@ -113,13 +123,22 @@ async def test_event_listing_filters_and_payload_on_request(client, tenants) -> 
     insurer = await create_endpoint(client, t.headers, source="insurer:allianz")
     boavista = await create_endpoint(client, t.headers, source="boavista")
     await deliver(client, insurer, envelope("receipt.status_changed", RECEIPT))
-    returned = {"establishment_code": "1020304050", "remittance_id": "rem-1", "returned_at": "2026-11-20T10:00:00Z", "items": []}
+    returned = {
+        "establishment_code": "1020304050",
+        "remittance_id": "rem-1",
+        "returned_at": "2026-11-20T10:00:00Z",
+        "items": [],
+    }
     r = await deliver(client, boavista, envelope("remittance.returned", returned))
     by_source = (await client.get("/v1/webhook-events", params={"source": "boavista"}, headers=t.headers)).json()
     assert [e["type"] for e in by_source["items"]] == ["remittance.returned"]
-    by_type = (await client.get("/v1/webhook-events", params={"type": "receipt.status_changed"}, headers=t.headers)).json()
+    by_type = (
+        await client.get("/v1/webhook-events", params={"type": "receipt.status_changed"}, headers=t.headers)
+    ).json()
     assert [e["source"] for e in by_type["items"]] == ["insurer:allianz"]
-    detail = (await client.get(f"/v1/webhook-events/{r.json()['id']}", params={"include_payload": True}, headers=t.headers)).json()
+    detail = (
+        await client.get(f"/v1/webhook-events/{r.json()['id']}", params={"include_payload": True}, headers=t.headers)
+    ).json()
     assert detail["payload"]["data"]["remittance_id"] == "rem-1"
     assert "webhook-signature" not in detail["headers"]
     plain = (await client.get(f"/v1/webhook-events/{r.json()['id']}", headers=t.headers)).json()

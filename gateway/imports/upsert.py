@@ -1,0 +1,270 @@
+"""The one write path for imported records: bulk upserts with counters, per page.
+
+Every source — a window of a portfolio, a single policy, a real-time push — goes through
+``apply_records``. For one page it runs a handful of statements, whatever the page size: lock
+the existing rows, one ``INSERT ... ON CONFLICT DO UPDATE`` for the policies, one for the
+receipts, one insert for the status history and one for the result rows.
+
+Rules it keeps:
+
+* one row per (tenant, insurer, policy number) and per (tenant, insurer, receipt number);
+* the content hash decides *updated* vs *unchanged*;
+* **stale-snapshot guard**, in SQL: a row is only overwritten by a snapshot at least as new
+  as the one that wrote it (``WHERE excluded.as_of >= table.as_of``), whatever order tasks
+  finish in. An unchanged record with a newer ``as_of`` still moves ``as_of`` forward, so a
+  later-arriving middle snapshot cannot roll it back;
+* a record the database refuses fails alone: the page is retried record by record.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.imports.models import ImportResult, Policy, PolicyReceipt, ReceiptStatusChange
+from gateway.imports.records import RecordError, policy_rows
+
+log = structlog.get_logger("ponte.imports")
+
+POLICY_DATA = (
+    "product", "status", "holder_name", "holder_tax_id", "holder_tax_id_type", "start_date", "end_date",
+    "premium_cents", "currency", "updated_on", "as_of", "content_hash",
+)  # fmt: skip
+RECEIPT_DATA = (
+    "policy_number", "due_date", "amount_cents", "currency", "status", "status_changed_on", "as_of", "content_hash",
+)  # fmt: skip
+
+
+@dataclass
+class Tally:
+    """Counters (``policies_created``, ``receipts_stale_skipped``...) and result rows of a page."""
+
+    counters: Counter[str] = field(default_factory=Counter)
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+    def merge(self, other: Tally) -> None:
+        self.counters.update(other.counters)
+        self.results.extend(other.results)
+
+
+def classify(row: dict[str, Any], existing: Any) -> str:
+    if existing is None:
+        return "created"
+    if row["as_of"] < existing.as_of:
+        return "stale_skipped"
+    return "unchanged" if row["content_hash"] == existing.content_hash else "updated"
+
+
+def must_write(outcome: str, row: dict[str, Any], existing: Any) -> bool:
+    """Created and updated rows, and unchanged ones confirmed by a newer snapshot (their
+    ``as_of`` moves forward so an older snapshot arriving later is still recognised as stale)."""
+    if outcome == "unchanged":
+        return bool(row["as_of"] > existing.as_of)
+    return outcome in ("created", "updated")
+
+
+def _upsert(model: Any, key: tuple[str, ...], data: tuple[str, ...], rows: list[dict[str, Any]]) -> Any:
+    stmt = insert(model).values(rows)
+    excluded = stmt.excluded
+    table = model.__table__.c
+    changed = excluded.content_hash != table.content_hash
+    return stmt.on_conflict_do_update(
+        index_elements=list(key),
+        set_={
+            **{c: excluded[c] for c in data},
+            # "updated since" means the content changed, not that a newer snapshot confirmed it.
+            "updated_at": case((changed, func.now()), else_=table.updated_at),
+        },
+        # The stale-snapshot guard. Same as_of and same content: nothing to write.
+        where=or_(excluded.as_of > table.as_of, and_(excluded.as_of == table.as_of, changed)),
+    )
+
+
+async def _existing(
+    session: AsyncSession, model: Any, number: Any, tenant_id: uuid.UUID, insurer: str, numbers: list[str]
+) -> dict[str, Any]:
+    """Current rows for these numbers (the caller holds ``lock_portfolio``)."""
+    if not numbers:
+        return {}
+    cols = [number, model.as_of, model.content_hash] + ([model.status] if model is PolicyReceipt else [])
+    stmt = select(*cols).where(model.tenant_id == tenant_id, model.insurer == insurer, number.in_(sorted(numbers)))
+    return {r[0]: r for r in (await session.execute(stmt)).all()}
+
+
+async def _write(
+    session: AsyncSession, model: Any, key: tuple[str, ...], data: tuple[str, ...], rows: list[dict[str, Any]]
+) -> None:
+    # asyncpg allows 32767 parameters per statement: chunk big pages.
+    chunk = max(1, 30_000 // len(rows[0]))
+    for i in range(0, len(rows), chunk):
+        await session.execute(_upsert(model, key, data, rows[i : i + chunk]))
+
+
+async def apply_receipts(
+    session: AsyncSession, tenant_id: uuid.UUID, insurer: str, rows: list[dict[str, Any]], *, task_id: uuid.UUID | None
+) -> Tally:
+    """Upsert receipt rows and record their status transitions."""
+    tally = Tally()
+    rows = list({r["receipt_number"]: r for r in sorted(rows, key=lambda r: r["as_of"])}.values())
+    old = await _existing(
+        session, PolicyReceipt, PolicyReceipt.receipt_number, tenant_id, insurer, [r["receipt_number"] for r in rows]
+    )
+    writes: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = []
+    for row in rows:
+        before = old.get(row["receipt_number"])
+        outcome = classify(row, before)
+        tally.counters[f"receipts_{outcome}"] += 1
+        if not must_write(outcome, row, before):
+            continue
+        writes.append(row)
+        if before is None or before.status != row["status"]:
+            history.append(
+                {
+                    "tenant_id": tenant_id, "insurer": insurer, "receipt_number": row["receipt_number"],
+                    "from_status": None if before is None else before.status, "to_status": row["status"],
+                    "changed_on": row["status_changed_on"], "as_of": row["as_of"], "task_id": task_id,
+                }
+            )  # fmt: skip
+    if writes:
+        await _write(session, PolicyReceipt, ("tenant_id", "insurer", "receipt_number"), RECEIPT_DATA, writes)
+    if history:
+        await _insert(session, ReceiptStatusChange, history)
+    return tally
+
+
+async def _insert(session: AsyncSession, model: Any, rows: list[dict[str, Any]]) -> None:
+    chunk = max(1, 30_000 // len(rows[0]))
+    for i in range(0, len(rows), chunk):
+        await session.execute(insert(model).values(rows[i : i + chunk]))
+
+
+async def _apply_valid(
+    session: AsyncSession, tenant_id: uuid.UUID, insurer: str, valid: list[Any], task_id: uuid.UUID | None
+) -> Tally:
+    tally = Tally()
+    by_number = {v.policy["policy_number"]: v for v in sorted(valid, key=lambda v: v.policy["as_of"])}
+    old = await _existing(session, Policy, Policy.policy_number, tenant_id, insurer, list(by_number))
+    writes, receipts = [], []
+    for number, rows in by_number.items():
+        before = old.get(number)
+        outcome = classify(rows.policy, before)
+        tally.counters[f"policies_{outcome}"] += 1
+        tally.results.append(_result("policy", number, None, outcome, None, rows.policy["as_of"]))
+        receipts.extend(rows.receipts)
+        if not must_write(outcome, rows.policy, before):
+            continue
+        writes.append(rows.policy)
+    if writes:
+        await _write(session, Policy, ("tenant_id", "insurer", "policy_number"), POLICY_DATA, writes)
+    if receipts:
+        tally.merge(await apply_receipts(session, tenant_id, insurer, receipts, task_id=task_id))
+    return tally
+
+
+def _result(
+    kind: str, policy: str | None, receipt: str | None, outcome: str, error: str | None, as_of: Any, raw: Any = None
+) -> dict[str, Any]:
+    return {
+        "record_type": kind, "policy_number": policy, "receipt_number": receipt, "outcome": outcome,
+        "error": error, "as_of": as_of, "raw": raw,
+    }  # fmt: skip
+
+
+async def lock_portfolio(session: AsyncSession, tenant_id: uuid.UUID, insurer: str) -> None:
+    """Serialise page writes per (tenant, insurer) until commit.
+
+    Row locks cannot cover rows that do not exist yet: two tasks inserting the same new policy
+    would both count it *created*. With this lock the rows read before the upsert are exactly
+    the rows it meets, so the counters are true. Only the short page transactions queue up;
+    fetching from the insurer goes on in parallel.
+    """
+    key = func.hashtextextended(f"imports:{tenant_id}:{insurer}", 0)
+    await session.execute(select(func.pg_advisory_xact_lock(key)))
+
+
+async def apply_records(
+    session: AsyncSession,
+    records: list[dict[str, Any]],
+    *,
+    tenant_id: uuid.UUID,
+    insurer: str,
+    task_id: uuid.UUID | None,
+) -> Tally:
+    """Validate and upsert one page of policy records; result rows are written for ``task_id``."""
+    tally, valid = Tally(), []
+    for raw in records:
+        try:
+            rows = policy_rows(raw, tenant_id=tenant_id, insurer=insurer)
+        except RecordError as exc:
+            tally.counters["policies_failed"] += 1
+            tally.results.append(_result("policy", _label(raw), None, "failed", str(exc), None, _summary(raw)))
+            continue
+        for bad, error in rows.bad_receipts:
+            tally.counters["receipts_failed"] += 1
+            number = bad.get("receipt_number") if isinstance(bad, dict) else None
+            tally.results.append(
+                _result("receipt", rows.policy["policy_number"], number, "failed", error, rows.policy["as_of"], bad)
+            )
+        valid.append(rows)
+    if valid:
+        await lock_portfolio(session, tenant_id, insurer)
+    tally.merge(await _apply_isolated(session, tenant_id, insurer, valid, task_id))
+    if task_id is not None and tally.results:
+        await _insert(session, ImportResult, [{**r, "task_id": task_id, "tenant_id": tenant_id} for r in tally.results])
+    return tally
+
+
+async def _apply_isolated(
+    session: AsyncSession, tenant_id: uuid.UUID, insurer: str, valid: list[Any], task_id: uuid.UUID | None
+) -> Tally:
+    """The whole page at once; if the database refuses it, record by record so only the
+    refused record fails."""
+    if not valid:
+        return Tally()
+    try:
+        async with session.begin_nested():
+            return await _apply_valid(session, tenant_id, insurer, valid, task_id)
+    except DBAPIError as exc:
+        if not _record_fault(exc):
+            raise  # a lost connection, a deadlock...: the task's retry handles those
+        if len(valid) == 1:
+            policy = valid[0].policy
+            log.warning("import_record_refused", policy_number=policy["policy_number"], error=str(exc.orig))
+            tally = Tally()
+            tally.counters["policies_failed"] += 1
+            error = f"refused by the database: {type(exc.orig).__name__}"
+            tally.results.append(_result("policy", policy["policy_number"], None, "failed", error, policy["as_of"]))
+            return tally
+    tally = Tally()
+    for one in valid:
+        tally.merge(await _apply_isolated(session, tenant_id, insurer, [one], task_id))
+    return tally
+
+
+def _record_fault(exc: DBAPIError) -> bool:
+    """Data exceptions (SQLSTATE class 22, e.g. a NUL byte in text) and integrity violations
+    (23) are one record's fault."""
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(getattr(orig, "__cause__", None), "sqlstate", None)
+    return str(sqlstate or "")[:2] in ("22", "23")
+
+
+def _label(raw: Any) -> str | None:
+    number = raw.get("policy_number") if isinstance(raw, dict) else None
+    return number if isinstance(number, str) and number else None
+
+
+def _summary(raw: Any) -> dict[str, Any] | None:
+    """What identifies a bad record at the insurer (its receipts aside, to keep rows small)."""
+    if not isinstance(raw, dict):
+        return None
+    return {k: v for k, v in raw.items() if k != "receipts" and isinstance(v, (str, int, float, bool, type(None)))}
