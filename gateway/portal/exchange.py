@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from typing import cast
 
 from sqlalchemy import select
 
 from gateway.db.base import utcnow
-from gateway.partners.core_system import CoreRequestStatus, CoreRequestSubmission, CoreSystemClient
+from gateway.partners.core_system import CoreRequestStatus, CoreRequestSubmission, CoreSystemClient, RequestKind
 from gateway.partners.errors import PermanentPartnerError
 from gateway.portal import requests as portal_requests
 from gateway.portal import state as sync_state
@@ -55,9 +56,9 @@ async def export_pending(
             attempted.add(request.id)
             submission = CoreRequestSubmission(
                 id=str(request.id),
-                kind=request.kind,
+                kind=cast("RequestKind", request.kind),  # validated at creation
                 subject_id=request.subject_id,
-                payload=request.payload,  # type: ignore[arg-type]
+                payload=request.payload,
             )
             try:
                 sent.append(await client.submit_request(submission))

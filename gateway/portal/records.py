@@ -27,12 +27,12 @@ STATEMENT_ENTITIES = {
 LINK_FIELDS = ("family_id", "beneficiary_id", "provider_id")
 
 
-def live(tenant_id: uuid.UUID, entity: str, *, include_removed: bool = False) -> Select[tuple[SyncedRecord]]:
+def live(tenant_id: uuid.UUID, entity: str, *, include_removed: bool = False) -> Select[SyncedRecord]:
     stmt = select(SyncedRecord).where(SyncedRecord.tenant_id == tenant_id, SyncedRecord.entity == entity)
     return stmt if include_removed else stmt.where(SyncedRecord.removed_at.is_(None))
 
 
-def where_fields(stmt: Select[tuple[SyncedRecord]], filters: dict[str, str | None]) -> Select[tuple[SyncedRecord]]:
+def where_fields(stmt: Select[SyncedRecord], filters: dict[str, str | None]) -> Select[SyncedRecord]:
     for name, value in filters.items():
         if value is not None:
             stmt = stmt.where(SyncedRecord.data.has_key(name), SyncedRecord.data[name].astext == value)
@@ -40,7 +40,7 @@ def where_fields(stmt: Select[tuple[SyncedRecord]], filters: dict[str, str | Non
 
 
 async def page_of(
-    session: AsyncSession, stmt: Select[tuple[SyncedRecord]], page: PageParams
+    session: AsyncSession, stmt: Select[SyncedRecord], page: PageParams
 ) -> tuple[list[SyncedRecord], str | None]:
     return await paginate(session, stmt, page, order_by=[SyncedRecord.external_id], descending=False)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from gateway.portal import connection as core_connection
 from gateway.portal import schemas
@@ -15,7 +16,9 @@ from gateway.tasks.schemas import Progress
 
 def connection(row: CoreSystemConnection) -> schemas.CoreSystemConnection:
     problem = core_connection.not_ready_reason(row)
-    status = "unchecked" if row.checked_at is None else "ok" if row.checked_ok else "failed"
+    status: Literal["unchecked", "ok", "failed"] = (
+        "unchecked" if row.checked_at is None else "ok" if row.checked_ok else "failed"
+    )
     return schemas.CoreSystemConnection(
         base_url=row.base_url, token_set=bool(row.credentials), check_status=status, checked_at=row.checked_at,
         check_error=row.check_error, ready=problem is None, problem=problem,

@@ -21,7 +21,7 @@ COUNTERS = {
 
 
 async def test_no_sync_runs_until_the_core_system_is_configured_and_checked(
-    client: Any, tenants: Any, sandbox: Any
+    client: Any, tenants: Any, sandbox: Any, settings: Any
 ) -> None:
     t = await tenants.create()
     r = await client.post("/v1/portal/syncs/plan/runs", headers=t.headers)
@@ -54,6 +54,8 @@ async def test_no_sync_runs_until_the_core_system_is_configured_and_checked(
     other = await tenants.create()
     assert (await client.get("/v1/portal/connection", headers=other.headers)).status_code == 404
     assert (await client.get(f"/v1/portal/runs/{r.json()['id']}", headers=other.headers)).status_code == 404
+    r = await client.put("/v1/portal/connection", json={"token": "sandbox-x"}, headers=other.headers)
+    assert r.json()["base_url"] == f"{settings.sandbox_url}/core"  # the sandbox unless told otherwise
 
 
 async def test_a_second_start_is_409_naming_the_running_run(portal: Portal, worker: Any) -> None:
