@@ -173,5 +173,10 @@ def openapi(output: str, check: bool) -> None:
     click.echo(f"wrote {output}")
 
 
+from gateway.imports.cli import imports as imports_group  # noqa: E402
+
+main.add_command(imports_group)
+
+
 if __name__ == "__main__":
     main()
