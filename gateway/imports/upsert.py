@@ -9,9 +9,9 @@ Rules it keeps:
 
 * one row per (tenant, insurer, policy number) and per (tenant, insurer, receipt number);
 * the content hash decides *updated* vs *unchanged*;
-* **stale-snapshot guard**, in SQL: a row is only overwritten by a snapshot at least as new
-  as the one that wrote it (``WHERE excluded.as_of >= table.as_of``), whatever order tasks
-  finish in. An unchanged record with a newer ``as_of`` still moves ``as_of`` forward, so a
+* **stale-snapshot guard**, in SQL (``gateway.imports.bulk``): a row is only overwritten by
+  a snapshot at least as new as the one that wrote it (``WHERE excluded.as_of >= as_of``),
+  whatever order tasks finish in. An unchanged record with a newer ``as_of`` still moves ``as_of`` forward, so a
   later-arriving middle snapshot cannot roll it back;
 * a record the database refuses fails alone: the page is retried record by record.
 """
@@ -24,23 +24,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, case, func, or_, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.imports.models import ImportResult, Policy, PolicyReceipt, ReceiptStatusChange
+from gateway.imports import bulk
 from gateway.imports.records import RecordError, policy_rows
 
 log = structlog.get_logger("ponte.imports")
-
-POLICY_DATA = (
-    "product", "status", "holder_name", "holder_tax_id", "holder_tax_id_type", "start_date", "end_date",
-    "premium_cents", "currency", "updated_on", "as_of", "content_hash",
-)  # fmt: skip
-RECEIPT_DATA = (
-    "policy_number", "due_date", "amount_cents", "currency", "status", "status_changed_on", "as_of", "content_hash",
-)  # fmt: skip
 
 
 @dataclass
@@ -71,41 +62,14 @@ def must_write(outcome: str, row: dict[str, Any], existing: Any) -> bool:
     return outcome in ("created", "updated")
 
 
-def _upsert(model: Any, key: tuple[str, ...], data: tuple[str, ...], rows: list[dict[str, Any]]) -> Any:
-    stmt = insert(model).values(rows)
-    excluded = stmt.excluded
-    table = model.__table__.c
-    changed = excluded.content_hash != table.content_hash
-    return stmt.on_conflict_do_update(
-        index_elements=list(key),
-        set_={
-            **{c: excluded[c] for c in data},
-            # "updated since" means the content changed, not that a newer snapshot confirmed it.
-            "updated_at": case((changed, func.now()), else_=table.updated_at),
-        },
-        # The stale-snapshot guard. Same as_of and same content: nothing to write.
-        where=or_(excluded.as_of > table.as_of, and_(excluded.as_of == table.as_of, changed)),
-    )
-
-
 async def _existing(
-    session: AsyncSession, model: Any, number: Any, tenant_id: uuid.UUID, insurer: str, numbers: list[str]
+    session: AsyncSession, statement: Any, tenant_id: uuid.UUID, insurer: str, numbers: list[str]
 ) -> dict[str, Any]:
     """Current rows for these numbers (the caller holds ``lock_portfolio``)."""
     if not numbers:
         return {}
-    cols = [number, model.as_of, model.content_hash] + ([model.status] if model is PolicyReceipt else [])
-    stmt = select(*cols).where(model.tenant_id == tenant_id, model.insurer == insurer, number.in_(sorted(numbers)))
-    return {r[0]: r for r in (await session.execute(stmt)).all()}
-
-
-async def _write(
-    session: AsyncSession, model: Any, key: tuple[str, ...], data: tuple[str, ...], rows: list[dict[str, Any]]
-) -> None:
-    # asyncpg allows 32767 parameters per statement: chunk big pages.
-    chunk = max(1, 30_000 // len(rows[0]))
-    for i in range(0, len(rows), chunk):
-        await session.execute(_upsert(model, key, data, rows[i : i + chunk]))
+    params = {"tenant_id": tenant_id, "insurer": insurer, "numbers": numbers}
+    return {r[0]: r for r in (await session.execute(statement, params)).all()}
 
 
 async def apply_receipts(
@@ -114,9 +78,8 @@ async def apply_receipts(
     """Upsert receipt rows and record their status transitions."""
     tally = Tally()
     rows = list({r["receipt_number"]: r for r in sorted(rows, key=lambda r: r["as_of"])}.values())
-    old = await _existing(
-        session, PolicyReceipt, PolicyReceipt.receipt_number, tenant_id, insurer, [r["receipt_number"] for r in rows]
-    )
+    numbers = [r["receipt_number"] for r in rows]
+    old = await _existing(session, bulk.CURRENT_RECEIPTS, tenant_id, insurer, numbers)
     writes: list[dict[str, Any]] = []
     history: list[dict[str, Any]] = []
     for row in rows:
@@ -135,16 +98,10 @@ async def apply_receipts(
                 }
             )  # fmt: skip
     if writes:
-        await _write(session, PolicyReceipt, ("tenant_id", "insurer", "receipt_number"), RECEIPT_DATA, writes)
+        await bulk.execute(session, bulk.UPSERT_RECEIPTS, bulk.RECEIPT_COLUMNS, writes)
     if history:
-        await _insert(session, ReceiptStatusChange, history)
+        await bulk.execute(session, bulk.INSERT_HISTORY, bulk.HISTORY_COLUMNS, history)
     return tally
-
-
-async def _insert(session: AsyncSession, model: Any, rows: list[dict[str, Any]]) -> None:
-    chunk = max(1, 30_000 // len(rows[0]))
-    for i in range(0, len(rows), chunk):
-        await session.execute(insert(model).values(rows[i : i + chunk]))
 
 
 async def _apply_valid(
@@ -152,7 +109,7 @@ async def _apply_valid(
 ) -> Tally:
     tally = Tally()
     by_number = {v.policy["policy_number"]: v for v in sorted(valid, key=lambda v: v.policy["as_of"])}
-    old = await _existing(session, Policy, Policy.policy_number, tenant_id, insurer, list(by_number))
+    old = await _existing(session, bulk.CURRENT_POLICIES, tenant_id, insurer, list(by_number))
     writes, receipts = [], []
     for number, rows in by_number.items():
         before = old.get(number)
@@ -164,7 +121,7 @@ async def _apply_valid(
             continue
         writes.append(rows.policy)
     if writes:
-        await _write(session, Policy, ("tenant_id", "insurer", "policy_number"), POLICY_DATA, writes)
+        await bulk.execute(session, bulk.UPSERT_POLICIES, bulk.POLICY_COLUMNS, writes)
     if receipts:
         tally.merge(await apply_receipts(session, tenant_id, insurer, receipts, task_id=task_id))
     return tally
@@ -219,7 +176,8 @@ async def apply_records(
         await lock_portfolio(session, tenant_id, insurer)
     tally.merge(await _apply_isolated(session, tenant_id, insurer, valid, task_id))
     if task_id is not None and tally.results:
-        await _insert(session, ImportResult, [{**r, "task_id": task_id, "tenant_id": tenant_id} for r in tally.results])
+        results = [{**r, "task_id": task_id, "tenant_id": tenant_id} for r in tally.results]
+        await bulk.execute(session, bulk.INSERT_RESULTS, bulk.RESULT_COLUMNS, results)
     return tally
 
 

@@ -122,13 +122,13 @@ async def test_stale_guard_holds_whatever_order_tasks_finish_in(client, tenants,
 
 async def test_the_guard_is_in_sql_not_only_in_the_counters(runtime, tenants) -> None:
     """A writer that read before a newer snapshot committed still cannot roll it back."""
+    from gateway.imports import bulk
     from gateway.imports.records import policy_rows
-    from gateway.imports.upsert import POLICY_DATA, _write
 
     t = await tenants.create()
     await apply(runtime, t.tenant_id, record(as_of=SEPT))
     older = policy_rows(record(as_of=JULY, premium_cents=1), tenant_id=t.tenant_id, insurer="allianz").policy
     async with runtime.db.unit_of_work() as session:
-        await _write(session, Policy, ("tenant_id", "insurer", "policy_number"), POLICY_DATA, [older])
+        await bulk.execute(session, bulk.UPSERT_POLICIES, bulk.POLICY_COLUMNS, [older])
     [policy] = await stored(runtime, Policy)
     assert (policy.premium_cents, policy.as_of.month) == (72287, 9)

@@ -1,0 +1,97 @@
+"""Fixed-shape bulk statements: one array parameter per column, ``unnest`` in SQL.
+
+A page of 500 policies as a multi-row ``VALUES`` is a new 9,000-parameter statement every
+time, and SQLAlchemy spends longer compiling it than PostgreSQL spends running it. Passing one
+array per column keeps the statement text constant (prepared once per connection) and its
+size independent of the page: one round trip per page and table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from sqlalchemy import TextClause, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+POLICY_COLUMNS = {
+    "tenant_id": "uuid", "insurer": "text", "policy_number": "text", "product": "text", "status": "text",
+    "holder_name": "text", "holder_tax_id": "text", "holder_tax_id_type": "text", "start_date": "date",
+    "end_date": "date", "premium_cents": "bigint", "currency": "text", "updated_on": "date",
+    "as_of": "timestamptz", "content_hash": "bytea",
+}  # fmt: skip
+RECEIPT_COLUMNS = {
+    "tenant_id": "uuid", "insurer": "text", "receipt_number": "text", "policy_number": "text", "due_date": "date",
+    "amount_cents": "bigint", "currency": "text", "status": "text", "status_changed_on": "date",
+    "as_of": "timestamptz", "content_hash": "bytea",
+}  # fmt: skip
+HISTORY_COLUMNS = {
+    "tenant_id": "uuid", "insurer": "text", "receipt_number": "text", "from_status": "text", "to_status": "text",
+    "changed_on": "date", "as_of": "timestamptz", "task_id": "uuid",
+}  # fmt: skip
+RESULT_COLUMNS = {
+    "task_id": "uuid", "tenant_id": "uuid", "record_type": "text", "policy_number": "text",
+    "receipt_number": "text", "outcome": "text", "error": "text", "as_of": "timestamptz", "raw": "jsonb",
+}  # fmt: skip
+
+
+def _source(columns: dict[str, str]) -> tuple[str, str]:
+    """``unnest(CAST(:a AS t[]), ...) AS u(a, ...)`` and the select list (jsonb travels as text)."""
+    arrays = ", ".join(f"CAST(:{c} AS {'text' if t == 'jsonb' else t}[])" for c, t in columns.items())
+    picks = ", ".join(f"u.{c}::jsonb" if t == "jsonb" else f"u.{c}" for c, t in columns.items())
+    return f"unnest({arrays}) AS u({', '.join(columns)})", picks
+
+
+def upsert_statement(table: str, columns: dict[str, str], key: tuple[str, ...]) -> TextClause:
+    source, picks = _source(columns)
+    data = [c for c in columns if c not in key]
+    return text(
+        f"INSERT INTO {table} (id, {', '.join(columns)}) SELECT gen_random_uuid(), {picks} FROM {source} "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in data)}, "
+        # "updated since" means the content changed, not that a newer snapshot confirmed it.
+        f"updated_at = CASE WHEN excluded.content_hash <> {table}.content_hash THEN now() ELSE {table}.updated_at END "
+        # The stale-snapshot guard: never overwrite from an older snapshot; same as_of and same
+        # content is nothing to write.
+        f"WHERE excluded.as_of > {table}.as_of "
+        f"OR (excluded.as_of = {table}.as_of AND excluded.content_hash <> {table}.content_hash)"
+    )
+
+
+def insert_statement(table: str, columns: dict[str, str]) -> TextClause:
+    source, picks = _source(columns)
+    return text(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {picks} FROM {source}")
+
+
+def current_statement(table: str, number: str, extra: str = "") -> TextClause:
+    """The stored version of each number: what decides created / updated / unchanged / stale.
+
+    A join on the unnested numbers rather than ``= ANY(array)``: on a table that grew since
+    its last ANALYZE the planner picks a sequential scan for ``ANY`` and compares every row
+    with every number; the join stays linear (hash join) or uses the unique index.
+    """
+    return text(
+        f"SELECT t.{number}, t.as_of, t.content_hash{extra} FROM {table} t "
+        f"JOIN unnest(CAST(:numbers AS text[])) AS n(number) ON t.{number} = n.number "
+        "WHERE t.tenant_id = :tenant_id AND t.insurer = :insurer"
+    )
+
+
+CURRENT_POLICIES = current_statement("policies", "policy_number")
+CURRENT_RECEIPTS = current_statement("policy_receipts", "receipt_number", ", t.status")
+UPSERT_POLICIES = upsert_statement("policies", POLICY_COLUMNS, ("tenant_id", "insurer", "policy_number"))
+UPSERT_RECEIPTS = upsert_statement("policy_receipts", RECEIPT_COLUMNS, ("tenant_id", "insurer", "receipt_number"))
+INSERT_HISTORY = insert_statement("receipt_status_changes", HISTORY_COLUMNS)
+INSERT_RESULTS = insert_statement("import_results", RESULT_COLUMNS)
+
+
+async def execute(
+    session: AsyncSession, statement: TextClause, columns: dict[str, str], rows: list[dict[str, Any]]
+) -> None:
+    """Run ``statement`` once for all ``rows``."""
+    params: dict[str, list[Any]] = {}
+    for column, kind in columns.items():
+        values = [row.get(column) for row in rows]
+        if kind == "jsonb":
+            values = [None if v is None else msgspec.json.encode(v).decode() for v in values]
+        params[column] = values
+    await session.execute(statement, params)
