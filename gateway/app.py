@@ -11,6 +11,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import ControllerRouterHandler
 
 from gateway import __version__
 from gateway.deps import dependencies
@@ -39,7 +40,7 @@ from gateway.tenants.auth import PUBLIC_PATHS, ApiKeyAuthentication, KeyCache
 from gateway.tenants.routes import TenantController, current_tenant
 from gateway.webhooks.routes import WebhookEndpointController, WebhookEventController, receive_webhook
 
-ROUTES = [
+ROUTES: list[ControllerRouterHandler] = [
     live,
     ready,
     ping,
@@ -88,7 +89,9 @@ def openapi_config() -> OpenAPIConfig:
         path="/docs",
         render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
         components=Components(
-            security_schemes={"ApiKey": SecurityScheme(type="http", scheme="bearer", description="Tenant or operator API key")}
+            security_schemes={
+                "ApiKey": SecurityScheme(type="http", scheme="bearer", description="Tenant or operator API key")
+            }
         ),
         security=[{"ApiKey": []}],
         use_handler_docstrings=True,

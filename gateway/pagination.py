@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import msgspec
 from litestar.params import Parameter
@@ -17,8 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from gateway.errors import BadRequest, FieldError
-
-T = TypeVar("T")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -57,12 +55,12 @@ def _decode_cursor(cursor: str, columns: Sequence[InstrumentedAttribute[Any]]) -
 
 async def paginate(
     session: AsyncSession,
-    stmt: Select[tuple[T]],
+    stmt: Select[Any],
     page: PageParams,
     *,
     order_by: Sequence[InstrumentedAttribute[Any]],
     descending: bool = True,
-) -> tuple[list[T], str | None]:
+) -> tuple[list[Any], str | None]:
     """Run ``stmt`` (a select of one entity) one page at a time, ordered by ``order_by``.
 
     ``order_by`` must end with a unique column (the id) so ties never drop rows.

@@ -7,6 +7,7 @@ database session and sent only after the transaction that created their task com
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -53,7 +54,7 @@ class Queue:
         )
         return job is not None
 
-    async def dispatch_many(self, jobs: list[tuple[uuid.UUID, int, datetime | None]]) -> None:
+    async def dispatch_many(self, jobs: Sequence[tuple[uuid.UUID, int, datetime | None]]) -> None:
         """Enqueue many jobs in one round trip, in the format arq's worker reads.
 
         ``arq.enqueue_job`` costs two round trips per job (WATCH + MULTI); a pipeline of

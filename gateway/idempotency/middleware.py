@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from litestar.enums import ScopeType
 from litestar.middleware import AbstractMiddleware
-from litestar.types import Message, Receive, Scope, Send
+from litestar.types import HTTPScope, Message, Receive, Scope, Send
 from sqlalchemy import delete, or_, update
 from sqlalchemy.dialects.postgresql import insert
 
@@ -38,8 +38,9 @@ class IdempotencyMiddleware(AbstractMiddleware):
     exclude = [r"^/v1/webhooks/[^/]+$"]  # webhooks deduplicate on webhook-id instead
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        http = cast(HTTPScope, scope)
         key = _header(scope, HEADER)
-        if scope["method"] != "POST" or key is None:
+        if http["method"] != "POST" or key is None:
             await self.app(scope, receive, send)
             return
         if not 1 <= len(key) <= 255:
@@ -50,7 +51,7 @@ class IdempotencyMiddleware(AbstractMiddleware):
         body, receive = await _buffer_body(receive)
         user = scope.get("user")
         caller = "operator" if getattr(user, "operator", False) else str(getattr(user, "tenant_id", "anonymous"))
-        fingerprint = hashlib.sha256(scope["method"].encode() + scope["path"].encode() + b"\0" + body).hexdigest()
+        fingerprint = hashlib.sha256(http["method"].encode() + http["path"].encode() + b"\0" + body).hexdigest()
         state = scope["app"].state
         db, ttl = state.db, timedelta(seconds=state.settings.idempotency_ttl_seconds)
 
@@ -123,7 +124,7 @@ class IdempotencyMiddleware(AbstractMiddleware):
                 await session.commit()
 
 
-async def _buffer_body(receive: Receive) -> tuple[bytes, Receive]:
+async def _buffer_body(receive: Receive) -> tuple[bytes, Any]:
     chunks: list[bytes] = []
     while True:
         message = await receive()
@@ -135,7 +136,7 @@ async def _buffer_body(receive: Receive) -> tuple[bytes, Receive]:
     body = b"".join(chunks)
     sent = False
 
-    async def replay() -> Message:
+    async def replay() -> Any:
         nonlocal sent
         if not sent:
             sent = True
@@ -153,5 +154,7 @@ async def _replay(send: Send, record: IdempotencyRecord) -> None:
         headers.append((b"location", record.location.encode("latin-1")))
     body = record.body or b""
     headers.append((b"content-length", str(len(body)).encode()))
-    await send({"type": "http.response.start", "status": record.status_code or 200, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    start: Any = {"type": "http.response.start", "status": record.status_code or 200, "headers": headers}
+    await send(start)
+    end: Any = {"type": "http.response.body", "body": body}
+    await send(end)

@@ -50,7 +50,8 @@ def _line(task: dict[str, Any]) -> str:
 
 def follow_tasks(client: httpx.Client, task_ids: list[str], interval: float) -> bool:
     """Print progress until every task finished; True if none failed."""
-    pending, last, ok = list(task_ids), {}, True
+    pending, ok = list(task_ids), True
+    last: dict[str, str] = {}
     while pending:
         for task_id in list(pending):
             task = _call(client, "GET", f"/v1/imports/{task_id}")

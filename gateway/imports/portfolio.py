@@ -138,6 +138,7 @@ class PolicyController(Controller):
             stmt = stmt.where(Policy.holder_tax_id == holder_tax_id)
         if updated_since:
             stmt = stmt.where(Policy.updated_at >= updated_since)
+        rows: list[Policy]
         rows, cursor = await paginate(session, stmt, page, order_by=[Policy.updated_at, Policy.id])
         return PolicyPage(items=[PolicySummary.from_model(p) for p in rows], next_cursor=cursor)
 

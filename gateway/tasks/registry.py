@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gateway.tasks.runner import TaskContext, TaskOutcome
 
-Handler = Callable[["TaskContext"], Awaitable["TaskOutcome | None"]]
+Handler = Callable[["TaskContext"], Coroutine[Any, Any, "TaskOutcome | None"]]
 
 HANDLERS: dict[str, Handler] = {}
 

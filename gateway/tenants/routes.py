@@ -6,22 +6,22 @@ from litestar import Controller, Request, delete, get, post
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.pagination import PageParams
-from gateway.tenants import schemas, service
+from gateway.tenants import models, schemas, service
 from gateway.tenants.auth import KeyCache, require_operator
 
 
-def _tenant(t: object) -> schemas.Tenant:
-    return schemas.Tenant(id=t.id, name=t.name, slug=t.slug, created_at=t.created_at)  # type: ignore[attr-defined]
+def _tenant(t: models.Tenant) -> schemas.Tenant:
+    return schemas.Tenant(id=t.id, name=t.name, slug=t.slug, created_at=t.created_at)
 
 
-def _key(k: object) -> schemas.ApiKey:
+def _key(k: models.ApiKey) -> schemas.ApiKey:
     return schemas.ApiKey(
         id=k.id,
         tenant_id=k.tenant_id,
         name=k.name,
         prefix=k.prefix,
         created_at=k.created_at,
-        revoked_at=k.revoked_at,  # type: ignore[attr-defined]
+        revoked_at=k.revoked_at,
     )
 
 

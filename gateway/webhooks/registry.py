@@ -8,7 +8,7 @@ the event (``event.id``) or on the partner's natural keys.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -29,7 +29,7 @@ class InboundEvent:
     data: Any  # the decoded payload, an instance of the type's schema (gateway.webhooks.events)
 
 
-EventHandler = Callable[["TaskContext", InboundEvent], Awaitable[None]]
+EventHandler = Callable[["TaskContext", InboundEvent], Coroutine[Any, Any, None]]
 
 EVENT_HANDLERS: dict[str, EventHandler] = {}
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, cast
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import State
@@ -46,10 +46,10 @@ def _event(e: WebhookEvent) -> schemas.WebhookEvent:
         source=e.source,
         webhook_id=e.webhook_id,
         type=e.event_type,
-        status=e.status,
+        status=cast(EventStatus, e.status),
         received_at=e.received_at,
         processed_at=e.processed_at,
-        error=e.error,  # type: ignore[arg-type]
+        error=e.error,
         task_id=e.task_id,
     )
 
