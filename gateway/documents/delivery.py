@@ -6,9 +6,7 @@ the content's sha256, so a task that runs twice (crash, redelivery) never makes 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import random
 import uuid
 from dataclasses import dataclass
 
@@ -16,18 +14,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import undefer
 
 from gateway.db.base import utcnow
-from gateway.documents.integration import portal_client
+from gateway.documents.integration import forget_portal_session, portal_session
 from gateway.documents.models import DeliveryStatus, DocumentDelivery, DocumentTemplate, PortalIntegration
-from gateway.partners.client_portal import ClientPortalClient, DeliveredFile
+from gateway.partners.client_portal import ClientPortalClient
 from gateway.partners.errors import PermanentPartnerError, TransientPartnerError
 from gateway.runtime import Runtime
-from gateway.tasks.runner import TaskContext, TaskFailed, TaskOutcome
-
-# A delivery is 3-4 portal calls; one flaky call should not cost a whole task round trip
-# (claim, reload, backoff), so a few quick retries happen in place. Longer outages fall
-# through to the task runner's backoff.
-IN_PLACE_TRIES = 3
-IN_PLACE_BASE_SECONDS = 0.05
+from gateway.tasks.runner import RetryTask, TaskContext, TaskFailed, TaskOutcome
 
 
 @dataclass
@@ -84,21 +76,6 @@ async def _content(portal: ClientPortalClient, delivery: DocumentDelivery) -> by
     return await portal.fetch_content(delivery.content_url)
 
 
-async def _upload(
-    portal: ClientPortalClient, delivery: DocumentDelivery, folder: list[str], content: bytes
-) -> DeliveredFile:
-    for attempt in range(IN_PLACE_TRIES):
-        try:
-            return await portal.deliver_file(
-                delivery.client_id, folder, delivery.file_name, content, delivery.content_type
-            )
-        except TransientPartnerError:
-            if attempt == IN_PLACE_TRIES - 1:
-                raise
-            await asyncio.sleep(IN_PLACE_BASE_SECONDS * 2**attempt * random.uniform(0.5, 1.5))
-    raise AssertionError("unreachable")
-
-
 async def deliver(ctx: TaskContext) -> TaskOutcome | None:
     delivery_id = uuid.UUID(ctx.params["delivery_id"])
     job = await _load(ctx, delivery_id)
@@ -113,18 +90,25 @@ async def deliver(ctx: TaskContext) -> TaskOutcome | None:
         raise await _fail(
             ctx.runtime, delivery_id, "template_unmapped", f"Template {delivery.template!r} has no destination folder."
         )
-    portal = portal_client(ctx.runtime, job.integration)
+    portal = portal_session(ctx.runtime, job.integration)
     try:
         content = await _content(portal, delivery)
         sha = hashlib.sha256(content).hexdigest()
         if delivery.expected_sha256 and delivery.expected_sha256 != sha:
             raise PermanentPartnerError("the content does not match the sha256 sent with it", code="checksum_mismatch")
-        placed = await _upload(portal, delivery, job.folder_path, content)
+        placed = await portal.deliver_file(
+            delivery.client_id, job.folder_path, delivery.file_name, content, delivery.content_type
+        )
     except TransientPartnerError as exc:
         status = DeliveryStatus.failed if ctx.last_attempt else DeliveryStatus.queued  # queued: a retry is scheduled
         await _record(ctx.runtime, delivery_id, status=status, error_code=exc.code, error=exc.detail)
         raise
     except PermanentPartnerError as exc:
+        if exc.code == "folder_not_found":
+            # A cached folder id went stale (the folder was removed in the portal): start afresh.
+            forget_portal_session(ctx.runtime, job.integration)
+            await _record(ctx.runtime, delivery_id, status=DeliveryStatus.queued, error_code=exc.code, error=exc.detail)
+            raise RetryTask("portal folder changed", defer=0, code=exc.code) from exc
         raise await _fail(ctx.runtime, delivery_id, exc.code, exc.detail) from exc
     except Exception:
         # The runner retries a crash like a transient error; the row must say so, not "delivering".

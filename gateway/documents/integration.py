@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 import uuid
+from typing import Any
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db.base import utcnow
@@ -14,6 +18,9 @@ from gateway.partners.client_portal import ClientPortalClient
 from gateway.partners.errors import PermanentPartnerError, TransientPartnerError
 from gateway.runtime import Runtime
 from gateway.settings import Settings
+
+IN_PLACE_TRIES = 4
+IN_PLACE_BASE_SECONDS = 0.02
 
 
 def default_base_url(settings: Settings) -> str:
@@ -60,12 +67,57 @@ async def update_integration(
     return await describe(session, tenant_id, runtime.settings)
 
 
+class RetryingPortalClient(ClientPortalClient):
+    """Retries each portal call a few times in place on a transient failure.
+
+    A delivery is 3-4 portal calls; without this one flaky call costs a whole task round
+    trip (claim, reload, backoff). Retrying is safe for every call the delivery makes: a
+    create that did land answers 409 with the holder, whose sha256 shows it is ours. Longer
+    outages still fall through to the task runner's backoff.
+    """
+
+    async def _call(self, *args: Any, **kwargs: Any) -> httpx.Response:
+        for attempt in range(1, IN_PLACE_TRIES + 1):
+            try:
+                return await super()._call(*args, **kwargs)
+            except TransientPartnerError:
+                if attempt == IN_PLACE_TRIES:
+                    raise
+                await asyncio.sleep(IN_PLACE_BASE_SECONDS * 2**attempt * random.uniform(0.5, 1.5))
+        raise AssertionError("unreachable")
+
+
 def portal_client(runtime: Runtime, integration: PortalIntegration) -> ClientPortalClient:
     """A portal session on the process's shared connection pool."""
     if integration.token_encrypted is None:
         raise ValueError("no portal token stored")
     token = str(runtime.cipher.decrypt(integration.token_encrypted)["token"])
-    return ClientPortalClient(integration.base_url, token, http=runtime.http)
+    return RetryingPortalClient(integration.base_url, token, http=runtime.http)
+
+
+# Deliveries reuse one portal session per (tenant, address, token) in a process, so the
+# folder ids it caches save a tree listing on every document. A changed token or address
+# makes a new key; ``forget_portal_session`` drops one whose cached folder vanished.
+_SESSIONS: dict[tuple[int, uuid.UUID, str, bytes | None], ClientPortalClient] = {}
+MAX_SESSIONS = 1000
+
+
+def _session_key(runtime: Runtime, integration: PortalIntegration) -> tuple[int, uuid.UUID, str, bytes | None]:
+    return (id(runtime.http), integration.tenant_id, integration.base_url, integration.token_encrypted)
+
+
+def portal_session(runtime: Runtime, integration: PortalIntegration) -> ClientPortalClient:
+    key = _session_key(runtime, integration)
+    session = _SESSIONS.get(key)
+    if session is None:
+        if len(_SESSIONS) >= MAX_SESSIONS:
+            _SESSIONS.clear()
+        session = _SESSIONS[key] = portal_client(runtime, integration)
+    return session
+
+
+def forget_portal_session(runtime: Runtime, integration: PortalIntegration) -> None:
+    _SESSIONS.pop(_session_key(runtime, integration), None)
 
 
 async def model_client_folders(

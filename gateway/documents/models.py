@@ -9,6 +9,10 @@ from datetime import datetime
 from sqlalchemy import ARRAY, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+# Workers import the jobs modules, not gateway.models: the tables our foreign keys point at
+# must still be in the metadata when these models are flushed there.
+import gateway.tasks.models
+import gateway.tenants.models  # noqa: F401
 from gateway.db.base import Base, TimestampedMixin, new_id
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import uuid
 
 import pytest
@@ -21,6 +23,7 @@ from tests.documents.support import (
     sha,
     task_completed,
 )
+from tests.workers_support import start_worker_process
 
 
 def new_client() -> str:
@@ -199,7 +202,7 @@ async def test_replaying_an_event_creates_nothing_twice(client, tenants, runtime
 async def test_transient_portal_errors_are_retried(client, tenants, runtime, worker, sandbox_faults) -> None:
     t = await tenants.create()
     await enable_portal(client, sandbox_faults, t)
-    await set_portal_faults(sandbox_faults, **{"error_rate": 0.5, "seed": 7})
+    await set_portal_faults(sandbox_faults, error_rate=0.7, seed=7)
     await complete_task(runtime, t, task_completed([document(f"d{n}", file_name=f"F{n}.pdf") for n in range(10)]))
     await worker()
     rows = await deliveries(runtime, t)
@@ -215,7 +218,7 @@ async def test_portal_down_fails_after_last_attempt_then_retry_delivers(
     monkeypatch.setattr(intake, "DELIVERY_MAX_ATTEMPTS", 3)
     t = await tenants.create()
     await enable_portal(client, sandbox_faults, t)
-    await set_portal_faults(sandbox_faults, **{"error_rate": 1.0})
+    await set_portal_faults(sandbox_faults, error_rate=1.0)
     await complete_task(runtime, t, task_completed([document("d1")]))
     await worker()
     [d] = await deliveries(runtime, t)
@@ -263,3 +266,37 @@ async def test_disabled_integration_skips_documents(client, tenants, runtime, wo
     await complete_task(runtime, t, task_completed([document("d1")]))
     [d] = await deliveries(runtime, t)
     assert (d.status, d.error_code, d.task_id) == ("skipped", "integration_disabled", None)
+
+
+async def test_a_stale_cached_folder_is_looked_up_again(client, tenants, runtime, worker, sandbox) -> None:
+    t = await tenants.create()
+    await enable_portal(client, sandbox.url, t)
+    r = await client.post("/v1/document-templates", json={"name": "Ata", "folder_path": ["Atas"]}, headers=t.headers)
+    assert r.status_code == 201
+    await complete_task(runtime, t, task_completed([document("d1", template="Ata", file_name="Ata 1.pdf")]))
+    await worker()
+    await sandbox_call("DELETE", f"{sandbox.url}/portal/_reset")  # the portal loses the folder we cached
+    await complete_task(
+        runtime, t, task_completed([document("d2", template="Ata", file_name="Ata 2.pdf")], task_id="T-2")
+    )
+    await worker()
+    assert [d.status for d in await deliveries(runtime, t)] == ["delivered", "delivered"]
+    assert [(f["folder_path"], f["name"]) for f in await portal_files(sandbox.url, t)] == [(["Atas"], "Ata 2.pdf")]
+
+
+async def test_a_separate_worker_process_delivers(client, tenants, runtime, settings, sandbox) -> None:
+    """Workers import only the jobs modules; the delivery must still run there."""
+    t = await tenants.create()
+    await enable_portal(client, sandbox.url, t)
+    await complete_task(runtime, t, task_completed([document("d1")]))
+    process = start_worker_process(settings)
+    try:
+        for _ in range(300):
+            [d] = await deliveries(runtime, t)
+            if d.status in ("delivered", "failed"):
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=20)
+    assert (d.status, d.error_code) == ("delivered", None)

@@ -1,0 +1,221 @@
+"""Document delivery: 10,000 documents over 1,000 signed task-completed events, 20% portal faults.
+
+The task system posts the events through the gateway's webhook intake; worker processes turn
+each into deliveries and upload them to the sandbox portal while it answers 20% of requests
+with 503. Prints deliveries/s (first post to last delivery), the ratio to the portal's raw
+upload rate measured in the same run (direct uploads, same concurrency, no faults), then
+verifies every delivery ended ``delivered`` under the right name: the document's own name, or
+for clients who view every file at once, ``Name``, ``Name (1)``... one each.
+
+Run: ``uv run python -m bench.document_delivery [--events 1000] [--docs 10] [--workers 2]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import json
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+
+import httpx
+from sqlalchemy import text
+from standardwebhooks import Webhook
+
+from bench.common import BenchStack, Report, http_load, http_request
+from gateway.documents import integration, schemas
+from gateway.partners.client_portal import numbered
+from gateway.webhooks import service as webhooks
+
+TEMPLATES = (
+    "DAS",
+    "DARF",
+    "Guia de ICMS",
+    "Holerite",
+    "Resumo da Folha de Pagamento",
+    "Guia do FGTS",
+    "Balancete",
+    "Balanço Patrimonial",
+    "Livro Diário",
+    "Recibo de Férias",
+)
+CLIENTS = 100
+VIEWING_CLIENTS = 10  # these open every file at once: same-name deliveries become numbered copies
+FIRM = "bench"
+DOC_BYTES = 2048
+
+
+def client_of(event: int) -> str:
+    return f"bench-c{event % CLIENTS:02d}"
+
+
+def document(event: int, i: int) -> dict[str, str]:
+    template = TEMPLATES[i % len(TEMPLATES)]
+    # Viewing clients get the same name from 10 events (a collision group); others a unique one.
+    name = f"{template}.pdf" if event % CLIENTS < VIEWING_CLIENTS else f"{template} {event // CLIENTS:03d}-{i}.pdf"
+    content = f"%PDF bench {event} {i} ".encode().ljust(DOC_BYTES, b".")
+    return {
+        "id": f"doc-{event}-{i}",
+        "template": template,
+        "file_name": name,
+        "content_base64": base64.b64encode(content).decode(),
+        "sha256": hashlib.sha256(content).hexdigest(),
+    }
+
+
+def signed_events(host: str, endpoint_id: str, secret: str, events: int, docs: int) -> list[bytes]:
+    signer, now = Webhook(secret), datetime.now(UTC)
+    out = []
+    for e in range(events):
+        data = {
+            "task_id": f"T-{e}",
+            "client_id": client_of(e),
+            "employee": "bench",
+            "completed_at": now.isoformat(),
+            "documents": [document(e, i) for i in range(docs)],
+        }
+        body = json.dumps({"type": "task.completed", "timestamp": now.isoformat(), "data": data}).encode()
+        msg_id = f"msg_doc_{e}"
+        headers = {
+            "Content-Type": "application/json",
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": signer.sign(msg_id, now, body.decode()),
+        }
+        out.append(http_request("POST", f"/v1/webhooks/{endpoint_id}", host=host, headers=headers, body=body))
+    return out
+
+
+async def raw_upload_rate(portal: str, count: int, concurrency: int) -> float:
+    """The ceiling: the sandbox portal's upload rate for direct creates, same concurrency."""
+    async with httpx.AsyncClient() as http:
+        folders = (
+            await http.get(f"{portal}/clients/ceiling-1/folders", headers={"Authorization": "Bearer ptk_ceiling"})
+        ).json()
+    folder = next(f["id"] for f in folders["items"] if f["path"] == ["Fiscal", "DAS"])
+    host = portal.removeprefix("http://").split("/", 1)[0]
+    body = b"%PDF ceiling ".ljust(DOC_BYTES, b".")
+    headers = {"Authorization": "Bearer ptk_ceiling", "Content-Type": "application/pdf"}
+
+    def upload(n: int) -> bytes:
+        path = f"/portal/clients/ceiling-1/folders/{folder}/files?name=raw-{n}.pdf"
+        return http_request("POST", path, host=host, headers=headers, body=body)
+
+    result = await http_load(portal, upload, count=count, concurrency=concurrency)
+    assert result.statuses == {201: count}, result.statuses
+    return result.rate
+
+
+async def wait_finished(stack: BenchStack, total: int, timeout: float) -> dict[str, int]:
+    deadline = time.monotonic() + timeout
+    while True:
+        async with stack.runtime.db.engine.connect() as conn:
+            counts = dict(
+                (await conn.execute(text("SELECT status, count(*) FROM document_deliveries GROUP BY status"))).all()
+            )
+        if sum(counts.get(s, 0) for s in ("delivered", "failed", "skipped")) >= total or time.monotonic() > deadline:
+            return counts
+        await asyncio.sleep(0.5)
+
+
+async def verify(stack: BenchStack, portal: str, total: int) -> list[str]:
+    problems: list[str] = []
+    async with stack.runtime.db.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT client_id, folder_path, file_name, name_used, sha256, expected_sha256, status"
+                    " FROM document_deliveries"
+                )
+            )
+        ).all()
+    if len(rows) != total:
+        problems.append(f"{len(rows)} deliveries for {total} documents")
+    groups: dict[tuple[str, tuple[str, ...], str], list[str]] = defaultdict(list)
+    for r in rows:
+        if r.status != "delivered":
+            problems.append(f"{r.client_id}/{r.file_name}: {r.status}")
+            continue
+        if r.sha256 != r.expected_sha256:
+            problems.append(f"{r.client_id}/{r.file_name}: checksum {r.sha256}")
+        groups[r.client_id, tuple(r.folder_path), r.file_name].append(r.name_used)
+    for (client, _, name), used in groups.items():
+        if sorted(used) != sorted(numbered(name, k) for k in range(len(used))):
+            problems.append(f"{client}/{name}: names {sorted(used)}")
+    async with httpx.AsyncClient(timeout=60) as http:
+        files = (await http.get(f"{portal}/_files", params={"firm": FIRM})).json()["items"]
+    in_portal = {(f["client_id"], tuple(f["folder_path"]), f["name"]): f["sha256"] for f in files}
+    expected = {(r.client_id, tuple(r.folder_path or ()), r.name_used): r.sha256 for r in rows}
+    if in_portal != expected:
+        problems.append(
+            f"portal holds {len(in_portal)} files, {len(set(in_portal.items()) ^ set(expected.items()))} differ"
+        )
+    return problems
+
+
+async def main(events: int, docs: int, workers: int, concurrency: int, error_rate: float) -> None:
+    total = events * docs
+    async with BenchStack(worker_concurrency=concurrency, api_key_cache_seconds=10) as stack:
+        rt, sandbox_url = stack.runtime, stack.settings.sandbox_url
+        portal = f"{sandbox_url}/portal"
+        async with rt.db.unit_of_work() as session:
+            update = schemas.PortalIntegrationUpdate(enabled=True, token=f"ptk_{FIRM}", apply_default_folders=True)
+            await integration.update_integration(session, stack.tenant.tenant_id, update, rt)
+            endpoint, secret = await webhooks.create_endpoint(
+                session, rt.cipher, tenant_id=stack.tenant.tenant_id, source="task-system", description="bench"
+            )
+        async with httpx.AsyncClient() as http:
+            for c in range(VIEWING_CLIENTS):
+                (await http.put(f"{portal}/_clients/bench-c{c:02d}", json={"auto_view": True})).raise_for_status()
+        url = stack.start_gateway()
+        requests = signed_events(url.removeprefix("http://"), str(endpoint.id), secret, events, docs)
+        in_flight = workers * concurrency
+        report = Report(
+            f"Document delivery: {total} documents in {events} events, {workers} workers x {concurrency}, "
+            f"{error_rate:.0%} portal faults"
+        )
+        ceiling = await raw_upload_rate(portal, min(total, 5000), in_flight)
+        report.figure("raw portal uploads (ceiling)", ceiling, "uploads/s")
+
+        async with httpx.AsyncClient() as http:
+            (
+                await http.put(f"{sandbox_url}/_faults/portal", json={"error_rate": error_rate, "seed": 3})
+            ).raise_for_status()
+        stack.start_workers(workers)
+        started = time.perf_counter()
+        posted = await http_load(url, requests, count=len(requests), concurrency=16)
+        report.line(posted.line("POST task.completed (signed)"))
+        counts = await wait_finished(stack, total, timeout=1800)
+        seconds = time.perf_counter() - started
+        async with httpx.AsyncClient() as http:
+            (await http.delete(f"{sandbox_url}/_faults/")).raise_for_status()
+        async with rt.db.engine.connect() as conn:
+            retried = (
+                await conn.execute(
+                    text("SELECT count(*) FILTER (WHERE attempts > 1), max(attempts) FROM document_deliveries")
+                )
+            ).one()
+        report.line(f"deliveries by status: {counts}; {retried[0]} needed more than one attempt (max {retried[1]})")
+        rate = counts.get("delivered", 0) / seconds
+        report.figure("deliveries/s (first post to last delivery)", rate, "deliveries/s")
+        report.ratio("deliveries / raw uploads", rate, ceiling)
+        problems = await verify(stack, portal, total)
+        for p in problems[:20]:
+            report.line(f"  PROBLEM {p}")
+        if problems:
+            raise SystemExit(f"{len(problems)} problems")
+        report.line(f"all {total} delivered under the right names; portal holds exactly those files")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=1000)
+    parser.add_argument("--docs", type=int, default=10, help="documents per event")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes")
+    parser.add_argument("--concurrency", type=int, default=20, help="jobs per worker")
+    parser.add_argument("--error-rate", type=float, default=0.2)
+    args = parser.parse_args()
+    asyncio.run(main(args.events, args.docs, args.workers, args.concurrency, args.error_rate))
