@@ -126,15 +126,13 @@ def problem_response(
     return Response(content=body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
-_PATH_TOKEN = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+_PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
 def json_pointer(key: str) -> str:
-    """``$.items[0].amount`` (msgspec) or ``items.0`` → ``/items/0/amount``."""
-    key = key.removeprefix("data")
-    if key.startswith("$"):
-        return "".join("/" + (name or index) for name, index in _PATH_TOKEN.findall(key[1:]))
-    return "/" + "/".join(part for part in key.split(".") if part) if key else ""
+    """``$.items[0].amount`` (msgspec), ``items[0].amount`` or ``items.0`` → ``/items/0/amount``."""
+    key = key.removeprefix("data").removeprefix("$")
+    return "".join("/" + (name or index) for name, index in _PATH_TOKEN.findall(key))
 
 
 def _validation_errors(exc: ValidationException) -> tuple[int, list[FieldError]]:

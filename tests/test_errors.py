@@ -106,3 +106,13 @@ async def test_unexpected_exception_is_500_problem_without_trace(app, client, te
 async def test_request_id_is_echoed(client) -> None:
     r = await client.get("/health/live", headers={"X-Request-ID": "req-123"})
     assert r.headers["x-request-id"] == "req-123"
+
+
+def test_json_pointer_from_every_path_spelling() -> None:
+    from gateway.errors import json_pointer
+
+    assert json_pointer("$.items[0].amount") == "/items/0/amount"
+    assert json_pointer("items[3].installments") == "/items/3/installments"
+    assert json_pointer("folder_path[0]") == "/folder_path/0"
+    assert json_pointer("period.from") == "/period/from"
+    assert json_pointer("data") == ""
