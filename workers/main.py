@@ -55,6 +55,9 @@ class WorkerSettings:
     on_shutdown = shutdown
     redis_settings: RedisSettings = redis_settings(get_settings().redis_url or "redis://localhost:6379")
     max_jobs = get_settings().worker_concurrency
+    # arq starts jobs only when it polls: at its 0.5 s default a slot freed by a short task
+    # (a document delivery takes ~0.1 s) sat idle for most of the poll period.
+    poll_delay = 0.05
     # Long imports run for minutes; recovery after a crash comes from the task lease and the
     # sweeper, not from arq's in-progress key, so a generous timeout costs nothing.
     job_timeout = 3600
