@@ -2,8 +2,10 @@
 
 The task system posts the events through the gateway's webhook intake; worker processes turn
 each into deliveries and upload them to the sandbox portal while it answers 20% of requests
-with 503. Prints deliveries/s (first post to last delivery), the ratio to the portal's raw
-upload rate measured in the same run (direct uploads, same concurrency, no faults), then
+with 503. The portal runs in its own process (a partner is not starved by the load
+generator), and the clock starts once the workers poll the queue. Prints deliveries/s (first
+post to last delivery), the ratio to that portal's raw upload rate measured in the same run
+(direct uploads, same concurrency, no faults), then
 verifies every delivery ended ``delivered`` under the right name: the document's own name, or
 for clients who view every file at once, ``Name``, ``Name (1)``... one each.
 
@@ -17,18 +19,25 @@ import asyncio
 import base64
 import hashlib
 import json
+import subprocess
+import sys
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import httpx
+from arq.constants import health_check_key_suffix
 from sqlalchemy import text
 from standardwebhooks import Webhook
 
-from bench.common import BenchStack, Report, http_load, http_request
+from bench.common import ROOT, BenchStack, Report, http_load, http_request
 from gateway.documents import integration, schemas
 from gateway.partners.client_portal import numbered
+from gateway.queue import QUEUE_NAME
 from gateway.webhooks import service as webhooks
+from sandbox.server import free_port
 
 TEMPLATES = (
     "DAS",
@@ -46,6 +55,7 @@ CLIENTS = 100
 VIEWING_CLIENTS = 10  # these open every file at once: same-name deliveries become numbered copies
 FIRM = "bench"
 DOC_BYTES = 2048
+HEALTH_CHECK = QUEUE_NAME + health_check_key_suffix  # arq writes it on its first poll
 
 
 def client_of(event: int) -> str:
@@ -109,11 +119,50 @@ async def raw_upload_rate(portal: str, count: int, concurrency: int) -> float:
     return result.rate
 
 
+@contextmanager
+def portal_process() -> Iterator[str]:
+    """The portal partner in its own process, as a real partner would be.
+
+    The stack's sandbox runs in a thread of this process, which also generates the load and
+    polls progress: under the GIL that partner would be starved (and its ceiling understated)."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "uvicorn", "sandbox.app:create_sandbox_app", "--factory", "--port", str(port)]
+    proc = subprocess.Popen([*cmd, "--no-access-log", "--log-level", "warning"], cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{url}/portal/clients/ceiling-1", timeout=1, headers={"Authorization": "Bearer ptk_x"})
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("portal sandbox did not start") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+async def ready_workers(stack: BenchStack, n: int) -> None:
+    """Start the workers and wait until they poll the queue: their boot is not delivery time."""
+    redis = stack.runtime.queue.redis
+    await redis.delete(HEALTH_CHECK)
+    stack.start_workers(n)
+    deadline = time.monotonic() + 60
+    while not await redis.exists(HEALTH_CHECK):
+        if time.monotonic() > deadline:
+            raise RuntimeError("workers did not start")
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1)  # the first worker wrote the key; the others boot alongside it
+
+
 async def wait_finished(stack: BenchStack, total: int, timeout: float) -> dict[str, int]:
     deadline = time.monotonic() + timeout
     while True:
         async with stack.runtime.db.engine.connect() as conn:
-            counts = dict(
+            counts: dict[str, int] = dict(
                 (await conn.execute(text("SELECT status, count(*) FROM document_deliveries GROUP BY status"))).all()
             )
         if sum(counts.get(s, 0) for s in ("delivered", "failed", "skipped")) >= total or time.monotonic() > deadline:
@@ -157,57 +206,63 @@ async def verify(stack: BenchStack, portal: str, total: int) -> list[str]:
 
 
 async def main(events: int, docs: int, workers: int, concurrency: int, error_rate: float) -> None:
-    total = events * docs
     async with BenchStack(worker_concurrency=concurrency, api_key_cache_seconds=10) as stack:
-        rt, sandbox_url = stack.runtime, stack.settings.sandbox_url
-        portal = f"{sandbox_url}/portal"
-        async with rt.db.unit_of_work() as session:
-            update = schemas.PortalIntegrationUpdate(enabled=True, token=f"ptk_{FIRM}", apply_default_folders=True)
-            await integration.update_integration(session, stack.tenant.tenant_id, update, rt)
-            endpoint, secret = await webhooks.create_endpoint(
-                session, rt.cipher, tenant_id=stack.tenant.tenant_id, source="task-system", description="bench"
-            )
-        async with httpx.AsyncClient() as http:
-            for c in range(VIEWING_CLIENTS):
-                (await http.put(f"{portal}/_clients/bench-c{c:02d}", json={"auto_view": True})).raise_for_status()
-        url = stack.start_gateway()
-        requests = signed_events(url.removeprefix("http://"), str(endpoint.id), secret, events, docs)
-        in_flight = workers * concurrency
-        report = Report(
-            f"Document delivery: {total} documents in {events} events, {workers} workers x {concurrency}, "
-            f"{error_rate:.0%} portal faults"
-        )
-        ceiling = await raw_upload_rate(portal, min(total, 5000), in_flight)
-        report.figure("raw portal uploads (ceiling)", ceiling, "uploads/s")
+        with portal_process() as sandbox_url:
+            await run(stack, sandbox_url, events, docs, workers, concurrency, error_rate)
 
-        async with httpx.AsyncClient() as http:
-            (
-                await http.put(f"{sandbox_url}/_faults/portal", json={"error_rate": error_rate, "seed": 3})
-            ).raise_for_status()
-        stack.start_workers(workers)
-        started = time.perf_counter()
-        posted = await http_load(url, requests, count=len(requests), concurrency=16)
-        report.line(posted.line("POST task.completed (signed)"))
-        counts = await wait_finished(stack, total, timeout=1800)
-        seconds = time.perf_counter() - started
-        async with httpx.AsyncClient() as http:
-            (await http.delete(f"{sandbox_url}/_faults/")).raise_for_status()
-        async with rt.db.engine.connect() as conn:
-            retried = (
-                await conn.execute(
-                    text("SELECT count(*) FILTER (WHERE attempts > 1), max(attempts) FROM document_deliveries")
-                )
-            ).one()
-        report.line(f"deliveries by status: {counts}; {retried[0]} needed more than one attempt (max {retried[1]})")
-        rate = counts.get("delivered", 0) / seconds
-        report.figure("deliveries/s (first post to last delivery)", rate, "deliveries/s")
-        report.ratio("deliveries / raw uploads", rate, ceiling)
-        problems = await verify(stack, portal, total)
-        for p in problems[:20]:
-            report.line(f"  PROBLEM {p}")
-        if problems:
-            raise SystemExit(f"{len(problems)} problems")
-        report.line(f"all {total} delivered under the right names; portal holds exactly those files")
+
+async def run(
+    stack: BenchStack, sandbox_url: str, events: int, docs: int, workers: int, concurrency: int, error_rate: float
+) -> None:
+    total = events * docs
+    rt, portal = stack.runtime, f"{sandbox_url}/portal"
+    async with rt.db.unit_of_work() as session:
+        update = schemas.PortalIntegrationUpdate(
+            enabled=True, token=f"ptk_{FIRM}", base_url=portal, apply_default_folders=True
+        )
+        await integration.update_integration(session, stack.tenant.tenant_id, update, rt)
+        endpoint, secret = await webhooks.create_endpoint(
+            session, rt.cipher, tenant_id=stack.tenant.tenant_id, source="task-system", description="bench"
+        )
+    async with httpx.AsyncClient() as http:
+        for c in range(VIEWING_CLIENTS):
+            (await http.put(f"{portal}/_clients/bench-c{c:02d}", json={"auto_view": True})).raise_for_status()
+    url = stack.start_gateway()
+    requests = signed_events(url.removeprefix("http://"), str(endpoint.id), secret, events, docs)
+    in_flight = workers * concurrency
+    report = Report(
+        f"Document delivery: {total} documents in {events} events, {workers} workers x {concurrency}, "
+        f"{error_rate:.0%} portal faults"
+    )
+    ceiling = await raw_upload_rate(portal, min(total, 5000), in_flight)
+    report.figure("raw portal uploads (ceiling)", ceiling, "uploads/s")
+
+    async with httpx.AsyncClient() as http:
+        (await http.put(f"{sandbox_url}/_faults/portal", json={"error_rate": error_rate, "seed": 3})).raise_for_status()
+    await ready_workers(stack, workers)
+    started = time.perf_counter()
+    posted = await http_load(url, requests, count=len(requests), concurrency=16)
+    report.line(posted.line("POST task.completed (signed)"))
+    counts = await wait_finished(stack, total, timeout=1800)
+    seconds = time.perf_counter() - started
+    async with httpx.AsyncClient() as http:
+        (await http.delete(f"{sandbox_url}/_faults/")).raise_for_status()
+    async with rt.db.engine.connect() as conn:
+        retried = (
+            await conn.execute(
+                text("SELECT count(*) FILTER (WHERE attempts > 1), max(attempts) FROM document_deliveries")
+            )
+        ).one()
+    report.line(f"deliveries by status: {counts}; {retried[0]} needed more than one attempt (max {retried[1]})")
+    rate = counts.get("delivered", 0) / seconds
+    report.figure("deliveries/s (first post to last delivery)", rate, "deliveries/s")
+    report.ratio("deliveries / raw uploads", rate, ceiling)
+    problems = await verify(stack, portal, total)
+    for p in problems[:20]:
+        report.line(f"  PROBLEM {p}")
+    if problems:
+        raise SystemExit(f"{len(problems)} problems")
+    report.line(f"all {total} delivered under the right names; portal holds exactly those files")
 
 
 if __name__ == "__main__":

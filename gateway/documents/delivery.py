@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import undefer
+import msgspec
+from sqlalchemy import Select, and_, select, update
 
 from gateway.db.base import utcnow
 from gateway.documents.integration import forget_portal_session, portal_session
@@ -19,44 +19,84 @@ from gateway.documents.models import DeliveryStatus, DocumentDelivery, DocumentT
 from gateway.partners.client_portal import ClientPortalClient
 from gateway.partners.errors import PermanentPartnerError, TransientPartnerError
 from gateway.runtime import Runtime
-from gateway.tasks.runner import RetryTask, TaskContext, TaskFailed, TaskOutcome
+from gateway.tasks.runner import RetryTask, TaskContext, TaskFailed, TaskOutcome, autocommit
 
 
-@dataclass
-class Job:
-    delivery: DocumentDelivery
+class Delivery(msgspec.Struct, frozen=True):
+    """The columns a delivery attempt reads, with its template's folder and the integration."""
+
+    client_id: str
+    template: str
+    file_name: str
+    content_type: str
+    content_url: str | None
+    content: bytes | None
+    expected_sha256: str | None
     folder_path: list[str] | None
-    integration: PortalIntegration | None
+    base_url: str | None
+    token_encrypted: bytes | None
+    enabled: bool | None
 
-
-async def _load(ctx: TaskContext, delivery_id: uuid.UUID) -> Job | None:
-    """Load what the delivery needs and mark it delivering; None when there is nothing to do."""
-    async with ctx.runtime.db.unit_of_work() as session:
-        delivery = await session.scalar(
-            select(DocumentDelivery)
-            .options(undefer(DocumentDelivery.content))
-            .where(DocumentDelivery.id == delivery_id, DocumentDelivery.tenant_id == ctx.tenant_id)
-        )
-        if delivery is None or delivery.status in (DeliveryStatus.delivered, DeliveryStatus.skipped):
+    def integration(self, tenant_id: uuid.UUID) -> PortalIntegration | None:
+        if self.base_url is None:
             return None
-        folder_path = await session.scalar(
-            select(DocumentTemplate.folder_path).where(
-                DocumentTemplate.tenant_id == ctx.tenant_id, DocumentTemplate.name == delivery.template
-            )
+        return PortalIntegration(
+            tenant_id=tenant_id, base_url=self.base_url, token_encrypted=self.token_encrypted, enabled=self.enabled
         )
-        integration = await session.get(PortalIntegration, ctx.tenant_id)
-        delivery.status = DeliveryStatus.delivering
-        delivery.attempts += 1
-        delivery.updated_at = utcnow()
-        return Job(delivery, folder_path, integration)
+
+
+_D = DocumentDelivery
+_DONE = (DeliveryStatus.delivered, DeliveryStatus.skipped)
+
+
+def _claim_statement(delivery_id: uuid.UUID, tenant_id: uuid.UUID) -> Select[Any]:
+    """Mark the delivery delivering and read what it needs, in one statement.
+
+    Delivered and skipped rows are left alone (the statement returns nothing): a redelivered
+    task must not upload twice. The template and integration are joined, not fetched apart.
+    """
+    claimed = (
+        update(_D)
+        .where(_D.id == delivery_id, _D.tenant_id == tenant_id, _D.status.not_in(_DONE))
+        .values(status=DeliveryStatus.delivering, attempts=_D.attempts + 1, updated_at=utcnow())
+        .returning(
+            _D.client_id,
+            _D.template,
+            _D.file_name,
+            _D.content_type,
+            _D.content_url,
+            _D.content,
+            _D.expected_sha256,
+        )
+        .cte("claimed")
+    )
+    template = and_(DocumentTemplate.tenant_id == tenant_id, DocumentTemplate.name == claimed.c.template)
+    return select(
+        claimed,
+        DocumentTemplate.folder_path,
+        PortalIntegration.base_url,
+        PortalIntegration.token_encrypted,
+        PortalIntegration.enabled,
+    ).select_from(
+        claimed.outerjoin(DocumentTemplate, template).outerjoin(
+            PortalIntegration, PortalIntegration.tenant_id == tenant_id
+        )
+    )
+
+
+async def _load(ctx: TaskContext, delivery_id: uuid.UUID) -> Delivery | None:
+    """Load what the delivery needs and mark it delivering; None when there is nothing to do."""
+    async with autocommit(ctx.runtime) as conn:
+        row = (await conn.execute(_claim_statement(delivery_id, ctx.tenant_id))).first()
+    return None if row is None else Delivery(*row)
 
 
 async def _record(runtime: Runtime, delivery_id: uuid.UUID, **values: object) -> None:
     # Never overwrite a delivered row: a stale worker's late failure must not hide a success.
-    async with runtime.db.unit_of_work() as session:
-        await session.execute(
-            update(DocumentDelivery)
-            .where(DocumentDelivery.id == delivery_id, DocumentDelivery.status != DeliveryStatus.delivered)
+    async with autocommit(runtime) as conn:
+        await conn.execute(
+            update(_D)
+            .where(_D.id == delivery_id, _D.status != DeliveryStatus.delivered)
             .values(updated_at=utcnow(), **values)
         )
 
@@ -66,7 +106,7 @@ async def _fail(runtime: Runtime, delivery_id: uuid.UUID, code: str, detail: str
     return TaskFailed(detail, code=code)
 
 
-async def _content(portal: ClientPortalClient, delivery: DocumentDelivery) -> bytes:
+async def _content(portal: ClientPortalClient, delivery: Delivery) -> bytes:
     if delivery.content is not None:
         if not delivery.content:
             raise PermanentPartnerError("inline content is not valid base64", code="content_unavailable")
@@ -78,26 +118,26 @@ async def _content(portal: ClientPortalClient, delivery: DocumentDelivery) -> by
 
 async def deliver(ctx: TaskContext) -> TaskOutcome | None:
     delivery_id = uuid.UUID(ctx.params["delivery_id"])
-    job = await _load(ctx, delivery_id)
-    if job is None:
+    delivery = await _load(ctx, delivery_id)
+    if delivery is None:
         return TaskOutcome(result={"note": "already delivered or skipped"})
-    delivery = job.delivery
-    if job.integration is None or not job.integration.enabled or job.integration.token_encrypted is None:
+    integration = delivery.integration(ctx.tenant_id)
+    if integration is None or not integration.enabled or integration.token_encrypted is None:
         raise await _fail(
             ctx.runtime, delivery_id, "integration_disabled", "The client-portal integration is not enabled."
         )
-    if job.folder_path is None:
+    if delivery.folder_path is None:
         raise await _fail(
             ctx.runtime, delivery_id, "template_unmapped", f"Template {delivery.template!r} has no destination folder."
         )
-    portal = portal_session(ctx.runtime, job.integration)
+    portal = portal_session(ctx.runtime, integration)
     try:
         content = await _content(portal, delivery)
         sha = hashlib.sha256(content).hexdigest()
         if delivery.expected_sha256 and delivery.expected_sha256 != sha:
             raise PermanentPartnerError("the content does not match the sha256 sent with it", code="checksum_mismatch")
         placed = await portal.deliver_file(
-            delivery.client_id, job.folder_path, delivery.file_name, content, delivery.content_type
+            delivery.client_id, delivery.folder_path, delivery.file_name, content, delivery.content_type
         )
     except TransientPartnerError as exc:
         status = DeliveryStatus.failed if ctx.last_attempt else DeliveryStatus.queued  # queued: a retry is scheduled
@@ -106,7 +146,7 @@ async def deliver(ctx: TaskContext) -> TaskOutcome | None:
     except PermanentPartnerError as exc:
         if exc.code == "folder_not_found":
             # A cached folder id went stale (the folder was removed in the portal): start afresh.
-            forget_portal_session(ctx.runtime, job.integration)
+            forget_portal_session(ctx.runtime, integration)
             await _record(ctx.runtime, delivery_id, status=DeliveryStatus.queued, error_code=exc.code, error=exc.detail)
             raise RetryTask("portal folder changed", defer=0, code=exc.code) from exc
         raise await _fail(ctx.runtime, delivery_id, exc.code, exc.detail) from exc
@@ -123,7 +163,7 @@ async def deliver(ctx: TaskContext) -> TaskOutcome | None:
         error_code=None,
         error=None,
         content=None,
-        folder_path=job.folder_path,
+        folder_path=delivery.folder_path,
         name_used=placed.name_used,
         portal_file_id=placed.file_id,
         replaced=placed.replaced,

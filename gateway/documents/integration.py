@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -14,7 +16,7 @@ from gateway.db.base import utcnow
 from gateway.documents import schemas, templates
 from gateway.documents.models import PortalIntegration
 from gateway.errors import FieldError, NotFound, ServiceUnavailable, Unprocessable
-from gateway.partners.client_portal import ClientPortalClient
+from gateway.partners.client_portal import ClientPortalClient, DeliveredFile, PortalConflictError
 from gateway.partners.errors import PermanentPartnerError, TransientPartnerError
 from gateway.runtime import Runtime
 from gateway.settings import Settings
@@ -68,7 +70,9 @@ async def update_integration(
 
 
 class RetryingPortalClient(ClientPortalClient):
-    """Retries each portal call a few times in place on a transient failure.
+    """The delivery's portal session: in-place retries, a per-client folder cache, create first.
+
+    Retries each portal call a few times in place on a transient failure.
 
     A delivery is 3-4 portal calls; without this one flaky call costs a whole task round
     trip (claim, reload, backoff). Retrying is safe for every call the delivery makes: a
@@ -85,6 +89,37 @@ class RetryingPortalClient(ClientPortalClient):
                     raise
                 await asyncio.sleep(IN_PLACE_BASE_SECONDS * 2**attempt * random.uniform(0.5, 1.5))
         raise AssertionError("unreachable")
+
+    async def ensure_folder_path(self, client_id: str, path: Sequence[str]) -> str:
+        # One listing caches every folder of the client, not just this path: the next
+        # template of the same client then needs no round trip.
+        if (client_id, tuple(path)) not in self._folder_ids:
+            for folder in await self.list_folders(client_id):
+                self._folder_ids.setdefault((client_id, tuple(folder.path)), folder.id)
+        return await super().ensure_folder_path(client_id, path)
+
+    async def deliver_file(
+        self,
+        client_id: str,
+        folder_path: Sequence[str],
+        name: str,
+        content: bytes,
+        content_type: str = "application/octet-stream",
+    ) -> DeliveredFile:
+        """Create under the document's own name first; walk the naming rule only if it is taken.
+
+        Most names are free, so this is one call instead of a listing plus a create. A 409
+        ``exists`` (another file, or these bytes from an earlier try) hands over to the
+        full rule, which lists the name's holders and replaces, numbers or recognises them.
+        """
+        folder_id = await self.ensure_folder_path(client_id, folder_path)
+        try:
+            created = await self.create_file(client_id, folder_id, name, content, content_type)
+        except PortalConflictError as conflict:
+            if conflict.code != "exists":
+                raise
+            return await super().deliver_file(client_id, folder_path, name, content, content_type)
+        return DeliveredFile(name, created.id, False, hashlib.sha256(content).hexdigest())
 
 
 def portal_client(runtime: Runtime, integration: PortalIntegration) -> ClientPortalClient:
