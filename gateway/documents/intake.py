@@ -74,7 +74,7 @@ async def record_completed_task(
             )
         )
     )
-    created = 0
+    rows: list[dict[str, Any]] = []
     for doc in data.documents:
         if doc.id in known:
             continue
@@ -100,6 +100,7 @@ async def record_completed_task(
             "status": status,
             "error_code": code,
             "error": reason,
+            "task_id": None,
         }
         if status != DeliveryStatus.skipped:
             task, _ = await tasks_service.create_task(
@@ -113,7 +114,8 @@ async def record_completed_task(
                 max_attempts=DELIVERY_MAX_ATTEMPTS,
             )
             row["task_id"] = task.id
-        stmt = insert(DocumentDelivery).values(**row)
+        rows.append(row)
+    if rows:  # one multi-row insert per event, not one round trip per document
+        stmt = insert(DocumentDelivery).values(rows)
         await session.execute(stmt.on_conflict_do_nothing(index_elements=["tenant_id", "event_id", "document_id"]))
-        created += 1
-    return created
+    return len(rows)
