@@ -56,15 +56,15 @@ async def create_task(
     stmt = insert(Task).values(**values)
     if dedup_key is not None:
         stmt = stmt.on_conflict_do_nothing(index_elements=["tenant_id", "kind", "dedup_key"])
-    inserted = (await session.execute(stmt.returning(Task.id))).scalar_one_or_none()
-    if inserted is None:
+    # RETURNING the entity: one round trip for the common path (no conflict).
+    task = (await session.scalars(stmt.returning(Task))).one_or_none()
+    if task is None:
         existing = (
             await session.scalars(
                 select(Task).where(Task.tenant_id == tenant_id, Task.kind == kind, Task.dedup_key == dedup_key)
             )
         ).one()
         return existing, False
-    task = await session.get_one(Task, inserted)
     enqueue_after_commit(session, task.id, task.dispatches, run_after)
     return task, True
 
