@@ -33,6 +33,7 @@ from gateway.portal.routes import (
     SyncController,
     SyncRunController,
 )
+from gateway.reconciliation.routes import ReconciliationController
 from gateway.runtime import Runtime
 from gateway.settings import Settings, get_settings
 from gateway.tasks.routes import TaskController
@@ -63,6 +64,7 @@ ROUTES: list[ControllerRouterHandler] = [
     ConnectionController,
     ImportController,
     PolicyController,
+    ReconciliationController,
 ]
 
 

@@ -5,3 +5,4 @@ import gateway.webhooks.jobs  # noqa: F401
 import gateway.documents.jobs  # noqa: F401
 import gateway.portal.jobs  # noqa: F401
 import gateway.imports.jobs  # noqa: F401
+import gateway.reconciliation.jobs  # noqa: F401

@@ -11,6 +11,15 @@ from gateway.portal.models import (
     SyncFailure,
     SyncState,
 )
+from gateway.reconciliation.models import (
+    AcquirerSale,
+    CardSale,
+    CardSaleEvent,
+    EstablishmentSetting,
+    Remittance,
+    RemittanceItem,
+    SaleMatch,
+)
 from gateway.tasks.models import Task
 from gateway.tenants.models import ApiKey, Tenant
 from gateway.webhooks.models import WebhookEndpoint, WebhookEvent
@@ -32,6 +41,13 @@ __all__ = [
     "SyncedRecord",
     "SyncFailure",
     "SyncState",
+    "AcquirerSale",
+    "CardSale",
+    "CardSaleEvent",
+    "EstablishmentSetting",
+    "Remittance",
+    "RemittanceItem",
+    "SaleMatch",
     "Task",
     "Tenant",
     "WebhookEndpoint",

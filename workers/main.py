@@ -14,6 +14,7 @@ from arq.connections import RedisSettings
 import gateway.jobs  # noqa: F401 - registers every domain's task handlers
 from gateway.observability import configure_logging
 from gateway.queue import redis_settings
+from gateway.reconciliation.jobs import daily_cron as reconciliation_daily
 from gateway.runtime import Runtime
 from gateway.settings import get_settings
 from gateway.tasks import runner, sweeper
@@ -50,6 +51,7 @@ class WorkerSettings:
         cron(sweep, second=_every(get_settings().sweep_interval_seconds), run_at_startup=True),
         cron(gateway.portal.jobs.start_due_syncs, second=0),  # each minute; one run per sync and period
         cron(gateway.imports.schedule.scheduled_imports, second=0),  # each minute; one task per connection a day
+        cron(reconciliation_daily, minute=7),  # hourly; one run per tenant per local day
     ]
     on_startup = startup
     on_shutdown = shutdown

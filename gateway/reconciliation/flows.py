@@ -1,0 +1,135 @@
+"""The daily (and on-demand) reconciliation run, step by step, and the daily scheduler.
+
+A run fetches the acquirer sales of the last three local days, re-runs Ponte's matcher on
+them, expires the sales whose window ended, and remits the pending ones. Every step is
+idempotent, so a run that crashes halfway can simply run again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from gateway.db.base import utcnow
+from gateway.partners.errors import PermanentPartnerError
+from gateway.reconciliation import acquirer, matcher, remittances
+from gateway.reconciliation.establishment import client_for
+from gateway.reconciliation.models import CardSale, CardSaleEvent, EstablishmentSetting, SaleStatus
+from gateway.reconciliation.windows import fetch_days, local_day
+from gateway.runtime import Runtime
+from gateway.tasks import service as tasks_service
+from gateway.tasks.runner import TaskContext, TaskFailed
+
+RUN_KIND = "reconciliation.run"
+UNRECONCILED = (SaleStatus.pending, SaleStatus.sent, SaleStatus.divergent)
+
+
+async def load_setting(runtime: Runtime, tenant_id: uuid.UUID) -> EstablishmentSetting:
+    async with runtime.db.sessionmaker() as session:
+        setting = await session.get(EstablishmentSetting, tenant_id)
+    if setting is None or not setting.enabled or not setting.establishment_code:
+        raise TaskFailed("the Boavista integration is not enabled for this tenant", code="not_enabled")
+    return setting
+
+
+async def fetch(ctx: TaskContext, setting: EstablishmentSetting, now: datetime) -> None:
+    """Acquirer sales of today and the three days before; overlapping runs upsert the same rows."""
+    day_from, day_to = fetch_days(now, setting.timezone)
+    code = str(setting.establishment_code)
+    async for page in client_for(ctx.runtime, setting).iter_sales(code, day_from, day_to):
+        async with ctx.runtime.db.unit_of_work() as session:
+            counts = await acquirer.upsert_page(session, ctx.tenant_id, code, setting.timezone, page)
+        ctx.count("acquirer_created", counts.created)
+        ctx.count("acquirer_updated", counts.updated)
+        ctx.count("acquirer_unchanged", counts.unchanged)
+
+
+async def match(ctx: TaskContext, setting: EstablishmentSetting, now: datetime) -> None:
+    day_from, day_to = fetch_days(now, setting.timezone)
+    async with ctx.runtime.db.unit_of_work() as session:
+        report = await matcher.match(session, ctx.tenant_id, str(setting.establishment_code), day_from, day_to)
+    ctx.count("matched_tier1", report.tier1)
+    ctx.count("matched_tier2", report.tier2)
+    ctx.count("match_suggestions", report.suggestions)
+
+
+async def expire(runtime: Runtime, tenant_id: uuid.UUID, now: datetime) -> int:
+    """Unreconciled sales whose window has ended become ``expired``: a person must look."""
+    async with runtime.db.unit_of_work() as session:
+        rows = (
+            await session.execute(
+                update(CardSale)
+                .where(
+                    CardSale.tenant_id == tenant_id, CardSale.status.in_(UNRECONCILED), CardSale.window_ends_at <= now
+                )
+                .values(status=SaleStatus.expired, updated_at=now)
+                .returning(CardSale.id, CardSale.version, CardSale.reason)
+            )
+        ).all()
+        session.add_all(
+            CardSaleEvent(
+                sale_pk=r.id, kind="expired", status=SaleStatus.expired, version=r.version, reason=r.reason, at=now
+            )
+            for r in rows
+        )
+    return len(rows)
+
+
+async def remit(ctx: TaskContext, setting: EstablishmentSetting, now: datetime) -> None:
+    """Send what a previous attempt prepared, then prepare and send until nothing is pending."""
+    code = str(setting.establishment_code)
+    client = client_for(ctx.runtime, setting)
+    async with ctx.runtime.db.sessionmaker() as session:
+        queue = await remittances.prepared(session, ctx.tenant_id, ctx.task_id)
+    while True:
+        if not queue:
+            async with ctx.runtime.db.unit_of_work() as session:
+                fresh = await remittances.prepare_next(session, ctx.tenant_id, code, ctx.task_id, setting.timezone, now)
+            if fresh is None:
+                return
+            queue = [fresh]
+        remittance = queue.pop(0)
+        async with ctx.runtime.db.sessionmaker() as session:
+            items = await remittances.items_of(session, remittance)
+        try:
+            protocol = await client.send_remittance(code, remittance.remittance_id, items)
+        except PermanentPartnerError as exc:
+            async with ctx.runtime.db.unit_of_work() as session:
+                await remittances.mark_failed(session, remittance.id, f"{exc.code}: {exc}")
+            raise
+        async with ctx.runtime.db.unit_of_work() as session:
+            await remittances.mark_sent(session, remittance.id, protocol)
+        ctx.count("remittances_sent")
+        ctx.count("sales_sent", len(items))
+
+
+async def run(ctx: TaskContext) -> None:
+    setting = await load_setting(ctx.runtime, ctx.tenant_id)
+    now = datetime.fromisoformat(ctx.params["now"]) if ctx.params.get("now") else utcnow()
+    await fetch(ctx, setting, now)
+    await match(ctx, setting, now)
+    ctx.count("sales_expired", await expire(ctx.runtime, ctx.tenant_id, now))
+    await remit(ctx, setting, now)
+
+
+async def schedule_daily(runtime: Runtime, now: datetime) -> int:
+    """One run per enabled tenant per local day (dedup key), so an hourly cron is safe and a
+    worker that was down at the usual hour catches up on its next tick. Returns runs created."""
+    created = 0
+    async with runtime.db.unit_of_work(runtime.queue) as session:
+        settings = await session.scalars(select(EstablishmentSetting).where(EstablishmentSetting.enabled.is_(True)))
+        for setting in settings:
+            day = local_day(now, setting.timezone)
+            _, new = await tasks_service.create_task(
+                session,
+                tenant_id=setting.tenant_id,
+                kind=RUN_KIND,
+                trigger="scheduled",
+                params={"now": now.isoformat(), "day": day.isoformat()},
+                subject_id=str(setting.establishment_code),
+                dedup_key=f"daily:{day.isoformat()}",
+            )
+            created += new
+    return created

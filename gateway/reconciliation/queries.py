@@ -1,0 +1,197 @@
+"""Read side: sales with history and matches, the divergence queue, the daily summary, remittances."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import date
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.errors import NotFound
+from gateway.pagination import PageParams, paginate
+from gateway.reconciliation import schemas
+from gateway.reconciliation.models import (
+    AcquirerSale,
+    CardSale,
+    CardSaleEvent,
+    Remittance,
+    SaleMatch,
+    SaleStatus,
+)
+
+QUEUE_STATUSES = (SaleStatus.divergent, SaleStatus.expired)
+
+
+async def list_sales(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    page: PageParams,
+    *,
+    statuses: tuple[str, ...] | None = None,
+    brand: str | None = None,
+    day: date | None = None,
+    by_amount: bool = False,
+) -> tuple[list[schemas.CardSale], str | None]:
+    stmt = select(CardSale).where(CardSale.tenant_id == tenant_id)
+    if statuses:
+        stmt = stmt.where(CardSale.status.in_(statuses))
+    if brand:
+        stmt = stmt.where(CardSale.brand == brand)
+    if day:
+        stmt = stmt.where(CardSale.local_day == day)
+    order = [CardSale.gross_amount_cents, CardSale.id] if by_amount else [CardSale.id]
+    rows, next_cursor = await paginate(session, stmt, page, order_by=order)
+    matches = await _matches(session, [r.id for r in rows])
+    return [to_sale(r, matches.get(r.id, [])) for r in rows], next_cursor
+
+
+async def divergence_queue(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    page: PageParams,
+    *,
+    status: str | None = None,
+    brand: str | None = None,
+    day: date | None = None,
+) -> tuple[list[schemas.CardSale], str | None]:
+    """Divergent and expired sales, largest amount first, each with its reason and what Ponte's
+    matcher paired or suggested (the acquirer's values to correct against)."""
+    statuses = (status,) if status else QUEUE_STATUSES
+    return await list_sales(session, tenant_id, page, statuses=statuses, brand=brand, day=day, by_amount=True)
+
+
+async def sale_detail(session: AsyncSession, tenant_id: uuid.UUID, sale: CardSale) -> schemas.CardSale:
+    events = await session.scalars(
+        select(CardSaleEvent).where(CardSaleEvent.sale_pk == sale.id).order_by(CardSaleEvent.id)
+    )
+    history = [
+        schemas.CardSaleEvent(
+            at=e.at,
+            kind=e.kind,
+            status=e.status,
+            version=e.version,
+            remittance_id=e.remittance_id,
+            reason=e.reason,
+            detail=e.detail,
+        )
+        for e in events
+    ]
+    detail = to_sale(sale, (await _matches(session, [sale.id])).get(sale.id, []))
+    detail.history = history
+    return detail
+
+
+async def _matches(session: AsyncSession, sale_pks: list[int]) -> dict[int, list[schemas.AcquirerMatch]]:
+    if not sale_pks:
+        return {}
+    stmt = (
+        select(SaleMatch, AcquirerSale)
+        .join(AcquirerSale, AcquirerSale.id == SaleMatch.acquirer_pk)
+        .where(SaleMatch.sale_pk.in_(sale_pks))
+        .order_by(SaleMatch.sale_pk, SaleMatch.tier, AcquirerSale.acquirer_sale_id)
+    )
+    out: dict[int, list[schemas.AcquirerMatch]] = defaultdict(list)
+    for m, a in (await session.execute(stmt)).tuples():
+        out[m.sale_pk].append(
+            schemas.AcquirerMatch(
+                tier=m.tier,
+                rule=m.rule,
+                differences=list(m.differences),
+                acquirer_sale_id=a.acquirer_sale_id,
+                gross_amount_cents=a.gross_amount_cents,
+                installments=a.installments,
+                nsu=a.nsu,
+                authorization_code=a.authorization_code,
+                brand=a.brand,
+            )
+        )
+    return out
+
+
+def to_sale(s: CardSale, matches: list[schemas.AcquirerMatch]) -> schemas.CardSale:
+    return schemas.CardSale(
+        sale_id=s.sale_id,
+        sold_at=s.sold_at,
+        local_day=s.local_day,
+        gross_amount_cents=s.gross_amount_cents,
+        currency=s.currency,
+        installments=s.installments,
+        brand=s.brand,
+        payment_type=s.payment_type,
+        nsu=s.nsu,
+        authorization_code=s.authorization_code,
+        terminal_id=s.terminal_id,
+        status=s.status,  # type: ignore[arg-type]
+        reason=s.reason,
+        reason_detail=s.reason_detail,
+        acquirer_sale_id=s.acquirer_sale_id,
+        version=s.version,
+        window_ends_at=s.window_ends_at,
+        remittance_id=s.remittance_id,
+        matches=matches,
+    )
+
+
+async def summary(session: AsyncSession, tenant_id: uuid.UUID, day: date) -> schemas.ReconciliationSummary:
+    """Counts and amounts by status for the sales of one local day (every status listed)."""
+    amount = func.coalesce(func.sum(CardSale.gross_amount_cents), 0)
+    scope = (CardSale.tenant_id == tenant_id, CardSale.local_day == day)
+    totals = await session.execute(
+        select(CardSale.status, func.count(), amount).where(*scope).group_by(CardSale.status)
+    )
+    by_status = {status: (int(count), int(cents)) for status, count, cents in totals}
+    reasons = await session.execute(
+        select(CardSale.reason, func.count(), amount)
+        .where(*scope, CardSale.status.in_(QUEUE_STATUSES), CardSale.reason.is_not(None))
+        .group_by(CardSale.reason)
+        .order_by(CardSale.reason)
+    )
+    return schemas.ReconciliationSummary(
+        day=day,
+        currency="BRL",
+        by_status=[
+            schemas.StatusTotal(status=status.value, count=count, amount_cents=cents)  # type: ignore[arg-type]
+            for status in SaleStatus
+            for count, cents in [by_status.get(status, (0, 0))]
+        ],
+        divergent_by_reason=[
+            schemas.ReasonTotal(reason=str(r), count=int(c), amount_cents=int(a)) for r, c, a in reasons
+        ],
+    )
+
+
+async def list_remittances(
+    session: AsyncSession, tenant_id: uuid.UUID, page: PageParams
+) -> tuple[list[schemas.Remittance], str | None]:
+    stmt = select(Remittance).where(Remittance.tenant_id == tenant_id)
+    rows, next_cursor = await paginate(session, stmt, page, order_by=[Remittance.created_at, Remittance.id])
+    return [to_remittance(r) for r in rows], next_cursor
+
+
+async def get_remittance(session: AsyncSession, tenant_id: uuid.UUID, remittance_id: str) -> schemas.Remittance:
+    stmt = select(Remittance).where(Remittance.tenant_id == tenant_id, Remittance.remittance_id == remittance_id)
+    remittance = (await session.scalars(stmt)).one_or_none()
+    if remittance is None:
+        raise NotFound(f"Remittance {remittance_id} does not exist.")
+    return to_remittance(remittance)
+
+
+def to_remittance(r: Remittance) -> schemas.Remittance:
+    return schemas.Remittance(
+        remittance_id=r.remittance_id,
+        establishment_code=r.establishment_code,
+        status=r.status,
+        protocol=r.protocol,
+        item_count=r.item_count,
+        matched_count=r.matched_count,
+        divergent_count=r.divergent_count,
+        stale_count=r.stale_count,
+        duplicate_returns=r.duplicate_returns,
+        error=r.error,
+        task_id=r.task_id,
+        created_at=r.created_at,
+        sent_at=r.sent_at,
+        returned_at=r.returned_at,
+    )
