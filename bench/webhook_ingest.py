@@ -80,7 +80,7 @@ async def main(count: int, concurrency: int) -> None:
         lost, doubled = accepted - stored[1], stored[0] - stored[1]
         report.line(
             f"inbox: {stored[0]} stored for {accepted} accepted -> lost {lost}, duplicated {doubled}; "
-            f"{tasks - len(warmup)} processing tasks"
+            f"{tasks} processing tasks (one per intake batch and tenant)"
         )
         if lost or doubled or stored[0] != accepted:
             raise SystemExit("inbox does not match the accepted count")

@@ -95,28 +95,29 @@ def validate_payload(body: bytes, source: str) -> tuple[str | None, Rejection | 
 # of compiling a new multi-row VALUES for every batch (which dominated the intake's CPU).
 _INSERT_EVENTS = text(
     """
-    INSERT INTO webhook_events (id, tenant_id, endpoint_id, source, webhook_id, event_type, status, body, headers,
-                                intake_status, intake_problem, task_id, received_at)
-    SELECT e.*, now() FROM unnest(
-        CAST(:ids AS uuid[]), CAST(:tenants AS uuid[]), CAST(:endpoints AS uuid[]), CAST(:sources AS text[]),
-        CAST(:webhook_ids AS text[]), CAST(:types AS text[]), CAST(:statuses AS text[]), CAST(:bodies AS bytea[]),
-        CAST(:headers AS jsonb[]), CAST(:intake_statuses AS int[]), CAST(:problems AS jsonb[]),
-        CAST(:task_ids AS uuid[])
-    ) AS e
-    ON CONFLICT (endpoint_id, webhook_id) DO NOTHING
-    RETURNING id
-    """
-)
-
-_INSERT_TASKS = text(
-    """
-    INSERT INTO tasks (id, tenant_id, kind, subject_id, trigger, params, status, progress_done, counters,
-                       result, attempt, max_attempts, dispatches, run_after, cancel_requested, dedup_key,
-                       created_at, updated_at)
-    SELECT t.id, t.tenant_id, 'webhook.process', t.event_id, 'webhook', t.params, 'queued', 0, '{}', '{}',
-           0, 5, 0, now(), false, t.event_id, now(), now()
-    FROM unnest(CAST(:ids AS uuid[]), CAST(:tenants AS uuid[]), CAST(:events AS text[]), CAST(:params AS jsonb[]))
-        AS t(id, tenant_id, event_id, params)
+    WITH events AS (
+        INSERT INTO webhook_events (id, tenant_id, endpoint_id, source, webhook_id, event_type, status, body,
+                                    headers, intake_status, intake_problem, task_id, received_at)
+        SELECT e.*, now() FROM unnest(
+            CAST(:ids AS uuid[]), CAST(:tenants AS uuid[]), CAST(:endpoints AS uuid[]), CAST(:sources AS text[]),
+            CAST(:webhook_ids AS text[]), CAST(:types AS text[]), CAST(:statuses AS text[]),
+            CAST(:bodies AS bytea[]), CAST(:headers AS jsonb[]), CAST(:intake_statuses AS int[]),
+            CAST(:problems AS jsonb[]), CAST(:task_ids AS uuid[])
+        ) AS e
+        ON CONFLICT (endpoint_id, webhook_id) DO NOTHING
+        RETURNING id, tenant_id, task_id
+    ), processing AS (
+        -- One processing task per tenant and batch, created only if one of its events is new.
+        INSERT INTO tasks (id, tenant_id, kind, subject_id, trigger, params, status, progress_done, counters,
+                           result, attempt, max_attempts, dispatches, run_after, cancel_requested,
+                           created_at, updated_at)
+        SELECT t.id, t.tenant_id, 'webhook.process', NULL, 'webhook', t.params,
+               'queued', 0, '{}', '{}', 0, 5, 0, now(), false, now(), now()
+        FROM unnest(CAST(:batch_ids AS uuid[]), CAST(:batch_tenants AS uuid[]), CAST(:batch_params AS jsonb[]))
+            AS t(id, tenant_id, params)
+        WHERE EXISTS (SELECT 1 FROM events WHERE events.task_id = t.id)
+    )
+    SELECT id FROM events
     """
 )
 
@@ -158,7 +159,7 @@ class IntakeWriter:
     _endpoints: dict[uuid.UUID, _CachedEndpoint] = field(default_factory=dict)
 
     MAX_BATCH = 500
-    MAX_FLUSHERS = 1
+    MAX_FLUSHERS = 2
 
     async def endpoint(self, endpoint_id: uuid.UUID) -> _CachedEndpoint:
         cached = self._endpoints.get(endpoint_id)
@@ -201,7 +202,7 @@ class IntakeWriter:
             "intake_problem": (
                 {"detail": rejection.detail, "errors": msgspec.to_builtins(rejection.errors)} if rejection else None
             ),
-            "task_id": None if rejection else uuid.uuid4(),
+            "task_id": None,  # set per flush: one processing task per tenant and batch
         }
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._pending.append((row, future))
@@ -215,45 +216,53 @@ class IntakeWriter:
             while self._pending:
                 batch, self._pending = self._pending[: self.MAX_BATCH], self._pending[self.MAX_BATCH :]
                 try:
-                    outcomes = await self._write([row for row, _ in batch])
+                    outcomes, jobs = await self._write([row for row, _ in batch])
                 except Exception as exc:
                     log.error("intake_write_failed", events=len(batch), error=repr(exc))
                     for _, future in batch:
                         if not future.done():
                             future.set_exception(exc)
                     continue
+                # Enqueue before answering, so a 202 means "stored and queued"; if Valkey is down
+                # the events are still durable and the sweeper dispatches them.
+                await self._enqueue(jobs)
                 for (_, future), outcome in zip(batch, outcomes, strict=True):
                     if not future.done():
                         future.set_result(outcome)
         finally:
             self._flushers -= 1
 
-    async def _write(self, rows: list[dict[str, Any]]) -> list[Outcome]:
+    async def _write(self, rows: list[dict[str, Any]]) -> tuple[list[Outcome], list[tuple[Any, int, None]]]:
         # One row per (endpoint, webhook-id) in the batch; later twins become duplicates.
         first: dict[tuple[uuid.UUID, str], dict[str, Any]] = {}
         for row in rows:
             first.setdefault((row["endpoint_id"], row["webhook_id"]), row)
         unique = list(first.values())
-        async with self.runtime.db.sessionmaker() as session:
-            inserted = set((await session.execute(_INSERT_EVENTS, _columns(unique))).scalars())
-            fresh = [r for r in unique if r["id"] in inserted and r["task_id"] is not None]
-            if fresh:
-                await session.execute(
-                    _INSERT_TASKS,
-                    {
-                        "ids": [r["task_id"] for r in fresh],
-                        "tenants": [r["tenant_id"] for r in fresh],
-                        "events": [str(r["id"]) for r in fresh],
-                        "params": [f'{{"event_id": "{r["id"]}"}}' for r in fresh],
-                    },
-                )
-            keys = [(r["endpoint_id"], r["webhook_id"]) for r in rows if r["id"] not in inserted]
-            existing: dict[tuple[uuid.UUID, str], WebhookEvent] = {}
-            if keys:
+        # Processing is grouped like storage: one task per tenant in this batch, listing its
+        # events in arrival order. Far fewer rows and jobs than one task per event.
+        batches: dict[uuid.UUID, tuple[uuid.UUID, list[str]]] = {}
+        for row in unique:
+            if row["status"] == "received":
+                task_id, event_ids = batches.setdefault(row["tenant_id"], (uuid.uuid4(), []))
+                row["task_id"] = task_id
+                event_ids.append(str(row["id"]))
+        params = _columns(unique) | {
+            "batch_ids": [task_id for task_id, _ in batches.values()],
+            "batch_tenants": list(batches),
+            "batch_params": [_json({"event_ids": ids}) for _, ids in batches.values()],
+        }
+        # One statement stores the events and their processing tasks: atomic on its own, so it
+        # runs without BEGIN/COMMIT round trips; it returns once the commit is durable.
+        async with self.runtime.db.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            inserted = set((await conn.execute(_INSERT_EVENTS, params)).scalars())
+        fresh_tasks = {r["task_id"] for r in unique if r["id"] in inserted and r["task_id"] is not None}
+        keys = [(r["endpoint_id"], r["webhook_id"]) for r in rows if r["id"] not in inserted]
+        existing: dict[tuple[uuid.UUID, str], WebhookEvent] = {}
+        if keys:  # redeliveries: answer with what the first delivery got
+            async with self.runtime.db.sessionmaker() as session:
                 stmt = select(WebhookEvent).where(tuple_(WebhookEvent.endpoint_id, WebhookEvent.webhook_id).in_(keys))
                 existing = {(e.endpoint_id, e.webhook_id): e for e in (await session.scalars(stmt)).all()}
-            await session.commit()
-        await self._enqueue([(r["task_id"], 0, None) for r in fresh])
         outcomes = []
         for row in rows:
             if row["id"] in inserted:
@@ -261,7 +270,7 @@ class IntakeWriter:
             else:
                 e = existing[(row["endpoint_id"], row["webhook_id"])]
                 outcomes.append(Outcome(e.id, e.status, True, e.intake_status, e.intake_problem))
-        return outcomes
+        return outcomes, [(task_id, 0, None) for task_id in fresh_tasks]
 
     async def _enqueue(self, jobs: list[tuple[Any, int, None]]) -> None:
         try:

@@ -1,19 +1,32 @@
-"""Processing stored events: decode, dispatch to the capability's handler, record the outcome."""
+"""Processing stored events: decode, dispatch to the capability's handler, record the outcome.
+
+One ``webhook.process`` task carries the events of one intake batch (one tenant). Each event
+keeps its own status and error: a re-run (retry, crash) skips the events already processed or
+failed for good, so only the unfinished ones run again. Events of a batch are handled
+concurrently; partners do not promise order either, and handlers are idempotent.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from typing import Any
 
 import msgspec
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from gateway.db.base import utcnow
+from gateway.partners.errors import PermanentPartnerError
+from gateway.tasks.models import TaskStatus
 from gateway.tasks.registry import task_handler
-from gateway.tasks.runner import TaskContext
+from gateway.tasks.runner import RetryTask, TaskContext, TaskFailed, TaskOutcome
 from gateway.webhooks.events import EVENT_TYPES, Envelope
 from gateway.webhooks.intake import PROCESS_KIND
 from gateway.webhooks.models import WebhookEvent
 from gateway.webhooks.registry import InboundEvent, handler_for
+
+CONCURRENCY = 8
+_DONE = ("processed", "rejected", "failed")
 
 
 async def _mark(ctx: TaskContext, event_id: uuid.UUID, **values: object) -> None:
@@ -21,13 +34,11 @@ async def _mark(ctx: TaskContext, event_id: uuid.UUID, **values: object) -> None
         await session.execute(update(WebhookEvent).where(WebhookEvent.id == event_id).values(**values))
 
 
-@task_handler(PROCESS_KIND)
-async def process_event(ctx: TaskContext) -> None:
-    event_id = uuid.UUID(ctx.params["event_id"])
-    async with ctx.runtime.db.sessionmaker() as session:
-        event = await session.get(WebhookEvent, event_id)
-    if event is None or event.status in ("processed", "rejected"):
-        return  # processed by an earlier run that died before finishing its task
+def _retryable(exc: Exception) -> bool:
+    return not isinstance(exc, PermanentPartnerError | TaskFailed)
+
+
+async def _process(ctx: TaskContext, event: WebhookEvent) -> Exception | None:
     envelope = msgspec.json.decode(event.body, type=Envelope)
     data = msgspec.convert(envelope.data, EVENT_TYPES[envelope.type].schema)
     inbound = InboundEvent(
@@ -44,18 +55,38 @@ async def process_event(ctx: TaskContext) -> None:
     try:
         if handler is not None:
             await handler(ctx, inbound)
-    except Exception as exc:
-        # Keep the latest error on the event; on the last try the event is failed for good
-        # (replayable), otherwise the runner retries with backoff.
+    except Exception as exc:  # recorded on the event; the batch decides retry or fail
+        # The latest error stays on the event; on the last try (or a permanent error) the event is
+        # failed for good and replayable, otherwise it waits for the batch's retry.
         status = "failed" if ctx.last_attempt or not _retryable(exc) else "received"
-        await _mark(ctx, event_id, status=status, error=f"{type(exc).__name__}: {exc}"[:2000])
-        raise
-    await _mark(ctx, event_id, status="processed", processed_at=utcnow(), error=None)
+        await _mark(ctx, event.id, status=status, error=f"{type(exc).__name__}: {exc}"[:2000])
+        return exc
+    await _mark(ctx, event.id, status="processed", processed_at=utcnow(), error=None)
     ctx.count("events_processed")
+    return None
 
 
-def _retryable(exc: Exception) -> bool:
-    from gateway.partners.errors import PermanentPartnerError
-    from gateway.tasks.runner import TaskFailed
+@task_handler(PROCESS_KIND)
+async def process_events(ctx: TaskContext) -> TaskOutcome | None:
+    ids = [uuid.UUID(i) for i in ctx.params.get("event_ids") or [ctx.params["event_id"]]]
+    async with ctx.runtime.db.sessionmaker() as session:
+        found = {e.id: e for e in (await session.scalars(select(WebhookEvent).where(WebhookEvent.id.in_(ids)))).all()}
+    # Redeliveries that lost the race at intake are not in the table; finished ones are skipped.
+    pending = [found[i] for i in ids if i in found and found[i].status not in _DONE]
+    limit = asyncio.Semaphore(CONCURRENCY)
 
-    return not isinstance(exc, PermanentPartnerError | TaskFailed)
+    async def one(event: WebhookEvent) -> Exception | None:
+        async with limit:
+            return await _process(ctx, event)
+
+    errors: list[Any] = [e for e in await asyncio.gather(*(one(e) for e in pending)) if e is not None]
+    await ctx.progress(len(pending) - len(errors), len(pending), force=True)
+    if not errors:
+        return None
+    retryable = [e for e in errors if _retryable(e)]
+    if retryable and not ctx.last_attempt:
+        raise RetryTask(f"{len(retryable)} of {len(pending)} events failed; first: {retryable[0]!r}"[:2000])
+    status = TaskStatus.failed if len(errors) == len(pending) else TaskStatus.partially_succeeded
+    return TaskOutcome(
+        status=status, error_code="event_failed", error=f"{len(errors)} event(s) failed: {errors[0]!r}"[:2000]
+    )

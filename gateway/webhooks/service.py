@@ -17,6 +17,7 @@ from gateway.tasks import service as tasks_service
 from gateway.tasks.models import Task
 from gateway.webhooks import signing
 from gateway.webhooks.events import EVENT_TYPES, accepts
+from gateway.webhooks.intake import PROCESS_KIND
 from gateway.webhooks.models import WebhookEndpoint, WebhookEvent
 
 
@@ -139,12 +140,19 @@ async def replay_event(session: AsyncSession, event: WebhookEvent) -> WebhookEve
     event changes nothing it already did."""
     if event.status == "rejected":
         raise Conflict("Rejected events did not match their schema and are kept for audit only.")
-    task = await event_task(session, event)
-    if task is None:
-        raise Conflict("This event has no processing task.")
-    await tasks_service.requeue_task(session, task)
+    # A task of its own: the original batch task may carry other events that must not re-run.
+    task, _ = await tasks_service.create_task(
+        session,
+        tenant_id=event.tenant_id,
+        kind=PROCESS_KIND,
+        params={"event_ids": [str(event.id)]},
+        subject_id=str(event.id),
+        trigger="replay",
+    )
     await session.execute(
-        update(WebhookEvent).where(WebhookEvent.id == event.id).values(status="received", error=None, processed_at=None)
+        update(WebhookEvent)
+        .where(WebhookEvent.id == event.id)
+        .values(status="received", error=None, processed_at=None, task_id=task.id)
     )
     await session.refresh(event)
     return event
