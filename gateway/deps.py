@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from litestar import Request
 from litestar.datastructures import State
 from litestar.di import Provide
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,9 +14,14 @@ from gateway.pagination import provide_page_params
 from gateway.tenants.auth import provide_tenant_id
 
 
-async def provide_db_session(state: State) -> AsyncIterator[AsyncSession]:
+async def provide_db_session(state: State, request: Request[Any, Any, Any]) -> AsyncIterator[AsyncSession]:
     """One transaction per request, committed after the handler returns and before the
-    response is sent; tasks created during the request are enqueued only after that commit."""
+    response is sent; tasks created during the request are enqueued only after that commit.
+    Reads (GET/HEAD) skip the transaction: nothing to commit, two round trips saved."""
+    if request.method in ("GET", "HEAD"):
+        async with state.db.reader() as session:
+            yield session
+        return
     async with state.db.unit_of_work(state.queue) as session:
         yield session
 

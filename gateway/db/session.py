@@ -46,5 +46,13 @@ class Database:
             if queue is not None:
                 await queue.flush(session)
 
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads only: statements run without BEGIN/COMMIT, one round trip each."""
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            async with AsyncSession(bind=conn, expire_on_commit=False) as session:
+                yield session
+
     async def dispose(self) -> None:
         await self.engine.dispose()
