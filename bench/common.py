@@ -7,6 +7,7 @@ machine (a trivial endpoint, a raw SQL statement), so they survive noisy machine
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import statistics
@@ -176,6 +177,20 @@ def http_request(
     lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}"]
     lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def signed_webhook_request(
+    host: str, endpoint_id: str, signer: Any, msg_id: str, event_type: str, data: dict[str, Any], now: Any
+) -> bytes:
+    """A partner's delivery, as bytes: Standard Webhooks envelope signed with ``signer``."""
+    body = json.dumps({"type": event_type, "timestamp": now.isoformat(), "data": data}).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": signer.sign(msg_id, now, body.decode()),
+    }
+    return http_request("POST", f"/v1/webhooks/{endpoint_id}", host=host, headers=headers, body=body)
 
 
 async def http_load(

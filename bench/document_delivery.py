@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import base64
 import hashlib
-import json
 import subprocess
 import sys
 import time
@@ -32,7 +31,7 @@ from arq.constants import health_check_key_suffix
 from sqlalchemy import text
 from standardwebhooks import Webhook
 
-from bench.common import ROOT, BenchStack, Report, http_load, http_request
+from bench.common import ROOT, BenchStack, Report, http_load, http_request, signed_webhook_request
 from gateway.documents import integration, schemas
 from gateway.partners.client_portal import numbered
 from gateway.queue import QUEUE_NAME
@@ -87,15 +86,8 @@ def signed_events(host: str, endpoint_id: str, secret: str, events: int, docs: i
             "completed_at": now.isoformat(),
             "documents": [document(e, i) for i in range(docs)],
         }
-        body = json.dumps({"type": "task.completed", "timestamp": now.isoformat(), "data": data}).encode()
-        msg_id = f"msg_doc_{e}"
-        headers = {
-            "Content-Type": "application/json",
-            "webhook-id": msg_id,
-            "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": signer.sign(msg_id, now, body.decode()),
-        }
-        out.append(http_request("POST", f"/v1/webhooks/{endpoint_id}", host=host, headers=headers, body=body))
+        request = signed_webhook_request(host, endpoint_id, signer, f"msg_doc_{e}", "task.completed", data, now)
+        out.append(request)
     return out
 
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 from datetime import UTC, datetime
 
 from sqlalchemy import text
 from standardwebhooks import Webhook
 
-from bench.common import BenchStack, Report, http_load, http_request
+from bench.common import BenchStack, Report, http_load, http_request, signed_webhook_request
 from gateway.webhooks import service
 
 
@@ -31,15 +30,9 @@ def signed_requests(host: str, endpoint_id: str, secret: str, count: int, prefix
             "returned_at": now.isoformat(),
             "items": [{"sale_id": f"S{n}-{i}", "status": "matched"} for i in range(3)],
         }
-        body = json.dumps({"type": "remittance.returned", "timestamp": now.isoformat(), "data": data}).encode()
-        msg_id = f"msg_{prefix}_{n}"
-        headers = {
-            "Content-Type": "application/json",
-            "webhook-id": msg_id,
-            "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": signer.sign(msg_id, now, body.decode()),
-        }
-        out.append(http_request("POST", f"/v1/webhooks/{endpoint_id}", host=host, headers=headers, body=body))
+        out.append(
+            signed_webhook_request(host, endpoint_id, signer, f"msg_{prefix}_{n}", "remittance.returned", data, now)
+        )
     return out
 
 
