@@ -11,7 +11,7 @@ from typing import Any
 from arq import cron
 from arq.connections import RedisSettings
 
-import gateway.jobs  # noqa: F401 - registers every domain's task handlers
+import gateway.jobs
 from gateway.observability import configure_logging
 from gateway.queue import redis_settings
 from gateway.reconciliation.jobs import daily_cron as reconciliation_daily

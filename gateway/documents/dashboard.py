@@ -25,7 +25,7 @@ class DeliveryFilter(schemas.DeliveryRetry, kw_only=True):
     status: DeliveryStatus | None = None
 
 
-def _filtered(tenant_id: uuid.UUID, f: DeliveryFilter) -> Select[tuple[DocumentDelivery]]:
+def _filtered(tenant_id: uuid.UUID, f: DeliveryFilter) -> Select[Any]:
     stmt = select(DocumentDelivery).where(DocumentDelivery.tenant_id == tenant_id)
     conditions: list[Any] = []
     if f.status is not None:

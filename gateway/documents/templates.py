@@ -159,7 +159,7 @@ async def templates_by_name(
                 "tenant_id": tenant_id,
                 "name": n,
                 "folder_path": None,
-                "department": department or (defaults[n].department if defaults[n] else None),
+                "department": department or getattr(defaults[n], "department", None),
             }
             for n in wanted
         ]

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = 'ee825b8860ba'
 down_revision: str | Sequence[str] | None = 'bed42f55ee23'
 branch_labels: str | Sequence[str] | None = None
