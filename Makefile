@@ -8,8 +8,8 @@ test:
 	uv run pytest
 
 lint:
-	uv run ruff check gateway workers sandbox tests bench
-	uv run mypy gateway workers
+	uv run ruff check .
+	uv run mypy
 
 openapi:
 	uv run ponte openapi
