@@ -32,39 +32,69 @@ _DIFFERENCES = """array_remove(ARRAY[
 
 _CLEAR = text("DELETE FROM sale_matches WHERE tenant_id = :tenant AND local_day BETWEEN :day_from AND :day_to")
 
-# One statement, so each table is read once: tier 2 only sees what tier 1 left, tier 3 what
-# both left. Keys are made unique with hash aggregates (HAVING count(*) = 1), never by picking
-# one row of several, which is what keeps a re-run identical.
+_SALES = "card_sales WHERE tenant_id = :tenant AND local_day BETWEEN :day_from AND :day_to"
+_RECORDS = (
+    "acquirer_sales WHERE tenant_id = :tenant AND establishment_code = :code"
+    " AND local_day BETWEEN :day_from AND :day_to"
+)
+
+# One statement, few passes over a million rows each (measured: every extra pass, anti-join or
+# materialised million-row CTE costs about as much as the raw join itself):
+# - t1: named sales joined to their acquirer record; a record named by two sales pairs with neither.
+# - g: ONE hash aggregate over both sides by the tier-2 key (counts, first/last id per side)
+#   instead of join + aggregate + anti-joins. A key is tier-2 unique when it has one row per side.
+# - a unique key whose sale is in t1 is not a tier-2 pair; nor one whose record is in t1 with a
+#   sale of another key ("crossing" t1 pairs, the only way a record can be in t1 while the
+#   key's single sale is not), so the record side is checked against that small set only.
+# - leftovers for tier 3 come from g (ids of non-unique keys, re-read from the table only for
+#   keys with more than two rows on a side) plus the keys a crossing t1 pair broke up.
+# - rows are written in sale_pk order: the primary key then grows at its right edge (measured
+#   ~2x cheaper than inserting in hash order).
+# Every choice is a pure function of the data (counts, never "first come"), so re-runs agree.
 _MATCH = text(f"""
-WITH s AS MATERIALIZED (
-    SELECT id, local_day, nsu, authorization_code, gross_amount_cents, installments, brand, terminal_id,
-           acquirer_sale_id
-    FROM card_sales WHERE tenant_id = :tenant AND local_day BETWEEN :day_from AND :day_to
-), a AS MATERIALIZED (
-    SELECT id, local_day, nsu, authorization_code, gross_amount_cents, installments, brand, terminal_id,
-           acquirer_sale_id
-    FROM acquirer_sales
-    WHERE tenant_id = :tenant AND establishment_code = :code AND local_day BETWEEN :day_from AND :day_to
-), named AS (  -- two sales naming one acquirer record: neither is a sure pair
-    SELECT min(id) AS id FROM s WHERE acquirer_sale_id IS NOT NULL GROUP BY acquirer_sale_id HAVING count(*) = 1
-), t1 AS MATERIALIZED (
-    SELECT s.id AS sale_pk, a.id AS acquirer_pk, s.local_day, {_DIFFERENCES} AS differences
-    FROM named JOIN s ON s.id = named.id JOIN a ON a.acquirer_sale_id = s.acquirer_sale_id
-), candidates AS (  -- the raw join on the tier-2 key...
-    SELECT s.id AS sale_pk, a.id AS acquirer_pk, {TIER2_KEY} FROM s JOIN a USING ({TIER2_KEY})
-), unique_keys AS (  -- ...kept where the key holds exactly one sale and one acquirer record
-    SELECT min(sale_pk) AS sale_pk, min(acquirer_pk) AS acquirer_pk, local_day FROM candidates
-    GROUP BY {TIER2_KEY} HAVING min(sale_pk) = max(sale_pk) AND min(acquirer_pk) = max(acquirer_pk)
-), t2 AS MATERIALIZED (  -- and neither side already paired by tier 1
-    SELECT * FROM unique_keys u
-    WHERE NOT EXISTS (SELECT FROM t1 WHERE t1.sale_pk = u.sale_pk)
-      AND NOT EXISTS (SELECT FROM t1 WHERE t1.acquirer_pk = u.acquirer_pk)
-), paired AS (
-    SELECT sale_pk, acquirer_pk FROM t1 UNION ALL SELECT sale_pk, acquirer_pk FROM t2
+WITH t1 AS MATERIALIZED (
+    SELECT min(sale_pk) AS sale_pk, acquirer_pk, min(local_day) AS local_day, min(differences) AS differences,
+           bool_and(same_key) AS same_key
+    FROM (SELECT s.id AS sale_pk, a.id AS acquirer_pk, s.local_day, {_DIFFERENCES} AS differences,
+                 (s.local_day, s.nsu, s.authorization_code, s.gross_amount_cents, s.installments)
+                 = (a.local_day, a.nsu, a.authorization_code, a.gross_amount_cents, a.installments) AS same_key
+          FROM (SELECT * FROM {_SALES} AND acquirer_sale_id IS NOT NULL) s
+          JOIN (SELECT * FROM {_RECORDS}) a ON a.acquirer_sale_id = s.acquirer_sale_id) named
+    GROUP BY acquirer_pk HAVING count(*) = 1
+), g AS MATERIALIZED (
+    SELECT {TIER2_KEY}, count(*) FILTER (WHERE side = 0) AS sales, count(*) FILTER (WHERE side = 1) AS records,
+           min(id) FILTER (WHERE side = 0) AS first_sale, max(id) FILTER (WHERE side = 0) AS last_sale,
+           min(id) FILTER (WHERE side = 1) AS first_record, max(id) FILTER (WHERE side = 1) AS last_record
+    FROM (SELECT 0 AS side, id, {TIER2_KEY} FROM {_SALES}
+          UNION ALL SELECT 1, id, {TIER2_KEY} FROM {_RECORDS}) both_sides
+    GROUP BY {TIER2_KEY}
+), t2 AS (
+    SELECT first_sale AS sale_pk, first_record AS acquirer_pk, local_day FROM g
+    WHERE sales = 1 AND records = 1
+      AND NOT EXISTS (SELECT FROM t1 WHERE t1.sale_pk = g.first_sale)
+      AND NOT EXISTS (SELECT FROM t1 WHERE t1.acquirer_pk = g.first_record AND NOT t1.same_key)
+), crossing AS (  -- the tier-2 keys of both sides of the crossing t1 pairs
+    SELECT s.local_day, s.nsu, s.authorization_code, s.gross_amount_cents, s.installments
+    FROM t1 JOIN card_sales s ON s.id = t1.sale_pk WHERE NOT t1.same_key
+    UNION
+    SELECT a.local_day, a.nsu, a.authorization_code, a.gross_amount_cents, a.installments
+    FROM t1 JOIN acquirer_sales a ON a.id = t1.acquirer_pk WHERE NOT t1.same_key
+), left_ids AS (  -- side 0 sales, 1 acquirer records, that tier 2 did not pair (t1 removed below)
+    SELECT l.side, l.id FROM g CROSS JOIN LATERAL (VALUES
+        (0, CASE WHEN sales <= 2 THEN first_sale END), (0, CASE WHEN sales = 2 THEN last_sale END),
+        (1, CASE WHEN records <= 2 THEN first_record END), (1, CASE WHEN records = 2 THEN last_record END)
+    ) l(side, id)
+    WHERE l.id IS NOT NULL AND (NOT (sales = 1 AND records = 1) OR ({TIER2_KEY}) IN (SELECT * FROM crossing))
+    UNION ALL
+    SELECT 0, s.id FROM (SELECT * FROM {_SALES}) s JOIN g USING ({TIER2_KEY}) WHERE g.sales > 2
+    UNION ALL
+    SELECT 1, a.id FROM (SELECT * FROM {_RECORDS}) a JOIN g USING ({TIER2_KEY}) WHERE g.records > 2
 ), ls AS MATERIALIZED (
-    SELECT * FROM s WHERE NOT EXISTS (SELECT FROM paired p WHERE p.sale_pk = s.id)
+    SELECT * FROM card_sales s WHERE id = ANY (ARRAY(SELECT id FROM left_ids WHERE side = 0))
+      AND NOT EXISTS (SELECT FROM t1 WHERE t1.sale_pk = s.id)
 ), la AS MATERIALIZED (
-    SELECT * FROM a WHERE NOT EXISTS (SELECT FROM paired p WHERE p.acquirer_pk = a.id)
+    SELECT * FROM acquirer_sales a WHERE id = ANY (ARRAY(SELECT id FROM left_ids WHERE side = 1))
+      AND NOT EXISTS (SELECT FROM t1 WHERE t1.acquirer_pk = a.id)
 ), t3 AS (
     SELECT s.id AS sale_pk, a.id AS acquirer_pk, s.local_day, 'suggestion: same terminal, day and NSU' AS rule,
            {_DIFFERENCES} AS differences
@@ -81,10 +111,16 @@ WITH s AS MATERIALIZED (
     SELECT sale_pk, acquirer_pk, :tenant, local_day, 2, '{TIER2_RULE}', '{{}}' FROM t2
     UNION ALL
     SELECT sale_pk, acquirer_pk, :tenant, local_day, 3, rule, differences FROM t3
+    ORDER BY sale_pk
     RETURNING tier
 )
 SELECT tier, count(*) FROM inserted GROUP BY tier
 """)
+
+# Row estimates through these CTEs are far off (a million rows estimated as one), which can lead
+# the planner into nested-loop anti-joins that never finish; hash joins are right at every size
+# here. Partial (parallel) aggregation of a near-unique key only adds a merge step.
+_PLANNER = {"enable_nestloop": "off", "enable_mergejoin": "off", "max_parallel_workers_per_gather": "0"}
 
 
 @dataclass(frozen=True)
@@ -105,6 +141,10 @@ async def match(
     params = {"tenant": tenant_id, "code": establishment_code, "day_from": day_from, "day_to": day_to}
     # Big hash aggregates and joins stay in memory instead of spilling to disk.
     await session.execute(text("SET LOCAL work_mem = '256MB'"))
+    for name, value in _PLANNER.items():
+        await session.execute(text(f"SET LOCAL {name} = {value}"))
     await session.execute(_CLEAR, params)
     by_tier = {int(tier): int(n) for tier, n in await session.execute(_MATCH, params)}
+    for name in _PLANNER:  # the rest of the transaction plans as usual
+        await session.execute(text(f"RESET {name}"))
     return MatchReport(tier1=by_tier.get(1, 0), tier2=by_tier.get(2, 0), suggestions=by_tier.get(3, 0))
