@@ -67,8 +67,14 @@ async def test_sigkill_mid_batch_and_flushall_lose_nothing_and_double_nothing(
 
         second = start_crash_worker(settings)
         try:
+            # Every event processed and every processing task finished (not just its events).
             await wait_until(
-                lambda: _at_least(runtime, "SELECT count(*) FROM webhook_events WHERE status = 'processed'", EVENTS),
+                lambda: _at_least(
+                    runtime,
+                    "SELECT count(*) FROM webhook_events WHERE status = 'processed'"
+                    " AND NOT EXISTS (SELECT 1 FROM tasks WHERE status <> 'succeeded')",
+                    EVENTS,
+                ),
                 timeout=120,
             )
         finally:
