@@ -41,7 +41,9 @@ async def remittance_ids(runtime, tenant_id) -> list[str]:  # type: ignore[no-un
 async def test_run_remits_and_the_signed_return_reconciles_each_sale(client, runtime, boavista, worker) -> None:
     await boavista.enable()
     planted = await post_erp_days(boavista)
-    assert set(planted.values()) >= {"authorization", "amount"}
+    # The establishment code is random per test, so which reasons get planted varies: require
+    # a spread of them (the loop below checks each planted reason), not two named ones.
+    assert len(set(planted.values())) >= 3
 
     task_id = await boavista.run(NOON, worker)
     done = await task(runtime, task_id)

@@ -40,7 +40,8 @@ async def test_tiers_explain_each_pair_and_a_rerun_gives_the_same_pairs(runtime,
         erp = await boavista.erp_day(day)
         await boavista.post_sales(erp["items"])
         planted.update(erp["divergences"])
-    assert {"duplicate", "nsu", "authorization"} <= set(planted.values())
+    # Random establishment per test: require a spread of planted reasons rather than named ones.
+    assert len(set(planted.values())) >= 4
     await boavista.run(at_local(TODAY, 12), worker)  # fetches the acquirer side and matches
 
     first = await pairs(runtime, boavista.tenant.tenant_id)
