@@ -6,7 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 if TYPE_CHECKING:
     from gateway.queue import Queue
@@ -47,12 +53,20 @@ class Database:
                 await queue.flush(session)
 
     @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A connection without BEGIN/COMMIT: each statement commits on its own.
+
+        For single statements that are atomic by themselves (a task claim, an intake batch, a
+        read): a transaction around them only adds two round trips.
+        """
+        async with self.engine.connect() as conn:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+    @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:
         """A session for reads only: statements run without BEGIN/COMMIT, one round trip each."""
-        async with self.engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            async with AsyncSession(bind=conn, expire_on_commit=False) as session:
-                yield session
+        async with self.autocommit() as conn, AsyncSession(bind=conn, expire_on_commit=False) as session:
+            yield session
 
     async def dispose(self) -> None:
         await self.engine.dispose()

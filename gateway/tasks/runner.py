@@ -14,8 +14,7 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -131,15 +130,9 @@ _CLAIM = text(
 )
 
 
-@asynccontextmanager
-async def autocommit(runtime: Runtime) -> AsyncIterator[AsyncConnection]:
-    """A connection without BEGIN/COMMIT, for the runner's single-statement writes.
-
-    Claim, heartbeat and finish are each one conditional UPDATE, atomic on its own: wrapping
-    it in a transaction only added two round trips to every task.
-    """
-    async with runtime.db.engine.connect() as conn:
-        yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+def autocommit(runtime: Runtime) -> AbstractAsyncContextManager[AsyncConnection]:
+    """Claim, heartbeat and finish are each one conditional UPDATE, atomic on its own."""
+    return runtime.db.autocommit()
 
 
 def backoff_seconds(attempt: int, base: float) -> float:

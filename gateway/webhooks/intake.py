@@ -253,8 +253,7 @@ class IntakeWriter:
         }
         # One statement stores the events and their processing tasks: atomic on its own, so it
         # runs without BEGIN/COMMIT round trips; it returns once the commit is durable.
-        async with self.runtime.db.engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        async with self.runtime.db.autocommit() as conn:
             inserted = set((await conn.execute(_INSERT_EVENTS, params)).scalars())
         fresh_tasks = {r["task_id"] for r in unique if r["id"] in inserted and r["task_id"] is not None}
         keys = [(r["endpoint_id"], r["webhook_id"]) for r in rows if r["id"] not in inserted]
