@@ -30,12 +30,13 @@ async def admin(sandbox: SandboxServer) -> AsyncIterator[httpx.AsyncClient]:
             "retry_delays_s": [0.05, 0.1],
         }
         (await client.put("/boavista/_config", json=config)).raise_for_status()
+        client.ledger_config = (await client.get("/boavista/_config")).json()  # type: ignore[attr-defined]
         yield client
         await client.put("/boavista/_config", json=before)
 
 
 @pytest.fixture
 async def boavista(client, admin, runtime, relay, tenants, sandbox: SandboxServer) -> Boavista:  # type: ignore[no-untyped-def]
-    b = Boavista(client, admin, runtime, relay, await tenants.create(), sandbox.url)
+    b = Boavista(client, admin, runtime, relay, await tenants.create(), sandbox.url, admin.ledger_config)
     await b.register()
     return b

@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import msgspec
 from sqlalchemy import select
 
 from gateway.db.base import utcnow
@@ -24,6 +25,7 @@ from gateway.runtime import Runtime
 from gateway.tasks import service as tasks_service
 from gateway.webhooks.models import WebhookEndpoint
 from gateway.webhooks.signing import active_secrets
+from sandbox.boavista.ledger import DIVERGENCES, LedgerConfig, sales_of_day
 
 TZ = "America/Sao_Paulo"
 _codes = itertools.count(1)
@@ -72,15 +74,35 @@ class Relay:
         raise AssertionError(f"no return for {remittance_id}")
 
 
+PLANTED_DAYS = tuple(today_local() - timedelta(days=n) for n in (2, 1))
+
+
+def establishment_code(config: LedgerConfig, days: tuple[date, ...]) -> str:
+    """A fresh establishment code (random, so tests never share one) whose ERP sales on ``days``
+    carry every kind of divergence: the tests check each reason, so none may be left to chance."""
+    while True:
+        code = f"77{uuid.uuid4().int % 10**8:08d}"
+        planted = {s.divergence for day in days for s in sales_of_day(config, code, day)}
+        if planted >= set(DIVERGENCES):
+            return code
+
+
 class Boavista:
     """The tenant's side (Ponte API) and Boavista's test-only side for one fresh establishment."""
 
     def __init__(
-        self, client: Any, admin: httpx.AsyncClient, runtime: Runtime, relay: Relay, tenant: Any, sandbox_url: str
+        self,
+        client: Any,
+        admin: httpx.AsyncClient,
+        runtime: Runtime,
+        relay: Relay,
+        tenant: Any,
+        sandbox_url: str,
+        ledger_config: dict[str, Any],
     ) -> None:
         self.client, self.admin, self.runtime, self.relay, self.tenant = client, admin, runtime, relay, tenant
         self.sandbox_url = sandbox_url
-        self.code = f"77{uuid.uuid4().int % 10**8:08d}"
+        self.code = establishment_code(msgspec.convert(ledger_config, LedgerConfig), PLANTED_DAYS)
         self.token = ""
 
     async def register(self) -> None:
