@@ -29,6 +29,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     worker_concurrency: int = 20
     db_pool_size: int = 20
     api_key_cache_seconds: float = 10.0
+    # A remittance still without its return webhook this long after sending is asked for by
+    # the next reconciliation run (Boavista's polling fallback).
+    boavista_return_grace_seconds: float = 3600.0
     log_level: str = "INFO"
     log_format: str = "json"  # json | console
     data_dir: str = ".ponte"

@@ -1,26 +1,39 @@
 """The daily (and on-demand) reconciliation run, step by step, and the daily scheduler.
 
 A run fetches the acquirer sales of the last three local days, re-runs Ponte's matcher on
-them, expires the sales whose window ended, and remits the pending ones. Every step is
-idempotent, so a run that crashes halfway can simply run again.
+them, asks Boavista for returns whose webhook never came, expires the sales whose window
+ended, and remits the pending ones. Every step is idempotent, so a run that crashes halfway
+can simply run again.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
+import msgspec
+import structlog
 from sqlalchemy import select, update
 
 from gateway.db.base import utcnow
 from gateway.partners.errors import PermanentPartnerError
 from gateway.reconciliation import acquirer, matcher, remittances
 from gateway.reconciliation.establishment import client_for
-from gateway.reconciliation.models import CardSale, CardSaleEvent, EstablishmentSetting, SaleStatus
+from gateway.reconciliation.models import (
+    CardSale,
+    CardSaleEvent,
+    EstablishmentSetting,
+    Remittance,
+    RemittanceStatus,
+    SaleStatus,
+)
 from gateway.reconciliation.windows import fetch_days, local_day
 from gateway.runtime import Runtime
 from gateway.tasks import service as tasks_service
 from gateway.tasks.runner import TaskContext, TaskFailed
+from gateway.webhooks.events import RemittanceReturned
+
+log = structlog.get_logger("ponte.reconciliation")
 
 RUN_KIND = "reconciliation.run"
 UNRECONCILED = (SaleStatus.pending, SaleStatus.sent, SaleStatus.divergent)
@@ -53,6 +66,48 @@ async def match(ctx: TaskContext, setting: EstablishmentSetting, now: datetime) 
     ctx.count("matched_tier1", report.tier1)
     ctx.count("matched_tier2", report.tier2)
     ctx.count("match_suggestions", report.suggestions)
+
+
+async def collect_overdue_returns(ctx: TaskContext, setting: EstablishmentSetting, now: datetime) -> None:
+    """Ask Boavista about remittances sent more than the grace period ago whose return webhook
+    never arrived. A returned one is applied exactly as the webhook would be (once per
+    remittance, so a webhook arriving later changes nothing); one Boavista no longer knows goes
+    back in line and its sales are sent again by this run."""
+    cutoff = now - timedelta(seconds=ctx.runtime.settings.boavista_return_grace_seconds)
+    async with ctx.runtime.db.sessionmaker() as session:
+        stmt = select(Remittance).where(
+            Remittance.tenant_id == ctx.tenant_id,
+            Remittance.status == RemittanceStatus.sent,
+            Remittance.sent_at <= cutoff,
+        )
+        overdue = list(await session.scalars(stmt.order_by(Remittance.sent_at)))
+    code = str(setting.establishment_code)
+    client = client_for(ctx.runtime, setting)
+    for remittance in overdue:
+        try:
+            answer = await client.get_remittance(code, remittance.remittance_id)
+        except PermanentPartnerError as exc:
+            if exc.code != "remittance_not_found":
+                raise
+            async with ctx.runtime.db.unit_of_work() as session:
+                await remittances.mark_failed(session, remittance.id, "remittance_not_found: Boavista lost it")
+            ctx.count("remittances_lost")
+            continue
+        if answer.get("status") != "returned":
+            continue  # still being reconciled: the webhook or the next run will bring it
+        try:
+            data = msgspec.convert(
+                {**answer, "establishment_code": code, "returned_at": answer.get("returned_at") or now.isoformat()},
+                RemittanceReturned,
+                strict=False,
+            )
+        except msgspec.ValidationError as exc:  # left as sent: the next run asks again
+            log.warning("unreadable polled return", remittance_id=remittance.remittance_id, error=str(exc))
+            ctx.count("returns_unreadable")
+            continue
+        async with ctx.runtime.db.unit_of_work() as session:
+            await remittances.apply_return(session, ctx.tenant_id, data)
+        ctx.count("returns_polled")
 
 
 async def expire(runtime: Runtime, tenant_id: uuid.UUID, now: datetime) -> int:
@@ -110,6 +165,7 @@ async def run(ctx: TaskContext) -> None:
     now = datetime.fromisoformat(ctx.params["now"]) if ctx.params.get("now") else utcnow()
     await fetch(ctx, setting, now)
     await match(ctx, setting, now)
+    await collect_overdue_returns(ctx, setting, now)
     ctx.count("sales_expired", await expire(ctx.runtime, ctx.tenant_id, now))
     await remit(ctx, setting, now)
 

@@ -58,6 +58,7 @@ Test-only routes (no token):
     GET  /boavista/_deliveries?remittance_id=   webhook messages with their attempts
     POST /boavista/_resend/{remittance_id}?establishment=        same message again (same webhook-id)
     POST /boavista/_return_again/{remittance_id}?establishment=  a second return (new webhook-id)
+    DELETE /boavista/_remittances/{remittance_id}?establishment= Boavista loses the remittance
 """
 
 from sandbox.boavista.routes import router

@@ -59,6 +59,7 @@ class Remittance:
             "received_at": iso(self.received_at),
             "item_count": self.item_count,
             "status": "received" if self.returned_at is None else "returned",
+            "returned_at": None if self.returned_at is None else iso(self.returned_at),
         }
 
 

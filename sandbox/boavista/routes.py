@@ -9,12 +9,12 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
-from litestar import Request, Router, get, post, put
+from litestar import Request, Router, delete, get, post, put
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import ClientException, NotAuthorizedException, NotFoundException
 from litestar.params import Parameter
-from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_409_CONFLICT
+from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_409_CONFLICT
 
 from sandbox.boavista.ledger import LedgerConfig, acquirer_records, erp_record, sales_of_day, terminals_of
 from sandbox.boavista.remittances import (
@@ -220,6 +220,14 @@ def second_return(remittance_id: str, boavista: Boavista, establishment: str | N
     return delivery.summary()
 
 
+@delete("/_remittances/{remittance_id:str}", status_code=HTTP_200_OK, sync_to_thread=False)
+def forget_remittance(remittance_id: str, boavista: Boavista, establishment: str | None = None) -> Json:
+    """Boavista loses a remittance (it then answers ``remittance_not_found``), as after an outage."""
+    remittance = _one_remittance(boavista, remittance_id, establishment)
+    del boavista.remittances[remittance.code, remittance.remittance_id]
+    return remittance.receipt()
+
+
 router = Router(
     path="/boavista",
     route_handlers=[
@@ -236,6 +244,7 @@ router = Router(
         list_deliveries,
         resend_return,
         second_return,
+        forget_remittance,
     ],
     dependencies={"boavista": Provide(provide_boavista, sync_to_thread=False)},
 )

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from gateway.db.base import utcnow
 from gateway.reconciliation.models import AcquirerSale, CardSaleEvent, Remittance, RemittanceItem
 from gateway.tasks.models import Task
 from tests.reconciliation.support import PLANTED_DAYS, at_local, today_local
@@ -214,3 +215,55 @@ async def test_remittance_items_are_recorded_as_sent(runtime, boavista, worker) 
         "authorization_code",
         "terminal_id",
     }
+
+
+async def test_a_return_whose_webhook_never_came_is_fetched_by_a_later_run(client, runtime, boavista, worker) -> None:
+    await boavista.enable()
+    planted = await post_erp_days(boavista)
+    await boavista.run(utcnow(), worker)
+    [remittance_id] = await remittance_ids(runtime, boavista.tenant.tenant_id)
+    await boavista.relay.wait_for(remittance_id)  # Boavista returned it; the webhook never reaches Ponte
+
+    # Inside the grace period a run leaves the remittance alone.
+    soon = await task(runtime, await boavista.run(utcnow() + timedelta(minutes=5), worker))
+    assert "returns_polled" not in soon.counters
+    assert {s.status for s in (await boavista.sales()).values()} == {"sent"}
+
+    later = await task(runtime, await boavista.run(utcnow() + timedelta(hours=2), worker))
+    assert later.status == "succeeded", later.error
+    assert later.counters["returns_polled"] == 1
+    for sale_id, sale in (await boavista.sales()).items():
+        expected = ("divergent", planted[sale_id]) if sale_id in planted else ("reconciled", None)
+        assert (sale.status, sale.reason) == expected, sale_id
+    headers = boavista.tenant.headers
+    r = (await client.get(f"/v1/reconciliation/remittances/{remittance_id}", headers=headers)).json()
+    assert (r["status"], r["matched_count"], r["divergent_count"]) == ("returned", 48 - len(planted), len(planted))
+
+    # The webhook turning up after all changes nothing: the remittance was returned once.
+    [answer] = await boavista.deliver_returns(remittance_id, worker)
+    assert answer.status_code == 202
+    r = (await client.get(f"/v1/reconciliation/remittances/{remittance_id}", headers=headers)).json()
+    assert r["duplicate_returns"] == 1
+    again = await task(runtime, await boavista.run(utcnow() + timedelta(hours=3), worker))
+    assert "returns_polled" not in again.counters
+
+
+async def test_a_remittance_boavista_lost_is_sent_again(client, runtime, boavista, worker) -> None:
+    await boavista.enable()
+    await post_erp_days(boavista)
+    await boavista.run(utcnow(), worker)
+    [lost] = await remittance_ids(runtime, boavista.tenant.tenant_id)
+    (await boavista.admin.delete(f"/boavista/_remittances/{lost}")).raise_for_status()
+
+    done = await task(runtime, await boavista.run(utcnow() + timedelta(hours=2), worker))
+    assert done.status == "succeeded", done.error
+    assert (done.counters["remittances_lost"], done.counters["sales_sent"]) == (1, 48)
+    first, second = await remittance_ids(runtime, boavista.tenant.tenant_id)
+    headers = boavista.tenant.headers
+    lost_view = (await client.get(f"/v1/reconciliation/remittances/{first}", headers=headers)).json()
+    assert lost_view["status"] == "failed" and "remittance_not_found" in lost_view["error"]
+    sales = await boavista.sales()
+    assert {s.remittance_id for s in sales.values()} == {second}
+    async with runtime.db.sessionmaker() as session:
+        kinds = Counter(await session.scalars(select(CardSaleEvent.kind)))
+    assert (kinds["send_failed"], kinds["sent"]) == (48, 96)  # every sale went back in line, then out again

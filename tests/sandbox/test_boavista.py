@@ -201,7 +201,14 @@ async def test_remittance_return_arrives_signed_with_reasons(
     assert all(i["acquirer_sale_id"] is None for i in returned.values() if i["reason"] == "not_found")
     with pytest.raises(WebhookVerificationError):
         Webhook("whsec_" + "b3RoZXItc2VjcmV0LW5vdC1ib2F2aXN0YXM=").verify(body, headers)
-    assert (await boavista.get_remittance(CODE, remittance_id))["items"] == data["items"]
+    polled = await boavista.get_remittance(CODE, remittance_id)
+    assert (polled["status"], polled["items"]) == ("returned", data["items"]) and polled["returned_at"]
+
+    # Boavista losing the remittance: polling then answers a named 404.
+    (await admin.delete(f"/boavista/_remittances/{remittance_id}")).raise_for_status()
+    with pytest.raises(PermanentPartnerError) as lost:
+        await boavista.get_remittance(CODE, remittance_id)
+    assert (lost.value.code, lost.value.status) == ("remittance_not_found", 404)
 
 
 async def test_corrected_sales_match_except_what_only_the_acquirer_can_fix(
