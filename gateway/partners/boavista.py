@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import date
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
 
+from gateway.partners.base import PartnerClient
 from gateway.partners.errors import PermanentPartnerError, raise_for_partner, transient_from_transport
 
 PARTNER = "boavista"
@@ -29,28 +29,15 @@ ERROR_CODES = frozenset(
 )
 
 
-class BoavistaClient:
+class BoavistaClient(PartnerClient):
     """One establishment token against one Boavista base URL; pass ``client`` to share a connection pool."""
 
     def __init__(
         self, base_url: str, token: str, *, timeout: float = 10.0, client: httpx.AsyncClient | None = None
     ) -> None:
+        super().__init__(client, timeout=timeout)
         self._base = base_url.rstrip("/") + "/boavista"
         self._headers = {"authorization": f"Bearer {token}"}
-        self._owns_client = client is None
-        self._http = client or httpx.AsyncClient(timeout=timeout)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        if self._owns_client:
-            await self._http.aclose()
 
     async def ping(self, code: str) -> dict[str, Any]:
         """Check the token and the establishment code: the "test connection" call."""

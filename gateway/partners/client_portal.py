@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, TypeVar
 
 import httpx
 import msgspec
 
+from gateway.partners.base import PartnerClient
 from gateway.partners.errors import TRANSIENT_STATUSES, PermanentPartnerError, TransientPartnerError
 
 PARTNER = "client_portal"
@@ -108,25 +109,14 @@ def numbered(name: str, n: int) -> str:
     return f"{stem} ({n}){ext}"
 
 
-class ClientPortalClient:
+class ClientPortalClient(PartnerClient):
     """One firm's session with the portal. Reuse it: it keeps a connection pool and a folder-id cache."""
 
     def __init__(self, base_url: str, token: str, *, http: httpx.AsyncClient | None = None) -> None:
+        super().__init__(http, timeout=httpx.Timeout(10.0, connect=5.0))
         self._base = base_url.rstrip("/")
         self._auth = {"Authorization": f"Bearer {token}"}
-        self._owns_http = http is None  # a pool handed in belongs to the caller, who closes it
-        self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
         self._folder_ids: dict[tuple[str, tuple[str, ...]], str] = {}
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
 
     async def _call(
         self,

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
 import msgspec
 
+from gateway.partners.base import PartnerClient
 from gateway.partners.errors import PermanentPartnerError, raise_for_partner, transient_from_transport
 
 PARTNER = "core_system"
@@ -86,7 +86,7 @@ def isoformat(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-class CoreSystemClient:
+class CoreSystemClient(PartnerClient):
     """One operator's credentials against one core-system address; pass ``http`` to share a pool."""
 
     def __init__(
@@ -97,22 +97,9 @@ class CoreSystemClient:
         timeout: float = 30.0,
         http: httpx.AsyncClient | None = None,
     ) -> None:
+        super().__init__(http, timeout=timeout)
         self._base = base_url.rstrip("/")
         self._headers = {"authorization": f"Bearer {credentials.token}"}
-        self._owns_http = http is None
-        self._http = http or httpx.AsyncClient(timeout=timeout)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
 
     async def ping(self) -> CoreHealth:
         """The "test connection" call: checks the address and the credentials."""

@@ -21,18 +21,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from datetime import date
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from gateway.partners.base import PartnerClient
 from gateway.partners.errors import PermanentPartnerError, raise_for_partner, transient_from_transport
 
 PolicyRecord = dict[str, Any]
 
 
-class InsurerRestClient:
+class InsurerRestClient(PartnerClient):
     """One connection to one REST source; ``base_url`` is the source's root, e.g.
     ``https://hub/insurers/rest/warta``. ``options`` (Hestia system/brand/identity, Warta
     product, Skaner2 app) are sent with every request."""
@@ -51,18 +51,7 @@ class InsurerRestClient:
         self.insurer = insurer
         self.page_size = page_size
         self._options = dict(options or {})
-        self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"), auth=httpx.BasicAuth(username, password), timeout=timeout
-        )
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+        super().__init__(base_url=base_url.rstrip("/"), auth=httpx.BasicAuth(username, password), timeout=timeout)
 
     async def iter_portfolio(self, period_from: date, period_to: date) -> AsyncIterator[list[PolicyRecord]]:
         """The policies changed in one window, a page at a time (empty pages are skipped)."""

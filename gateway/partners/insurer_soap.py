@@ -12,8 +12,7 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Mapping
 from datetime import date
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
 import requests
@@ -25,6 +24,7 @@ import zeep.wsdl
 import zeep.wsse.username
 from zeep.exceptions import Fault, TransportError, XMLSyntaxError
 
+from gateway.partners.base import PartnerClient
 from gateway.partners.errors import (
     TRANSIENT_STATUSES,
     PartnerError,
@@ -94,7 +94,7 @@ async def load_wsdl(url: str, *, partner: str, load_timeout: float = 30.0) -> An
         raise _transport_error(exc, partner) from exc
 
 
-class InsurerSoapClient:
+class InsurerSoapClient(PartnerClient):
     """One connection to one SOAP insurer; ``base_url`` is the service endpoint (its WSDL is
     ``base_url?wsdl``). Calls carry a WS-Security UsernameToken with the credentials."""
 
@@ -115,17 +115,8 @@ class InsurerSoapClient:
         self.timeout = timeout
         self._options = dict(options or {})  # none of the Portuguese services takes options today
         self._token = UsernameToken(username, password)
-        self._http = httpx.AsyncClient(timeout=timeout)
+        super().__init__(timeout=timeout)
         self._service: Any = None
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     async def iter_portfolio(self, period_from: date, period_to: date) -> AsyncIterator[list[PolicyRecord]]:
         """The policies changed in one window, a page at a time (empty pages are skipped)."""
