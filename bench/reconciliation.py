@@ -21,7 +21,7 @@ from typing import Any
 import asyncpg
 
 from bench.common import BenchStack, Report
-from gateway.reconciliation import matcher
+from gateway.reconciliation import acquirer, matcher
 from gateway.reconciliation.windows import window_end
 
 CODE = "1020304050"
@@ -50,23 +50,7 @@ SALE_COLUMNS = (
     "created_at",
     "updated_at",
 )
-ACQUIRER_COLUMNS = (
-    "tenant_id",
-    "establishment_code",
-    "acquirer_sale_id",
-    "sold_at",
-    "local_day",
-    "gross_amount_cents",
-    "currency",
-    "installments",
-    "brand",
-    "payment_type",
-    "nsu",
-    "authorization_code",
-    "terminal_id",
-    "acquirer",
-    "fetched_at",
-)
+ACQUIRER_COLUMNS = ("tenant_id", "establishment_code", "acquirer_sale_id", *acquirer.UPDATABLE, "fetched_at")
 RAW_JOIN = """
 CREATE TEMP TABLE raw_pairs AS
 SELECT s.id AS sale_pk, a.id AS acquirer_pk
