@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -61,6 +61,15 @@ class Database:
         """
         async with self.engine.connect() as conn:
             yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+    @asynccontextmanager
+    async def driver_connection(self) -> AsyncIterator[Any]:
+        """A pooled connection as the bare asyncpg connection, for what SQLAlchemy does not
+        expose: COPY streams and exported snapshots (the reconciliation matcher). The caller
+        opens and ends its own transactions on it."""
+        async with self.autocommit() as conn:
+            raw = await conn.get_raw_connection()
+            yield raw.driver_connection
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:

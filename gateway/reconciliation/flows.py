@@ -61,8 +61,7 @@ async def fetch(ctx: TaskContext, setting: EstablishmentSetting, now: datetime) 
 
 async def match(ctx: TaskContext, setting: EstablishmentSetting, now: datetime) -> None:
     day_from, day_to = fetch_days(now, setting.timezone)
-    async with ctx.runtime.db.unit_of_work() as session:
-        report = await matcher.match(session, ctx.tenant_id, str(setting.establishment_code), day_from, day_to)
+    report = await matcher.match(ctx.runtime.db, ctx.tenant_id, str(setting.establishment_code), day_from, day_to)
     ctx.count("matched_tier1", report.tier1)
     ctx.count("matched_tier2", report.tier2)
     ctx.count("match_suggestions", report.suggestions)

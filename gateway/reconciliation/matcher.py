@@ -1,131 +1,157 @@
 """Ponte's own matcher: pairs ERP sales with acquirer records in tiers, set-based in SQL.
 
-1. ``acquirer_sale_id`` — the acquirer's unique id, once Boavista's return named it (also for
-   a divergent sale: the pair then lists the fields that still differ).
-2. establishment + NSU + authorization + local day + amount + installments, kept only when the
-   key is unique on both sides (a duplicated acquirer record pairs with nothing).
+1. ``acquirer_sale_id``: the acquirer's unique id, once Boavista's return named it (also for a
+   divergent sale: the pair then lists the fields that still differ). A record named by two
+   sales pairs with neither.
+2. establishment + NSU + authorization + local day + amount + installments, among what tier 1
+   left: a key held by exactly one such sale and one such record (a duplicated acquirer record
+   pairs with nothing).
 3. suggestions for what is left: same terminal and day with the same NSU, or the same
    authorization and amount (a reprocessed NSU); each lists the fields that differ.
 
-A run replaces the matches of its days, and each tier is a pure function of the data (no
-"first come" choices), so re-running on the same data gives the same pairs and reasons.
+Every tier is a pure function of the data (counts, never "first come"), so re-running on the
+same data gives the same pairs and reasons.
+
+How a run is executed, because it handles a million sales in seconds:
+
+- Only tier 1 crosses local days (a sale and its record may fall on either side of midnight).
+  The writer connection computes it first, as one parallel query, inside a REPEATABLE READ
+  transaction whose snapshot it exports.
+- Tiers 2 and 3 compare sales and records of the same day. Day readers (``READERS`` pooled
+  connections) import that snapshot, so every connection sees the same data, and compute one
+  day at a time, each day's pairs sorted by sale.
+- The writer clears the days' previous matches and COPYs every day's pairs into
+  ``sale_matches`` as they come (a binary COPY stream passed through, never decoded into
+  Python rows), then commits once: a run replaces its days' matches all at once or not at all.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from dataclasses import dataclass
-from datetime import date
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from gateway.db.session import Database
 
 TIER2_RULE = "establishment+nsu+authorization+local_day+amount+installments"
-TIER2_KEY = "local_day, nsu, authorization_code, gross_amount_cents, installments"
+# rule code -> (tier, rule); sale_matches stores the code.
+RULES: dict[int, tuple[int, str]] = {
+    1: (1, "acquirer_sale_id"),
+    2: (2, TIER2_RULE),
+    3: (3, "suggestion: same terminal, day and NSU"),
+    4: (3, "suggestion: same terminal, day, authorization and amount"),
+}
+# Bit i of ``sale_matches.differences`` set: the sale and the record differ on DIFFERENCES[i].
+DIFFERENCES = ("nsu", "authorization", "amount", "installments", "brand")
+READERS = 2
 
-_DIFFERENCES = """array_remove(ARRAY[
-    CASE WHEN s.nsu <> a.nsu THEN 'nsu' END,
-    CASE WHEN s.authorization_code <> a.authorization_code THEN 'authorization' END,
-    CASE WHEN s.gross_amount_cents <> a.gross_amount_cents THEN 'amount' END,
-    CASE WHEN s.installments <> a.installments THEN 'installments' END,
-    CASE WHEN s.brand <> a.brand THEN 'brand' END]::varchar[], NULL)"""
+_MASK = """(((s.nsu <> a.nsu)::int) | ((s.authorization_code <> a.authorization_code)::int << 1)
+    | ((s.gross_amount_cents <> a.gross_amount_cents)::int << 2) | ((s.installments <> a.installments)::int << 3)
+    | ((s.brand <> a.brand)::int << 4))::smallint"""
+_KEY = "nsu, authorization_code, gross_amount_cents, installments"  # and the local day, one per query
+COLUMNS = ("sale_pk", "acquirer_pk", "rule", "differences")
 
-# Through the sales of the days, so the primary key (sale_pk first) finds the rows: filtering
-# sale_matches on tenant and day would scan every tenant's matches of every day ever matched.
-_CLEAR = text(
-    "DELETE FROM sale_matches m USING card_sales s"
-    " WHERE s.tenant_id = :tenant AND s.local_day BETWEEN :day_from AND :day_to AND m.sale_pk = s.id"
-)
 
-_SALES = "card_sales WHERE tenant_id = :tenant AND local_day BETWEEN :day_from AND :day_to"
-_RECORDS = (
-    "acquirer_sales WHERE tenant_id = :tenant AND establishment_code = :code"
-    " AND local_day BETWEEN :day_from AND :day_to"
-)
+def differences(mask: int) -> list[str]:
+    return [name for bit, name in enumerate(DIFFERENCES) if mask & (1 << bit)]
 
-# One statement, few passes over a million rows each (measured: every extra pass, anti-join or
-# materialised million-row CTE costs about as much as the raw join itself):
-# - t1: named sales joined to their acquirer record; a record named by two sales pairs with neither.
-# - g: ONE hash aggregate over both sides by the tier-2 key (counts, first/last id per side)
-#   instead of join + aggregate + anti-joins. A key is tier-2 unique when it has one row per side.
-# - a unique key whose sale is in t1 is not a tier-2 pair; nor one whose record is in t1 with a
-#   sale of another key ("crossing" t1 pairs, the only way a record can be in t1 while the
-#   key's single sale is not), so the record side is checked against that small set only.
-# - leftovers for tier 3 come from g (ids of non-unique keys, re-read from the table only for
-#   keys with more than two rows on a side) plus the keys a crossing t1 pair broke up.
-# - rows are written in sale_pk order: the primary key then grows at its right edge (measured
-#   ~2x cheaper than inserting in hash order).
-# Every choice is a pure function of the data (counts, never "first come"), so re-runs agree.
-_MATCH = text(f"""
-WITH t1 AS MATERIALIZED (
-    SELECT min(sale_pk) AS sale_pk, acquirer_pk, min(local_day) AS local_day, min(differences) AS differences,
-           bool_and(same_key) AS same_key
-    FROM (SELECT s.id AS sale_pk, a.id AS acquirer_pk, s.local_day, {_DIFFERENCES} AS differences,
-                 (s.local_day, s.nsu, s.authorization_code, s.gross_amount_cents, s.installments)
-                 = (a.local_day, a.nsu, a.authorization_code, a.gross_amount_cents, a.installments) AS same_key
-          FROM (SELECT * FROM {_SALES} AND acquirer_sale_id IS NOT NULL) s
-          JOIN (SELECT * FROM {_RECORDS}) a ON a.acquirer_sale_id = s.acquirer_sale_id) named
-    GROUP BY acquirer_pk HAVING count(*) = 1
-), g AS MATERIALIZED (
-    SELECT {TIER2_KEY}, count(*) FILTER (WHERE side = 0) AS sales, count(*) FILTER (WHERE side = 1) AS records,
+
+# $1 tenant, $2 establishment, $3..$4 days. Tier-1 pairs grouped by the days of their two sides.
+_TIER1 = f"""
+SELECT sale_day, record_day, array_agg(sale_pk), array_agg(acquirer_pk), array_agg(differences)
+FROM (SELECT min(s.id) AS sale_pk, a.id AS acquirer_pk, min(s.local_day) AS sale_day,
+             min(a.local_day) AS record_day, min({_MASK}) AS differences
+      FROM card_sales s JOIN acquirer_sales a ON a.tenant_id = s.tenant_id AND a.acquirer_sale_id = s.acquirer_sale_id
+      WHERE s.tenant_id = $1 AND s.local_day BETWEEN $3 AND $4 AND s.acquirer_sale_id IS NOT NULL
+        AND a.establishment_code = $2 AND a.local_day BETWEEN $3 AND $4
+      GROUP BY a.id HAVING count(*) = 1) t1
+GROUP BY sale_day, record_day
+"""
+
+# Through the sales of the days, so the primary key (sale_pk first) finds the rows.
+_CLEAR = """DELETE FROM sale_matches m USING card_sales s
+WHERE s.tenant_id = $1 AND s.local_day BETWEEN $2 AND $3 AND m.sale_pk = s.id"""
+
+# One local day: $1 tenant, $2 establishment, $3 day; tier 1 of the day's sales as $4 sale ids,
+# $6 record ids, $7 differences; $5 the day's records that tier 1 paired (with any day's sale).
+# - g: ONE hash aggregate over both sides (minus tier 1) by the tier-2 key: counts and
+#   first/last id per side. A key with one sale and one record is a tier-2 pair; the ids of the
+#   other keys are what tier 3 looks at (re-read from the tables only for keys with more than
+#   two rows on a side).
+# - Output sorted by sale, so the writer's primary key grows in order (measured: half the cost
+#   of inserting in hash order).
+_DAY = f"""
+WITH x_sales AS (SELECT unnest($4::bigint[]) AS id), x_records AS (SELECT unnest($5::bigint[]) AS id),
+g AS (
+    SELECT count(*) FILTER (WHERE side = 0) AS sales, count(*) FILTER (WHERE side = 1) AS records,
            min(id) FILTER (WHERE side = 0) AS first_sale, max(id) FILTER (WHERE side = 0) AS last_sale,
-           min(id) FILTER (WHERE side = 1) AS first_record, max(id) FILTER (WHERE side = 1) AS last_record
-    FROM (SELECT 0 AS side, id, {TIER2_KEY} FROM {_SALES}
-          UNION ALL SELECT 1, id, {TIER2_KEY} FROM {_RECORDS}) both_sides
-    GROUP BY {TIER2_KEY}
-), t2 AS (
-    SELECT first_sale AS sale_pk, first_record AS acquirer_pk, local_day FROM g
-    WHERE sales = 1 AND records = 1
-      AND NOT EXISTS (SELECT FROM t1 WHERE t1.sale_pk = g.first_sale)
-      AND NOT EXISTS (SELECT FROM t1 WHERE t1.acquirer_pk = g.first_record AND NOT t1.same_key)
-), crossing AS (  -- the tier-2 keys of both sides of the crossing t1 pairs
-    SELECT s.local_day, s.nsu, s.authorization_code, s.gross_amount_cents, s.installments
-    FROM t1 JOIN card_sales s ON s.id = t1.sale_pk WHERE NOT t1.same_key
-    UNION
-    SELECT a.local_day, a.nsu, a.authorization_code, a.gross_amount_cents, a.installments
-    FROM t1 JOIN acquirer_sales a ON a.id = t1.acquirer_pk WHERE NOT t1.same_key
-), left_ids AS (  -- side 0 sales, 1 acquirer records, that tier 2 did not pair (t1 removed below)
-    SELECT l.side, l.id FROM g CROSS JOIN LATERAL (VALUES
-        (0, CASE WHEN sales <= 2 THEN first_sale END), (0, CASE WHEN sales = 2 THEN last_sale END),
-        (1, CASE WHEN records <= 2 THEN first_record END), (1, CASE WHEN records = 2 THEN last_record END)
-    ) l(side, id)
-    WHERE l.id IS NOT NULL AND (NOT (sales = 1 AND records = 1) OR ({TIER2_KEY}) IN (SELECT * FROM crossing))
+           min(id) FILTER (WHERE side = 1) AS first_record, max(id) FILTER (WHERE side = 1) AS last_record, {_KEY}
+    FROM (SELECT 0 AS side, id, {_KEY} FROM card_sales
+          WHERE tenant_id = $1 AND local_day = $3 AND (acquirer_sale_id IS NULL OR id NOT IN (SELECT id FROM x_sales))
+          UNION ALL
+          SELECT 1, id, {_KEY} FROM acquirer_sales
+          WHERE tenant_id = $1 AND establishment_code = $2 AND local_day = $3
+            AND id NOT IN (SELECT id FROM x_records)) both_sides
+    GROUP BY {_KEY}
+), keys AS MATERIALIZED (
+    SELECT sales, records, first_sale, last_sale, first_record, last_record,
+           CASE WHEN sales > 2 OR records > 2 THEN nsu END AS nsu,
+           CASE WHEN sales > 2 OR records > 2 THEN authorization_code END AS authorization_code,
+           CASE WHEN sales > 2 OR records > 2 THEN gross_amount_cents END AS gross_amount_cents,
+           CASE WHEN sales > 2 OR records > 2 THEN installments END AS installments
+    FROM g
+), left_ids AS (  -- what tier 2 did not pair: a sale as +id, an acquirer record as -id
+    SELECT first_sale AS x FROM keys WHERE sales = 2 OR sales = 1 AND records <> 1
+    UNION ALL SELECT last_sale FROM keys WHERE sales = 2
+    UNION ALL SELECT -first_record FROM keys WHERE records = 2 OR records = 1 AND sales <> 1
+    UNION ALL SELECT -last_record FROM keys WHERE records = 2
     UNION ALL
-    SELECT 0, s.id FROM (SELECT * FROM {_SALES}) s JOIN g USING ({TIER2_KEY}) WHERE g.sales > 2
+    SELECT s.id FROM card_sales s JOIN keys k USING ({_KEY})
+    WHERE k.sales > 2 AND s.tenant_id = $1 AND s.local_day = $3
+      AND (s.acquirer_sale_id IS NULL OR s.id NOT IN (SELECT id FROM x_sales))
     UNION ALL
-    SELECT 1, a.id FROM (SELECT * FROM {_RECORDS}) a JOIN g USING ({TIER2_KEY}) WHERE g.records > 2
+    SELECT -a.id FROM acquirer_sales a JOIN keys k USING ({_KEY})
+    WHERE k.records > 2 AND a.tenant_id = $1 AND a.establishment_code = $2 AND a.local_day = $3
+      AND a.id NOT IN (SELECT id FROM x_records)
 ), ls AS MATERIALIZED (
-    SELECT * FROM card_sales s WHERE id = ANY (ARRAY(SELECT id FROM left_ids WHERE side = 0))
-      AND NOT EXISTS (SELECT FROM t1 WHERE t1.sale_pk = s.id)
+    SELECT * FROM card_sales WHERE id = ANY (ARRAY(SELECT x FROM left_ids WHERE x > 0))
 ), la AS MATERIALIZED (
-    SELECT * FROM acquirer_sales a WHERE id = ANY (ARRAY(SELECT id FROM left_ids WHERE side = 1))
-      AND NOT EXISTS (SELECT FROM t1 WHERE t1.acquirer_pk = a.id)
-), t3 AS (
-    SELECT s.id AS sale_pk, a.id AS acquirer_pk, s.local_day, 'suggestion: same terminal, day and NSU' AS rule,
-           {_DIFFERENCES} AS differences
-    FROM ls s JOIN la a ON a.local_day = s.local_day AND a.terminal_id = s.terminal_id AND a.nsu = s.nsu
-    UNION ALL
-    SELECT s.id, a.id, s.local_day, 'suggestion: same terminal, day, authorization and amount', {_DIFFERENCES}
-    FROM ls s JOIN la a ON a.local_day = s.local_day AND a.terminal_id = s.terminal_id
-        AND a.authorization_code = s.authorization_code AND a.gross_amount_cents = s.gross_amount_cents
-        AND a.nsu <> s.nsu
-), inserted AS (
-    INSERT INTO sale_matches (sale_pk, acquirer_pk, tenant_id, local_day, tier, rule, differences)
-    SELECT sale_pk, acquirer_pk, :tenant, local_day, 1, 'acquirer_sale_id', differences FROM t1
-    UNION ALL
-    SELECT sale_pk, acquirer_pk, :tenant, local_day, 2, '{TIER2_RULE}', '{{}}' FROM t2
-    UNION ALL
-    SELECT sale_pk, acquirer_pk, :tenant, local_day, 3, rule, differences FROM t3
-    ORDER BY sale_pk
-    RETURNING tier
+    SELECT * FROM acquirer_sales WHERE id = ANY (ARRAY(SELECT -x FROM left_ids WHERE x < 0))
 )
-SELECT tier, count(*) FROM inserted GROUP BY tier
-""")
+SELECT sale_pk, acquirer_pk, 1::smallint AS rule, differences
+FROM unnest($4::bigint[], $6::bigint[], $7::smallint[]) t1(sale_pk, acquirer_pk, differences)
+UNION ALL
+SELECT first_sale, first_record, 2::smallint, 0::smallint FROM keys WHERE sales = 1 AND records = 1
+UNION ALL
+SELECT s.id, a.id, 3::smallint, {_MASK}
+FROM ls s JOIN la a ON a.terminal_id = s.terminal_id AND a.nsu = s.nsu
+UNION ALL
+SELECT s.id, a.id, 4::smallint, {_MASK}
+FROM ls s JOIN la a ON a.terminal_id = s.terminal_id
+    AND a.authorization_code = s.authorization_code AND a.gross_amount_cents = s.gross_amount_cents
+    AND a.nsu <> s.nsu
+ORDER BY 1
+"""
 
 # Row estimates through these CTEs are far off (a million rows estimated as one), which can lead
-# the planner into nested-loop anti-joins that never finish; hash joins are right at every size
-# here. Partial (parallel) aggregation of a near-unique key only adds a merge step.
-_PLANNER = {"enable_nestloop": "off", "enable_mergejoin": "off", "max_parallel_workers_per_gather": "0"}
+# the planner into nested-loop joins that never finish; hash joins are right at every size here.
+# Partial (parallel) aggregation of a near-unique key only adds a merge step; the day readers
+# are the parallelism.
+_PLANNER = {
+    "work_mem": "'256MB'",
+    "enable_nestloop": "off",
+    "enable_mergejoin": "off",
+    "max_parallel_workers_per_gather": "0",
+}
+
+# A binary COPY stream of COLUMNS: 19-byte header, then per row a 2-byte field count and, per
+# field, a 4-byte length and the value (8, 8, 2, 2 bytes: no NULLs), then a 2-byte trailer.
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00"
+_ROW = 2 + (4 + 8) + (4 + 8) + (4 + 2) + (4 + 2)
+_RULE_BYTE = 2 + (4 + 8) + (4 + 8) + 4 + 1  # low byte of the big-endian rule
 
 
 @dataclass(frozen=True)
@@ -139,17 +165,89 @@ class MatchReport:
         return self.tier1 + self.tier2
 
 
+@dataclass
+class _Tier1Day:
+    sale_pks: list[int] = field(default_factory=list)  # the day's sales paired by tier 1...
+    acquirer_pks: list[int] = field(default_factory=list)  # ...their records...
+    differences: list[int] = field(default_factory=list)  # ...and what differs
+    records: list[int] = field(default_factory=list)  # the day's records paired by tier 1
+
+
 async def match(
-    session: AsyncSession, tenant_id: uuid.UUID, establishment_code: str, day_from: date, day_to: date
+    db: Database, tenant_id: uuid.UUID, establishment_code: str, day_from: date, day_to: date
 ) -> MatchReport:
     """Recompute the matches of ERP sales of local days ``day_from``..``day_to``."""
-    params = {"tenant": tenant_id, "code": establishment_code, "day_from": day_from, "day_to": day_to}
-    await session.execute(_CLEAR, params)  # planned as usual: index probes for a pharmacy's few days
-    # Big hash aggregates and joins stay in memory instead of spilling to disk.
-    await session.execute(text("SET LOCAL work_mem = '256MB'"))
-    for name, value in _PLANNER.items():
-        await session.execute(text(f"SET LOCAL {name} = {value}"))
-    by_tier = {int(tier): int(n) for tier, n in await session.execute(_MATCH, params)}
-    for name in _PLANNER:  # the rest of the transaction plans as usual
-        await session.execute(text(f"RESET {name}"))
-    return MatchReport(tier1=by_tier.get(1, 0), tier2=by_tier.get(2, 0), suggestions=by_tier.get(3, 0))
+    days = [day_from + timedelta(days=n) for n in range((day_to - day_from).days + 1)]
+    async with db.driver_connection() as writer, writer.transaction(isolation="repeatable_read"):
+        snapshot = await writer.fetchval("SELECT pg_export_snapshot()")
+        await writer.execute("SET LOCAL work_mem = '256MB'")
+        tier1: dict[date, _Tier1Day] = {day: _Tier1Day() for day in days}
+        for sale_day, record_day, sale_pks, acquirer_pks, masks in await writer.fetch(
+            _TIER1, tenant_id, establishment_code, day_from, day_to
+        ):
+            tier1[sale_day].sale_pks.extend(sale_pks)
+            tier1[sale_day].acquirer_pks.extend(acquirer_pks)
+            tier1[sale_day].differences.extend(masks)
+            tier1[record_day].records.extend(acquirer_pks)
+        await writer.execute(_CLEAR, tenant_id, day_from, day_to)  # planned as usual: index probes
+
+        streams: dict[date, asyncio.Queue[bytes | None]] = {day: asyncio.Queue() for day in days}
+        rules: Counter[int] = Counter()
+        async with asyncio.TaskGroup() as readers:  # a reader's failure cancels the writer, and back
+            for part in (days[n::READERS] for n in range(min(READERS, len(days)))):
+                readers.create_task(_read(db, snapshot, part, tenant_id, establishment_code, tier1, streams))
+            for day in days:
+                rules += await _write(writer, streams[day])
+    return MatchReport(tier1=rules[1], tier2=rules[2], suggestions=rules[3] + rules[4])
+
+
+async def _read(
+    db: Database,
+    snapshot: str,
+    days: list[date],
+    tenant_id: uuid.UUID,
+    establishment_code: str,
+    tier1: dict[date, _Tier1Day],
+    streams: dict[date, asyncio.Queue[bytes | None]],
+) -> None:
+    async with db.driver_connection() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        await conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")  # an id PostgreSQL gave us
+        for name, value in _PLANNER.items():
+            await conn.execute(f"SET LOCAL {name} = {value}")
+        for day in days:
+            t1 = tier1[day]
+            await conn.copy_from_query(
+                _DAY,
+                tenant_id,
+                establishment_code,
+                day,
+                t1.sale_pks,
+                t1.records,
+                t1.acquirer_pks,
+                t1.differences,
+                output=streams[day].put,
+                format="binary",
+            )
+            await streams[day].put(None)
+
+
+async def _write(writer: Any, stream: asyncio.Queue[bytes | None]) -> Counter[int]:
+    """COPY one day's pairs into sale_matches; count them by rule on the way."""
+    data = bytearray()
+
+    async def chunks() -> Any:
+        while (chunk := await stream.get()) is not None:
+            data.extend(chunk)
+            yield chunk
+
+    await writer.copy_to_table("sale_matches", source=chunks(), columns=COLUMNS, format="binary")
+    return _count_rules(bytes(data))
+
+
+def _count_rules(stream: bytes) -> Counter[int]:
+    """Rows by rule in a binary COPY stream of COLUMNS: every row has the same size, so the
+    rule bytes are every ``_ROW``-th byte from a fixed offset."""
+    body = stream[19:-2]
+    if not stream.startswith(_COPY_HEADER) or len(body) % _ROW:
+        raise ValueError("unexpected COPY stream from the matcher's day query")
+    return Counter(body[_RULE_BYTE::_ROW])

@@ -23,7 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db.base import Base, TimestampedMixin, new_id, utcnow
@@ -132,23 +132,21 @@ class AcquirerSale(Base):
 
 
 class SaleMatch(Base):
-    """Ponte's matcher: which acquirer record a sale pairs with, by which tier and rule.
+    """Ponte's matcher: which acquirer record a sale pairs with, by which rule, and what differs.
 
-    Tiers 1 and 2 are one-to-one by construction; tier 3 rows are suggestions, several per
-    sale, each naming the fields that differ. Derived data, rewritten by every run for its
-    days: no foreign keys or secondary indexes, because the matcher writes a million rows at a
-    time and each per-row check would cost more than the whole join.
+    Narrow on purpose: a run writes a row per sale (a million at a time), so the rule and the
+    differing fields are small codes (``matcher.RULES``, ``matcher.DIFFERENCES``) and tenant and
+    day come from the sale. Tiers 1 and 2 are one-to-one by construction; tier 3 rows are
+    suggestions, several per sale. Derived data, rewritten by every run for its days: no
+    foreign keys or secondary indexes, whose per-row checks would cost more than the matching.
     """
 
     __tablename__ = "sale_matches"
 
     sale_pk: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     acquirer_pk: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    tenant_id: Mapped[uuid.UUID]
-    local_day: Mapped[date]
-    tier: Mapped[int] = mapped_column(SmallInteger)
-    rule: Mapped[str] = mapped_column(String(100))
-    differences: Mapped[list[str]] = mapped_column(ARRAY(String(32)), default=list)
+    rule: Mapped[int] = mapped_column(SmallInteger)  # matcher.RULES: 1 acquirer id, 2 key, 3-4 suggestions
+    differences: Mapped[int] = mapped_column(SmallInteger, default=0)  # bit flags, matcher.DIFFERENCES
 
 
 class RemittanceStatus(enum.StrEnum):

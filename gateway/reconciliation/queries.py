@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.errors import NotFound
 from gateway.pagination import PageParams, paginate
-from gateway.reconciliation import schemas
+from gateway.reconciliation import matcher, schemas
 from gateway.reconciliation.models import (
     AcquirerSale,
     CardSale,
@@ -90,15 +90,16 @@ async def _matches(session: AsyncSession, sale_pks: list[int]) -> dict[int, list
         select(SaleMatch, AcquirerSale)
         .join(AcquirerSale, AcquirerSale.id == SaleMatch.acquirer_pk)
         .where(SaleMatch.sale_pk.in_(sale_pks))
-        .order_by(SaleMatch.sale_pk, SaleMatch.tier, AcquirerSale.acquirer_sale_id)
+        .order_by(SaleMatch.sale_pk, SaleMatch.rule, AcquirerSale.acquirer_sale_id)
     )
     out: dict[int, list[schemas.AcquirerMatch]] = defaultdict(list)
     for m, a in (await session.execute(stmt)).tuples():
+        tier, rule = matcher.RULES[m.rule]
         out[m.sale_pk].append(
             schemas.AcquirerMatch(
-                tier=m.tier,
-                rule=m.rule,
-                differences=list(m.differences),
+                tier=tier,
+                rule=rule,
+                differences=matcher.differences(m.differences),
                 acquirer_sale_id=a.acquirer_sale_id,
                 gross_amount_cents=a.gross_amount_cents,
                 installments=a.installments,

@@ -19,19 +19,18 @@ DAYS = [TODAY - timedelta(days=n) for n in (3, 2, 1)]
 async def pairs(runtime, tenant_id) -> dict[str, list[tuple[int, str, tuple[str, ...]]]]:  # type: ignore[no-untyped-def]
     async with runtime.db.sessionmaker() as session:
         stmt = (
-            select(CardSale.sale_id, SaleMatch.tier, SaleMatch.rule, SaleMatch.differences, SaleMatch.acquirer_pk)
+            select(CardSale.sale_id, SaleMatch.rule, SaleMatch.differences)
             .join(CardSale, CardSale.id == SaleMatch.sale_pk)
-            .where(SaleMatch.tenant_id == tenant_id)
+            .where(CardSale.tenant_id == tenant_id)
         )
         out: dict[str, list[tuple[int, str, tuple[str, ...]]]] = defaultdict(list)
-        for sale_id, tier, rule, differences, _ in await session.execute(stmt):
-            out[sale_id].append((tier, rule, tuple(differences)))
+        for sale_id, rule, differences in await session.execute(stmt):
+            out[sale_id].append((*matcher.RULES[rule], tuple(matcher.differences(differences))))
         return {k: sorted(v) for k, v in out.items()}
 
 
 async def rematch(runtime, boavista) -> matcher.MatchReport:  # type: ignore[no-untyped-def]
-    async with runtime.db.unit_of_work() as session:
-        return await matcher.match(session, boavista.tenant.tenant_id, boavista.code, DAYS[0], TODAY)
+    return await matcher.match(runtime.db, boavista.tenant.tenant_id, boavista.code, DAYS[0], TODAY)
 
 
 async def test_tiers_explain_each_pair_and_a_rerun_gives_the_same_pairs(runtime, boavista, worker) -> None:
