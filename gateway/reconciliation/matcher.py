@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -59,16 +59,18 @@ def differences(mask: int) -> list[str]:
     return [name for bit, name in enumerate(DIFFERENCES) if mask & (1 << bit)]
 
 
-# $1 tenant, $2 establishment, $3..$4 days. Tier-1 pairs grouped by the days of their two sides.
+# $1 tenant, $2 establishment, $3..$4 days. Tier-1 pairs as arrays per day of the sale (sales,
+# their records, differences) and per day of the record (records). The arrays stay text all the
+# way to the day readers: decoding and re-encoding a million ids in Python costs more than the SQL.
 _TIER1 = f"""
-SELECT sale_day, record_day, array_agg(sale_pk), array_agg(acquirer_pk), array_agg(differences)
+SELECT sale_day, record_day, array_agg(sale_pk)::text, array_agg(acquirer_pk)::text, array_agg(differences)::text
 FROM (SELECT min(s.id) AS sale_pk, a.id AS acquirer_pk, min(s.local_day) AS sale_day,
              min(a.local_day) AS record_day, min({_MASK}) AS differences
       FROM card_sales s JOIN acquirer_sales a ON a.tenant_id = s.tenant_id AND a.acquirer_sale_id = s.acquirer_sale_id
       WHERE s.tenant_id = $1 AND s.local_day BETWEEN $3 AND $4 AND s.acquirer_sale_id IS NOT NULL
         AND a.establishment_code = $2 AND a.local_day BETWEEN $3 AND $4
       GROUP BY a.id HAVING count(*) = 1) t1
-GROUP BY sale_day, record_day
+GROUP BY GROUPING SETS ((sale_day), (record_day))
 """
 
 # Through the sales of the days, so the primary key (sale_pk first) finds the rows.
@@ -84,7 +86,7 @@ WHERE s.tenant_id = $1 AND s.local_day BETWEEN $2 AND $3 AND m.sale_pk = s.id"""
 # - Output sorted by sale, so the writer's primary key grows in order (measured: half the cost
 #   of inserting in hash order).
 _DAY = f"""
-WITH x_sales AS (SELECT unnest($4::bigint[]) AS id), x_records AS (SELECT unnest($5::bigint[]) AS id),
+WITH x_sales AS (SELECT unnest($4::text::bigint[]) AS id), x_records AS (SELECT unnest($5::text::bigint[]) AS id),
 g AS (
     SELECT count(*) FILTER (WHERE side = 0) AS sales, count(*) FILTER (WHERE side = 1) AS records,
            min(id) FILTER (WHERE side = 0) AS first_sale, max(id) FILTER (WHERE side = 0) AS last_sale,
@@ -104,10 +106,10 @@ g AS (
            CASE WHEN sales > 2 OR records > 2 THEN installments END AS installments
     FROM g
 ), left_ids AS (  -- what tier 2 did not pair: a sale as +id, an acquirer record as -id
-    SELECT first_sale AS x FROM keys WHERE sales = 2 OR sales = 1 AND records <> 1
-    UNION ALL SELECT last_sale FROM keys WHERE sales = 2
-    UNION ALL SELECT -first_record FROM keys WHERE records = 2 OR records = 1 AND sales <> 1
-    UNION ALL SELECT -last_record FROM keys WHERE records = 2
+    SELECT l.x FROM keys CROSS JOIN LATERAL (VALUES
+        (CASE WHEN sales <= 2 THEN first_sale END), (CASE WHEN sales = 2 THEN last_sale END),
+        (CASE WHEN records <= 2 THEN -first_record END), (CASE WHEN records = 2 THEN -last_record END)) l(x)
+    WHERE NOT (sales = 1 AND records = 1) AND l.x IS NOT NULL
     UNION ALL
     SELECT s.id FROM card_sales s JOIN keys k USING ({_KEY})
     WHERE k.sales > 2 AND s.tenant_id = $1 AND s.local_day = $3
@@ -122,7 +124,7 @@ g AS (
     SELECT * FROM acquirer_sales WHERE id = ANY (ARRAY(SELECT -x FROM left_ids WHERE x < 0))
 )
 SELECT sale_pk, acquirer_pk, 1::smallint AS rule, differences
-FROM unnest($4::bigint[], $6::bigint[], $7::smallint[]) t1(sale_pk, acquirer_pk, differences)
+FROM unnest($4::text::bigint[], $6::text::bigint[], $7::text::smallint[]) t1(sale_pk, acquirer_pk, differences)
 UNION ALL
 SELECT first_sale, first_record, 2::smallint, 0::smallint FROM keys WHERE sales = 1 AND records = 1
 UNION ALL
@@ -167,10 +169,13 @@ class MatchReport:
 
 @dataclass
 class _Tier1Day:
-    sale_pks: list[int] = field(default_factory=list)  # the day's sales paired by tier 1...
-    acquirer_pks: list[int] = field(default_factory=list)  # ...their records...
-    differences: list[int] = field(default_factory=list)  # ...and what differs
-    records: list[int] = field(default_factory=list)  # the day's records paired by tier 1
+    """Array literals, e.g. ``{3,5}``: the day's sales paired by tier 1, their records and
+    differences (aligned), and the day's records paired by tier 1 (with a sale of any day)."""
+
+    sale_pks: str = "{}"
+    acquirer_pks: str = "{}"
+    differences: str = "{}"
+    records: str = "{}"
 
 
 async def match(
@@ -185,17 +190,18 @@ async def match(
         for sale_day, record_day, sale_pks, acquirer_pks, masks in await writer.fetch(
             _TIER1, tenant_id, establishment_code, day_from, day_to
         ):
-            tier1[sale_day].sale_pks.extend(sale_pks)
-            tier1[sale_day].acquirer_pks.extend(acquirer_pks)
-            tier1[sale_day].differences.extend(masks)
-            tier1[record_day].records.extend(acquirer_pks)
-        await writer.execute(_CLEAR, tenant_id, day_from, day_to)  # planned as usual: index probes
-
+            if record_day is None:  # the grouping set of the sales' days
+                tier1[sale_day].sale_pks, tier1[sale_day].acquirer_pks = sale_pks, acquirer_pks
+                tier1[sale_day].differences = masks
+            else:
+                tier1[record_day].records = acquirer_pks
         streams: dict[date, asyncio.Queue[bytes | None]] = {day: asyncio.Queue() for day in days}
         rules: Counter[int] = Counter()
         async with asyncio.TaskGroup() as readers:  # a reader's failure cancels the writer, and back
             for part in (days[n::READERS] for n in range(min(READERS, len(days)))):
                 readers.create_task(_read(db, snapshot, part, tenant_id, establishment_code, tier1, streams))
+            # While the readers compute; planned as usual (index probes), unlike the day queries.
+            await writer.execute(_CLEAR, tenant_id, day_from, day_to)
             for day in days:
                 rules += await _write(writer, streams[day])
     return MatchReport(tier1=rules[1], tier2=rules[2], suggestions=rules[3] + rules[4])
@@ -250,4 +256,5 @@ def _count_rules(stream: bytes) -> Counter[int]:
     body = stream[19:-2]
     if not stream.startswith(_COPY_HEADER) or len(body) % _ROW:
         raise ValueError("unexpected COPY stream from the matcher's day query")
-    return Counter(body[_RULE_BYTE::_ROW])
+    rules = body[_RULE_BYTE::_ROW]
+    return Counter({rule: rules.count(rule) for rule in RULES})
