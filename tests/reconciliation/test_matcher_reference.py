@@ -87,7 +87,6 @@ SELECT least(rule, 3), count(*) FROM inserted GROUP BY 1
 """)
 
 
-
 def rows(tenant_id: uuid.UUID, seed: int) -> tuple[list[CardSale], list[AcquirerSale]]:
     rng = random.Random(seed)
 
