@@ -197,13 +197,16 @@ async def match(
                 tier1[record_day].records = acquirer_pks
         streams: dict[date, asyncio.Queue[bytes | None]] = {day: asyncio.Queue() for day in days}
         rules: Counter[int] = Counter()
-        async with asyncio.TaskGroup() as readers:  # a reader's failure cancels the writer, and back
-            for part in (days[n::READERS] for n in range(min(READERS, len(days)))):
-                readers.create_task(_read(db, snapshot, part, tenant_id, establishment_code, tier1, streams))
-            # While the readers compute; planned as usual (index probes), unlike the day queries.
-            await writer.execute(_CLEAR, tenant_id, day_from, day_to)
-            for day in days:
-                rules += await _write(writer, streams[day])
+        try:
+            async with asyncio.TaskGroup() as readers:  # a reader's failure cancels the writer, and back
+                for part in (days[n::READERS] for n in range(min(READERS, len(days)))):
+                    readers.create_task(_read(db, snapshot, part, tenant_id, establishment_code, tier1, streams))
+                # While the readers compute; planned as usual (index probes), unlike the day queries.
+                await writer.execute(_CLEAR, tenant_id, day_from, day_to)
+                for day in days:
+                    rules += await _write(writer, streams[day])
+        except ExceptionGroup as failed:  # the task records the cause, not "errors in a TaskGroup"
+            raise failed.exceptions[0] from None
     return MatchReport(tier1=rules[1], tier2=rules[2], suggestions=rules[3] + rules[4])
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import timedelta
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import delete, select
 
 from gateway.reconciliation import matcher
 from gateway.reconciliation.models import CardSale, SaleMatch
@@ -77,3 +78,38 @@ async def test_tiers_explain_each_pair_and_a_rerun_gives_the_same_pairs(runtime,
             assert after[sale_id] == [(1, "acquirer_sale_id", ())]
         elif reason in ("authorization", "amount", "installments", "nsu"):
             assert after[sale_id] == [(1, "acquirer_sale_id", (reason,))]
+
+
+async def test_a_run_that_fails_midway_leaves_the_previous_matches(runtime, boavista, worker, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The writer COPYs day after day in one transaction: when a run fails after some days
+    were written, none of them is (here the run starts from no matches, so any day committed
+    on its own would show)."""
+    await boavista.enable()
+    for day in DAYS:
+        await boavista.post_sales((await boavista.erp_day(day))["items"])
+    await boavista.run(at_local(TODAY, 12), worker)
+    before = await pairs(runtime, boavista.tenant.tenant_id)
+    assert before
+
+    written: list[Counter[int]] = []
+    count_rules = matcher._count_rules
+
+    def fail_after_the_second_day(stream: bytes) -> Counter[int]:
+        written.append(count_rules(stream))
+        if len(written) == 2:
+            raise RuntimeError("the worker died")
+        return written[-1]
+
+    monkeypatch.setattr(matcher, "_count_rules", fail_after_the_second_day)
+    async with runtime.db.autocommit() as conn:  # what a fresh run would write differs from before
+        await conn.execute(
+            delete(SaleMatch).where(SaleMatch.sale_pk.in_([s.id for s in (await boavista.sales()).values()]))
+        )
+    with pytest.raises(RuntimeError, match="the worker died"):
+        await rematch(runtime, boavista)
+    assert len(written) == 2 and sum(written[0].values()) > 0  # a day was COPYed before the failure
+    assert await pairs(runtime, boavista.tenant.tenant_id) == {}  # ...and rolled back with the rest
+
+    monkeypatch.setattr(matcher, "_count_rules", count_rules)
+    await rematch(runtime, boavista)
+    assert await pairs(runtime, boavista.tenant.tenant_id) == before
