@@ -1,7 +1,8 @@
 """The daily (and on-demand) reconciliation run, step by step, and the daily scheduler.
 
 A run fetches the acquirer sales of the last three local days, re-runs Ponte's matcher on
-them, asks Boavista for returns whose webhook never came, expires the sales whose window
+them, puts back in line the sales Boavista could not find whose acquirer record has arrived
+since, asks Boavista for returns whose webhook never came, expires the sales whose window
 ended, and remits the pending ones. Every step is idempotent, so a run that crashes halfway
 can simply run again.
 """
@@ -13,7 +14,7 @@ from datetime import datetime, timedelta
 
 import msgspec
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import and_, exists, select, update
 
 from gateway.db.base import utcnow
 from gateway.partners.errors import PermanentPartnerError
@@ -25,6 +26,7 @@ from gateway.reconciliation.models import (
     EstablishmentSetting,
     Remittance,
     RemittanceStatus,
+    SaleMatch,
     SaleStatus,
 )
 from gateway.reconciliation.windows import fetch_days, local_day
@@ -65,6 +67,50 @@ async def match(ctx: TaskContext, setting: EstablishmentSetting, now: datetime) 
     ctx.count("matched_tier1", report.tier1)
     ctx.count("matched_tier2", report.tier2)
     ctx.count("match_suggestions", report.suggestions)
+
+
+async def requeue_found(runtime: Runtime, tenant_id: uuid.UUID, now: datetime) -> int:
+    """Acquirers report some sales late: Boavista answered ``not_found`` for a sale whose
+    record has arrived since, and Ponte's matcher now pairs the two on the acquirer id or the
+    exact key (tiers 1 and 2). Such a sale goes back in line while its window is open, once
+    per version (a second not_found for it then waits for a person). Returns sales requeued."""
+    surely_paired = exists().where(SaleMatch.sale_pk == CardSale.id, SaleMatch.rule.in_(matcher.SURE_RULES))
+    requeued_before = exists().where(
+        and_(
+            CardSaleEvent.sale_pk == CardSale.id,
+            CardSaleEvent.kind == "requeued",
+            CardSaleEvent.version == CardSale.version,
+        )
+    )
+    async with runtime.db.unit_of_work() as session:
+        rows = (
+            await session.execute(
+                update(CardSale)
+                .where(
+                    CardSale.tenant_id == tenant_id,
+                    CardSale.status == SaleStatus.divergent,
+                    CardSale.reason == "not_found",
+                    CardSale.window_ends_at > now,
+                    surely_paired,
+                    ~requeued_before,
+                )
+                .values(status=SaleStatus.pending, reason=None, reason_detail=None, updated_at=now)
+                .returning(CardSale.id, CardSale.version)
+            )
+        ).all()
+        session.add_all(
+            CardSaleEvent(
+                sale_pk=r.id,
+                kind="requeued",
+                status=SaleStatus.pending,
+                version=r.version,
+                reason="not_found",
+                at=now,
+                detail={"why": "the acquirer record arrived after Boavista's return"},
+            )
+            for r in rows
+        )
+    return len(rows)
 
 
 async def collect_overdue_returns(ctx: TaskContext, setting: EstablishmentSetting, now: datetime) -> None:
@@ -164,6 +210,7 @@ async def run(ctx: TaskContext) -> None:
     now = datetime.fromisoformat(ctx.params["now"]) if ctx.params.get("now") else utcnow()
     await fetch(ctx, setting, now)
     await match(ctx, setting, now)
+    ctx.count("sales_requeued", await requeue_found(ctx.runtime, ctx.tenant_id, now))
     await collect_overdue_returns(ctx, setting, now)
     ctx.count("sales_expired", await expire(ctx.runtime, ctx.tenant_id, now))
     await remit(ctx, setting, now)

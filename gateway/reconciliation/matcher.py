@@ -44,6 +44,7 @@ RULES: dict[int, tuple[int, str]] = {
     3: (3, "suggestion: same terminal, day and NSU"),
     4: (3, "suggestion: same terminal, day, authorization and amount"),
 }
+SURE_RULES = (1, 2)  # one-to-one pairs; 3 and 4 are suggestions
 # Bit i of ``sale_matches.differences`` set: the sale and the record differ on DIFFERENCES[i].
 DIFFERENCES = ("nsu", "authorization", "amount", "installments", "brand")
 READERS = 2

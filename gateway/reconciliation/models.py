@@ -88,7 +88,8 @@ class CardSale(TimestampedMixin, Base):
 
 
 class CardSaleEvent(Base):
-    """A sale's history: received, corrected (with the changed fields), sent, returned, expired."""
+    """A sale's history: received, corrected (with the changed fields), sent, returned, requeued
+    (its acquirer record arrived after a not_found), send_failed, expired."""
 
     __tablename__ = "card_sale_events"
     __table_args__ = (Index("ix_card_sale_events_sale", "sale_pk", "id"),)

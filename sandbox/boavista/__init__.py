@@ -45,7 +45,9 @@ after each of ``retry_delays_s`` on non-2xx or connection errors:
 Test-only routes (no token):
 
     GET|PUT /boavista/_config   {"seed", "sales_per_day" (50), "today" (null = real today),
-            "timezone" ("America/Sao_Paulo"), "divergence_rate" (0.02), "return_delay_s" (0.2),
+            "timezone" ("America/Sao_Paulo"), "divergence_rate" (0.02),
+            "not_found_reported_after_days" (null: a not_found sale is never reported; n: its
+            acquirer record appears n days after the sale), "return_delay_s" (0.2),
             "retry_delays_s" ([0.2, 0.5, 1, 2])}; PUT merges, omitted fields keep their value.
     GET  /boavista/_establishments              -> [{"establishment_code", "token"}]
     PUT  /boavista/_establishments/{code}       register another establishment -> {.., "token"}

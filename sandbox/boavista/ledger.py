@@ -36,6 +36,9 @@ class LedgerConfig(msgspec.Struct, frozen=True):
     today: date | None = None  # None: the real current day in ``timezone``
     timezone: str = "America/Sao_Paulo"
     divergence_rate: float = 0.02
+    # A not_found sale is one the acquirers have not reported: never (None), or this many days
+    # after the sale, as acquirers that report late do.
+    not_found_reported_after_days: int | None = None
 
     def current_day(self) -> date:
         return self.today or datetime.now(ZoneInfo(self.timezone)).date()
@@ -155,9 +158,17 @@ def iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def acquirer_records(sale: Sale) -> list[dict[str, object]]:
-    """What the acquirers report for a sale: nothing, one record, or a duplicate pair."""
-    if sale.divergence == "not_found":
+def reported(cfg: LedgerConfig, sale: Sale) -> bool:
+    """Whether the acquirers have reported the sale by the current day."""
+    if sale.divergence != "not_found":
+        return True
+    late = cfg.not_found_reported_after_days
+    return late is not None and cfg.current_day() >= sale.day + timedelta(days=late)
+
+
+def acquirer_records(cfg: LedgerConfig, sale: Sale) -> list[dict[str, object]]:
+    """What the acquirers report for a sale: nothing (yet), one record, or a duplicate pair."""
+    if not reported(cfg, sale):
         return []
     record: dict[str, object] = {
         "acquirer_sale_id": sale.acquirer_sale_id,

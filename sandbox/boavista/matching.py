@@ -50,7 +50,7 @@ class DayIndex:
 @lru_cache(maxsize=4)
 def day_index(cfg: LedgerConfig, code: str, day: date) -> DayIndex:
     # Cached because a remittance carries many sales of the same few days.
-    return DayIndex([record for sale in sales_of_day(cfg, code, day) for record in acquirer_records(sale)])
+    return DayIndex([record for sale in sales_of_day(cfg, code, day) for record in acquirer_records(cfg, sale)])
 
 
 def _item(sale: ErpSale, reason: str | None, record: Record | None, detail: str) -> dict[str, object]:

@@ -63,7 +63,7 @@ def sales_page(cfg: LedgerConfig, code: str, position: tuple[date, int, int], la
     items: list[dict[str, object]] = []
     while day <= last:
         for sale in sales_of_day(cfg, code, day, index):
-            records = acquirer_records(sale)
+            records = acquirer_records(cfg, sale)
             for sub in range(skip, len(records)):
                 if len(items) == limit:
                     return {"items": items, "next_cursor": _encode_cursor(day, sale.index, sub)}

@@ -28,6 +28,7 @@ async def admin(sandbox: SandboxServer) -> AsyncIterator[httpx.AsyncClient]:
             "divergence_rate": 0.3,
             "return_delay_s": 0.02,
             "retry_delays_s": [0.05, 0.1],
+            "not_found_reported_after_days": None,
         }
         (await client.put("/boavista/_config", json=config)).raise_for_status()
         client.ledger_config = (await client.get("/boavista/_config")).json()  # type: ignore[attr-defined]

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 
 from gateway.db.base import utcnow
-from gateway.reconciliation.models import AcquirerSale, CardSaleEvent, Remittance, RemittanceItem
+from gateway.reconciliation import flows
+from gateway.reconciliation.models import AcquirerSale, CardSale, CardSaleEvent, Remittance, RemittanceItem
 from gateway.tasks.models import Task
 from tests.reconciliation.support import PLANTED_DAYS, at_local, today_local
 
@@ -267,3 +268,61 @@ async def test_a_remittance_boavista_lost_is_sent_again(client, runtime, boavist
     async with runtime.db.sessionmaker() as session:
         kinds = Counter(await session.scalars(select(CardSaleEvent.kind)))
     assert (kinds["send_failed"], kinds["sent"]) == (48, 96)  # every sale went back in line, then out again
+
+
+async def test_a_sale_boavista_did_not_find_is_sent_again_when_its_record_arrives(
+    client, runtime, boavista, worker
+) -> None:
+    # The acquirers report not_found sales two days late: nothing of them when the sales go out.
+    late = {"today": (TODAY - timedelta(days=1)).isoformat(), "not_found_reported_after_days": 2}
+    (await boavista.admin.put("/boavista/_config", json=late)).raise_for_status()
+    await boavista.enable()
+    planted = await post_erp_days(boavista)
+    missing = {sid for sid, reason in planted.items() if reason == "not_found"}
+    assert missing
+    await boavista.run(NOON, worker)
+    [first] = await remittance_ids(runtime, boavista.tenant.tenant_id)
+    await boavista.deliver_returns(first, worker)
+    assert {(s.status, s.reason) for sid, s in (await boavista.sales()).items() if sid in missing} == {
+        ("divergent", "not_found")
+    }
+
+    # Two days on, the acquirers have reported them: the next run finds the records, Ponte's
+    # matcher pairs them on the exact key, and the sales go out again by themselves.
+    (
+        await boavista.admin.put("/boavista/_config", json={"today": (TODAY + timedelta(days=1)).isoformat()})
+    ).raise_for_status()
+    done = await task(runtime, await boavista.run(NOON + timedelta(hours=1), worker))
+    assert done.status == "succeeded", done.error
+    assert done.counters["sales_requeued"] == done.counters["sales_sent"] == len(missing)
+    second = (await remittance_ids(runtime, boavista.tenant.tenant_id))[-1]
+    await boavista.deliver_returns(second, worker)
+    sales = await boavista.sales()
+    assert all(sales[sid].status == "reconciled" and sales[sid].version == 1 for sid in missing)
+    history = (await client.get(f"/v1/reconciliation/sales/{min(missing)}", headers=boavista.tenant.headers)).json()
+    assert [(h["kind"], h["status"]) for h in history["history"]] == [
+        ("received", "pending"),
+        ("sent", "sent"),
+        ("returned", "divergent"),
+        ("requeued", "pending"),
+        ("sent", "sent"),
+        ("returned", "reconciled"),
+    ]
+
+    # Once per version: a second not_found for the same sale waits for a person; and never
+    # after the sale's window.
+    async with runtime.db.unit_of_work() as session:
+        await session.execute(
+            update(CardSale)
+            .where(CardSale.tenant_id == boavista.tenant.tenant_id, CardSale.sale_id.in_(missing))
+            .values(status="divergent", reason="not_found")
+        )
+    assert await flows.requeue_found(runtime, boavista.tenant.tenant_id, NOON + timedelta(hours=2)) == 0
+    async with runtime.db.unit_of_work() as session:
+        ours = [s.id for s in sales.values()]
+        await session.execute(
+            delete(CardSaleEvent).where(CardSaleEvent.kind == "requeued", CardSaleEvent.sale_pk.in_(ours))
+        )
+    after_window = at_local(TODAY + timedelta(days=5))
+    assert await flows.requeue_found(runtime, boavista.tenant.tenant_id, after_window) == 0
+    assert await flows.requeue_found(runtime, boavista.tenant.tenant_id, NOON + timedelta(hours=2)) == len(missing)

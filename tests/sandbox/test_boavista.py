@@ -73,9 +73,11 @@ def receiver() -> Iterator[Receiver]:
 async def admin(sandbox: SandboxServer) -> AsyncIterator[httpx.AsyncClient]:
     """The test-only side of the sandbox: configuration, the ERP's sales, deliveries, faults."""
     async with httpx.AsyncClient(base_url=sandbox.url, timeout=60) as client:
+        before = (await client.get("/boavista/_config")).json()
         settings = {"today": TODAY.isoformat(), "sales_per_day": 50, "return_delay_s": 0.05}
-        await configure(client, **settings, retry_delays_s=[0.05, 0.1, 0.2])
+        await configure(client, **settings, retry_delays_s=[0.05, 0.1, 0.2], not_found_reported_after_days=None)
         yield client
+        await configure(client, **before)
 
 
 async def configure(admin: httpx.AsyncClient, **settings: Any) -> None:
@@ -226,6 +228,31 @@ async def test_corrected_sales_match_except_what_only_the_acquirer_can_fix(
     reasons = {i["sale_id"]: i["reason"] for i in json.loads(body)["data"]["items"]}
     expected = {s: (r if r in ("not_found", "duplicate") else None) for s, r in original["divergences"].items()}
     assert reasons == expected
+
+
+async def test_acquirers_can_report_not_found_sales_late(
+    admin: httpx.AsyncClient, boavista: BoavistaClient, receiver: Receiver
+) -> None:
+    await configure(admin, sales_per_day=1000, not_found_reported_after_days=1)
+    await boavista.configure_webhook(CODE, receiver.url, SECRET)
+    erp = await erp_day(admin, TODAY)
+    missing = {sid for sid, reason in erp["divergences"].items() if reason == "not_found"}
+    assert missing
+    items = [i for i in erp["items"] if i["sale_id"] in missing]
+
+    async def reasons() -> dict[str, str | None]:
+        remittance_id = f"late-{uuid.uuid4()}"
+        await boavista.send_remittance(CODE, remittance_id, items)
+        await eventually(lambda: bool(receiver.for_remittance(remittance_id)))
+        _, body = receiver.for_remittance(remittance_id)[0]
+        return {i["sale_id"]: i["reason"] for i in json.loads(body)["data"]["items"]}
+
+    on_the_day = await all_sales(boavista, TODAY, TODAY)
+    assert await reasons() == dict.fromkeys(missing, "not_found")
+    await configure(admin, today=date(2024, 5, 11).isoformat())
+    next_day = await all_sales(boavista, TODAY, TODAY)
+    assert len(next_day) == len(on_the_day) + len(missing)  # the late records, on their own day
+    assert await reasons() == dict.fromkeys(missing, None)  # and Boavista now matches the sales
 
 
 async def test_remittance_is_idempotent_on_its_id(
