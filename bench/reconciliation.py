@@ -23,6 +23,7 @@ import asyncpg
 
 from bench.common import BenchStack, Report
 from gateway.reconciliation import acquirer, matcher
+from gateway.reconciliation.models import CARD_FIELDS
 from gateway.reconciliation.windows import window_end
 
 CODE = "1020304050"
@@ -34,16 +35,7 @@ REASONS = ("authorization", "installments", "amount", "not_found", "duplicate", 
 SALE_COLUMNS = (
     "tenant_id",
     "sale_id",
-    "sold_at",
-    "local_day",
-    "gross_amount_cents",
-    "currency",
-    "installments",
-    "brand",
-    "payment_type",
-    "nsu",
-    "authorization_code",
-    "terminal_id",
+    *CARD_FIELDS,
     "status",
     "acquirer_sale_id",
     "version",

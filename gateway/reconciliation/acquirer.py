@@ -13,22 +13,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db.base import utcnow
-from gateway.reconciliation.models import AcquirerSale
+from gateway.reconciliation.models import CARD_FIELDS, AcquirerSale
 from gateway.reconciliation.windows import local_day
 
-UPDATABLE = (
-    "sold_at",
-    "local_day",
-    "gross_amount_cents",
-    "currency",
-    "installments",
-    "brand",
-    "payment_type",
-    "nsu",
-    "authorization_code",
-    "terminal_id",
-    "acquirer",
-)
+UPDATABLE = (*CARD_FIELDS, "acquirer")
 
 
 @dataclass

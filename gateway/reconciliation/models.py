@@ -53,7 +53,26 @@ class EstablishmentSetting(TimestampedMixin, Base):
     webhook_endpoint_id: Mapped[uuid.UUID | None]
 
 
-class CardSale(TimestampedMixin, Base):
+class CardFields:
+    """What the ERP and the acquirer both record of a card sale: the fields compared, copied
+    and matched on. Kept in one place so the two sides cannot drift apart."""
+
+    sold_at: Mapped[datetime]
+    local_day: Mapped[date]  # the establishment's calendar day of the sale
+    gross_amount_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    installments: Mapped[int] = mapped_column(SmallInteger)
+    brand: Mapped[str] = mapped_column(String(32))
+    payment_type: Mapped[str] = mapped_column(String(16))
+    nsu: Mapped[str] = mapped_column(String(12))
+    authorization_code: Mapped[str] = mapped_column(String(12))
+    terminal_id: Mapped[str] = mapped_column(String(32))
+
+
+CARD_FIELDS = tuple(CardFields.__annotations__)  # their names, in order: upserts, COPY column lists
+
+
+class CardSale(CardFields, TimestampedMixin, Base):
     """A card sale as the ERP registered it, and where it stands in reconciliation."""
 
     __tablename__ = "card_sales"
@@ -67,16 +86,6 @@ class CardSale(TimestampedMixin, Base):
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     sale_id: Mapped[str] = mapped_column(String(64))
-    sold_at: Mapped[datetime]
-    local_day: Mapped[date]  # the establishment's calendar day of the sale
-    gross_amount_cents: Mapped[int] = mapped_column(BigInteger)
-    currency: Mapped[str] = mapped_column(String(3))
-    installments: Mapped[int] = mapped_column(SmallInteger)
-    brand: Mapped[str] = mapped_column(String(32))
-    payment_type: Mapped[str] = mapped_column(String(16))
-    nsu: Mapped[str] = mapped_column(String(12))
-    authorization_code: Mapped[str] = mapped_column(String(12))
-    terminal_id: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default=SaleStatus.pending)
     reason: Mapped[str | None] = mapped_column(String(32))
     reason_detail: Mapped[str | None] = mapped_column(Text)
@@ -105,7 +114,7 @@ class CardSaleEvent(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
 
 
-class AcquirerSale(Base):
+class AcquirerSale(CardFields, Base):
     """A sale as an acquirer registered it, fetched from Boavista; only ``acquirer_sale_id`` is unique."""
 
     __tablename__ = "acquirer_sales"
@@ -118,16 +127,6 @@ class AcquirerSale(Base):
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     establishment_code: Mapped[str] = mapped_column(String(32))
     acquirer_sale_id: Mapped[str] = mapped_column(String(64))
-    sold_at: Mapped[datetime]
-    local_day: Mapped[date]
-    gross_amount_cents: Mapped[int] = mapped_column(BigInteger)
-    currency: Mapped[str] = mapped_column(String(3))
-    installments: Mapped[int] = mapped_column(SmallInteger)
-    brand: Mapped[str] = mapped_column(String(32))
-    payment_type: Mapped[str] = mapped_column(String(16))
-    nsu: Mapped[str] = mapped_column(String(12))
-    authorization_code: Mapped[str] = mapped_column(String(12))
-    terminal_id: Mapped[str] = mapped_column(String(32))
     acquirer: Mapped[str] = mapped_column(String(32))
     fetched_at: Mapped[datetime] = mapped_column(default=utcnow)
 
