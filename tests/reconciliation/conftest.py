@@ -6,12 +6,13 @@ import httpx
 import pytest
 
 from sandbox.server import SandboxServer
-from tests.reconciliation.support import TZ, Boavista, Relay, today_local
+from tests.boavista_sandbox import WebhookReceiver, sandbox_config
+from tests.reconciliation.support import TZ, Boavista, today_local
 
 
 @pytest.fixture(scope="session")
-def relay() -> Iterator[Relay]:
-    server = Relay()
+def relay() -> Iterator[WebhookReceiver]:
+    server = WebhookReceiver()
     yield server
     server.server.shutdown()
 
@@ -20,7 +21,6 @@ def relay() -> Iterator[Relay]:
 async def admin(sandbox: SandboxServer) -> AsyncIterator[httpx.AsyncClient]:
     """Boavista's test-only side, configured with many divergences so every reason shows up."""
     async with httpx.AsyncClient(base_url=sandbox.url, timeout=60) as client:
-        before = (await client.get("/boavista/_config")).json()
         config = {
             "today": today_local().isoformat(),
             "timezone": TZ,
@@ -30,10 +30,9 @@ async def admin(sandbox: SandboxServer) -> AsyncIterator[httpx.AsyncClient]:
             "retry_delays_s": [0.05, 0.1],
             "not_found_reported_after_days": None,
         }
-        (await client.put("/boavista/_config", json=config)).raise_for_status()
-        client.ledger_config = (await client.get("/boavista/_config")).json()  # type: ignore[attr-defined]
-        yield client
-        await client.put("/boavista/_config", json=before)
+        async with sandbox_config(client, **config) as ledger_config:
+            client.ledger_config = ledger_config  # type: ignore[attr-defined]
+            yield client
 
 
 @pytest.fixture

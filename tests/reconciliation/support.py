@@ -1,16 +1,12 @@
-"""Boavista as the tests see it: a fresh establishment, the ERP's sales, and a relay that
-captures the signed return webhooks so a test can hand them to Ponte's inbox."""
+"""Boavista as the tests see it: a fresh establishment, the ERP's sales, and a relay (a
+WebhookReceiver) that captures the signed return webhooks so a test can hand them to Ponte's inbox."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import json
-import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,6 +22,7 @@ from gateway.tasks import service as tasks_service
 from gateway.webhooks.models import WebhookEndpoint
 from gateway.webhooks.signing import active_secrets
 from sandbox.boavista.ledger import DIVERGENCES, LedgerConfig, sales_of_day
+from tests.boavista_sandbox import WebhookReceiver
 
 TZ = "America/Sao_Paulo"
 _codes = itertools.count(1)
@@ -37,41 +34,6 @@ def today_local() -> date:
 
 def at_local(day: date, hour: int = 12, minute: int = 0) -> datetime:
     return datetime.combine(day, time(hour, minute), tzinfo=ZoneInfo(TZ)).astimezone(UTC)
-
-
-class Relay:
-    """A real HTTP server standing in for Ponte's public webhook URL; it records each post."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[dict[str, str], bytes]] = []
-        relay = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                relay.messages.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/relay"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def for_remittance(self, remittance_id: str) -> list[tuple[dict[str, str], bytes]]:
-        return [(h, b) for h, b in self.messages if json.loads(b)["data"]["remittance_id"] == remittance_id]
-
-    async def wait_for(
-        self, remittance_id: str, count: int = 1, within_s: float = 15.0
-    ) -> list[tuple[dict[str, str], bytes]]:
-        for _ in range(int(within_s / 0.02)):
-            found = self.for_remittance(remittance_id)
-            if len(found) >= count:
-                return found
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"no return for {remittance_id}")
 
 
 PLANTED_DAYS = tuple(today_local() - timedelta(days=n) for n in (2, 1))
@@ -95,7 +57,7 @@ class Boavista:
         client: Any,
         admin: httpx.AsyncClient,
         runtime: Runtime,
-        relay: Relay,
+        relay: WebhookReceiver,
         tenant: Any,
         sandbox_url: str,
         ledger_config: dict[str, Any],

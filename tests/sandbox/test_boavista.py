@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -20,6 +18,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from gateway.partners.boavista import BoavistaClient
 from gateway.partners.errors import PermanentPartnerError, TransientPartnerError
 from sandbox.server import SandboxServer
+from tests.boavista_sandbox import WebhookReceiver, sandbox_config
 
 CODE = "1020304050"
 TODAY = date(2024, 5, 10)
@@ -33,38 +32,9 @@ DIVERGENT_FIELD = {
 REASONS = {*DIVERGENT_FIELD, "not_found", "duplicate", "nsu"}
 
 
-class Receiver:
-    """A real HTTP server standing in for Ponte's webhook endpoint; it can refuse the next N posts."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[dict[str, str], bytes]] = []
-        self.refuse_next = 0
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                refused = receiver.refuse_next > 0
-                receiver.refuse_next -= refused
-                if not refused:
-                    receiver.messages.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(500 if refused else 204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/webhooks/boavista"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def for_remittance(self, remittance_id: str) -> list[tuple[dict[str, str], bytes]]:
-        return [(h, b) for h, b in self.messages if json.loads(b)["data"]["remittance_id"] == remittance_id]
-
-
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
+def receiver() -> Iterator[WebhookReceiver]:
+    server = WebhookReceiver()
     yield server
     server.server.shutdown()
 
@@ -73,11 +43,11 @@ def receiver() -> Iterator[Receiver]:
 async def admin(sandbox: SandboxServer) -> AsyncIterator[httpx.AsyncClient]:
     """The test-only side of the sandbox: configuration, the ERP's sales, deliveries, faults."""
     async with httpx.AsyncClient(base_url=sandbox.url, timeout=60) as client:
-        before = (await client.get("/boavista/_config")).json()
         settings = {"today": TODAY.isoformat(), "sales_per_day": 50, "return_delay_s": 0.05}
-        await configure(client, **settings, retry_delays_s=[0.05, 0.1, 0.2], not_found_reported_after_days=None)
-        yield client
-        await configure(client, **before)
+        async with sandbox_config(
+            client, **settings, retry_delays_s=[0.05, 0.1, 0.2], not_found_reported_after_days=None
+        ):
+            yield client
 
 
 async def configure(admin: httpx.AsyncClient, **settings: Any) -> None:
@@ -178,7 +148,7 @@ async def test_erp_diverges_from_acquirer_in_about_two_percent(
 
 
 async def test_remittance_return_arrives_signed_with_reasons(
-    admin: httpx.AsyncClient, boavista: BoavistaClient, receiver: Receiver
+    admin: httpx.AsyncClient, boavista: BoavistaClient, receiver: WebhookReceiver
 ) -> None:
     await configure(admin, sales_per_day=1000)
     await boavista.configure_webhook(CODE, receiver.url, SECRET)
@@ -214,7 +184,7 @@ async def test_remittance_return_arrives_signed_with_reasons(
 
 
 async def test_corrected_sales_match_except_what_only_the_acquirer_can_fix(
-    admin: httpx.AsyncClient, boavista: BoavistaClient, receiver: Receiver
+    admin: httpx.AsyncClient, boavista: BoavistaClient, receiver: WebhookReceiver
 ) -> None:
     await configure(admin, sales_per_day=3000)
     await boavista.configure_webhook(CODE, receiver.url, SECRET)
@@ -231,7 +201,7 @@ async def test_corrected_sales_match_except_what_only_the_acquirer_can_fix(
 
 
 async def test_acquirers_can_report_not_found_sales_late(
-    admin: httpx.AsyncClient, boavista: BoavistaClient, receiver: Receiver
+    admin: httpx.AsyncClient, boavista: BoavistaClient, receiver: WebhookReceiver
 ) -> None:
     await configure(admin, sales_per_day=1000, not_found_reported_after_days=1)
     await boavista.configure_webhook(CODE, receiver.url, SECRET)
@@ -256,7 +226,7 @@ async def test_acquirers_can_report_not_found_sales_late(
 
 
 async def test_remittance_is_idempotent_on_its_id(
-    admin: httpx.AsyncClient, boavista: BoavistaClient, receiver: Receiver
+    admin: httpx.AsyncClient, boavista: BoavistaClient, receiver: WebhookReceiver
 ) -> None:
     await boavista.configure_webhook(CODE, receiver.url, SECRET)
     items = (await erp_day(admin, TODAY))["items"]
@@ -273,7 +243,7 @@ async def test_remittance_is_idempotent_on_its_id(
 
 
 async def test_resend_keeps_webhook_id_and_second_return_gets_a_new_one(
-    admin: httpx.AsyncClient, boavista: BoavistaClient, receiver: Receiver
+    admin: httpx.AsyncClient, boavista: BoavistaClient, receiver: WebhookReceiver
 ) -> None:
     await boavista.configure_webhook(CODE, receiver.url, SECRET)
     remittance_id = f"dup-{uuid.uuid4()}"
@@ -294,7 +264,7 @@ async def test_resend_keeps_webhook_id_and_second_return_gets_a_new_one(
 
 
 async def test_return_is_retried_until_the_receiver_accepts(
-    admin: httpx.AsyncClient, boavista: BoavistaClient, receiver: Receiver
+    admin: httpx.AsyncClient, boavista: BoavistaClient, receiver: WebhookReceiver
 ) -> None:
     await boavista.configure_webhook(CODE, receiver.url, SECRET)
     receiver.refuse_next = 2
