@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 import msgspec
 import structlog
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import exists, select, update
 
 from gateway.db.base import utcnow
 from gateway.partners.errors import PermanentPartnerError
@@ -76,11 +76,9 @@ async def requeue_found(runtime: Runtime, tenant_id: uuid.UUID, now: datetime) -
     per version (a second not_found for it then waits for a person). Returns sales requeued."""
     surely_paired = exists().where(SaleMatch.sale_pk == CardSale.id, SaleMatch.rule.in_(matcher.SURE_RULES))
     requeued_before = exists().where(
-        and_(
-            CardSaleEvent.sale_pk == CardSale.id,
-            CardSaleEvent.kind == "requeued",
-            CardSaleEvent.version == CardSale.version,
-        )
+        CardSaleEvent.sale_pk == CardSale.id,
+        CardSaleEvent.kind == "requeued",
+        CardSaleEvent.version == CardSale.version,
     )
     async with runtime.db.unit_of_work() as session:
         rows = (
