@@ -32,9 +32,27 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # A remittance still without its return webhook this long after sending is asked for by
     # the next reconciliation run (Boavista's polling fallback).
     boavista_return_grace_seconds: float = 3600.0
+    # Outbound events (gateway/events/). Endpoints must be https unless this is off (dev, tests).
+    events_require_https: bool = True
+    # Seconds before each attempt (Svix's schedule); the last entry is the last attempt.
+    event_retry_schedule: str = "0,5,300,1800,7200,18000,36000,36000"
+    event_attempt_timeout_seconds: float = 15.0
+    # An endpoint failing without a success this long is disabled (endpoint.disabled is emitted).
+    event_disable_after_seconds: float = 432_000.0
+    event_endpoint_concurrency: int = 10  # attempts in flight per endpoint and worker process
+    event_max_in_flight: int = 200  # attempts in flight per worker process
+    # Circuit breaker: after this many failures in a row, hold off the endpoint for the cooldown.
+    event_breaker_failures: int = 5
+    event_breaker_cooldown_seconds: float = 30.0
+    event_lease_seconds: float = 60.0  # a claimed delivery whose worker died is retried after this
+    event_poll_seconds: float = 1.0  # fallback poll; commits wake the dispatcher at once (NOTIFY)
     log_level: str = "INFO"
     log_format: str = "json"  # json | console
     data_dir: str = ".ponte"
+
+    @property
+    def event_schedule(self) -> list[float]:
+        return [float(s) for s in self.event_retry_schedule.split(",") if s.strip()]
 
     @property
     def embedded(self) -> bool:

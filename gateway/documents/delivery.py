@@ -16,6 +16,7 @@ from sqlalchemy import Select, and_, select, update
 from gateway.db.base import utcnow
 from gateway.documents.integration import forget_portal_session, portal_session
 from gateway.documents.models import DeliveryStatus, DocumentDelivery, DocumentTemplate, PortalIntegration
+from gateway.events import emitters
 from gateway.partners.client_portal import ClientPortalClient
 from gateway.partners.errors import PermanentPartnerError, TransientPartnerError
 from gateway.runtime import Runtime
@@ -93,12 +94,16 @@ async def _load(ctx: TaskContext, delivery_id: uuid.UUID) -> Delivery | None:
 
 async def _record(runtime: Runtime, delivery_id: uuid.UUID, **values: object) -> None:
     # Never overwrite a delivered row: a stale worker's late failure must not hide a success.
-    async with autocommit(runtime) as conn:
-        await conn.execute(
-            update(_D)
-            .where(_D.id == delivery_id, _D.status != DeliveryStatus.delivered)
-            .values(updated_at=utcnow(), **values)
-        )
+    async with runtime.db.engine.begin() as conn:  # the status and its outbound event commit together
+        row = (
+            await conn.execute(
+                update(_D)
+                .where(_D.id == delivery_id, _D.status != DeliveryStatus.delivered)
+                .values(updated_at=utcnow(), **values)
+                .returning(*(getattr(_D, c) for c in emitters.DELIVERY_COLUMNS))
+            )
+        ).first()
+        await emitters.document_delivery(conn, delivery_id, row, values)
 
 
 async def _fail(runtime: Runtime, delivery_id: uuid.UUID, code: str, detail: str) -> TaskFailed:
