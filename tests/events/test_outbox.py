@@ -19,11 +19,15 @@ class Boom(Exception):
 async def test_a_rolled_back_change_emits_nothing(runtime, client, tenants) -> None:
     t = await tenants.create()
     await create_endpoint(client, t.headers, "http://127.0.0.1:9/hook")
-    with pytest.raises(Boom):
+
+    async def change_then_fail() -> None:
         async with runtime.db.unit_of_work() as session:
             await session.execute(text("UPDATE tenants SET name = 'changed' WHERE id = :id"), {"id": t.tenant_id})
             await emit(session, t.tenant_id, "ping", Ping())
             raise Boom
+
+    with pytest.raises(Boom):
+        await change_then_fail()
     assert await scalar(runtime, "SELECT count(*) FROM events") == 0
     assert await scalar(runtime, "SELECT count(*) FROM event_deliveries") == 0
     assert await scalar(runtime, "SELECT name FROM tenants WHERE id = :id", id=t.tenant_id) != "changed"

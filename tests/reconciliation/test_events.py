@@ -45,10 +45,13 @@ async def test_return_divergences_and_expiry_are_events(runtime, boavista) -> No
     class Boom(Exception):
         pass
 
-    with pytest.raises(Boom):  # a return whose transaction rolls back tells nobody anything
+    async def apply_then_fail() -> None:
         async with runtime.db.unit_of_work() as session:
             await remittances.apply_return(session, tenant_id, returned)
             raise Boom
+
+    with pytest.raises(Boom):  # a return whose transaction rolls back tells nobody anything
+        await apply_then_fail()
     assert await events(runtime, tenant_id) == []
 
     async with runtime.db.unit_of_work() as session:
