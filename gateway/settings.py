@@ -44,7 +44,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Circuit breaker: after this many failures in a row, hold off the endpoint for the cooldown.
     event_breaker_failures: int = 5
     event_breaker_cooldown_seconds: float = 30.0
-    event_lease_seconds: float = 60.0  # a claimed delivery whose worker died is retried after this
+    # A claimed delivery whose worker died is retried after this (at least 2 attempt timeouts + 5 s).
+    event_lease_seconds: float = 60.0
     event_poll_seconds: float = 1.0  # fallback poll; commits wake the dispatcher at once (NOTIFY)
     log_level: str = "INFO"
     log_format: str = "json"  # json | console

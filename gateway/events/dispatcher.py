@@ -108,6 +108,9 @@ class Dispatcher:
         self.schedule = s.event_schedule
         self.cap = s.event_endpoint_concurrency
         self.max_in_flight = s.event_max_in_flight
+        # A lease shorter than an attempt would hand a live attempt to another dispatcher (or
+        # to this one's own recovery): a duplicate for nothing.
+        self.lease = max(s.event_lease_seconds, 2 * s.event_attempt_timeout_seconds + 5)
         self.client = client or delivery_client(s)
         self._own_client = client is None
         self.signers = SignerCache(runtime.cipher)
@@ -167,7 +170,7 @@ class Dispatcher:
         now = time.monotonic()
         s = self.runtime.settings
         if now >= self._next_recover:
-            self._next_recover = now + max(s.event_lease_seconds / 4, 0.5)
+            self._next_recover = now + max(self.lease / 4, 0.5)
             async with self.runtime.db.autocommit() as conn:
                 recovered = (await conn.execute(_RECOVER)).rowcount
             if recovered:
@@ -187,7 +190,7 @@ class Dispatcher:
             "cap_free": list(caps.values()),
             "default_cap": self.cap,
             "total": total,
-            "lease": s.event_lease_seconds,
+            "lease": self.lease,
         }
         async with self.runtime.db.autocommit() as conn:
             rows = (await conn.execute(_CLAIM, params)).all()
