@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from gateway.embedded import EmbeddedServices
+from gateway.events.demo import register_demo_endpoint
 from gateway.settings import get_settings
 
 
@@ -80,11 +81,13 @@ def run_dev(*, port: int, sandbox_port: int, data_dir: Path) -> None:
             "PONTE_PUBLIC_URL": gateway_url,
             "PONTE_SANDBOX_URL": sandbox_url,
             "PONTE_LOG_FORMAT": os.environ.get("PONTE_LOG_FORMAT", "console"),
+            "PONTE_EVENTS_REQUIRE_HTTPS": os.environ.get("PONTE_EVENTS_REQUIRE_HTTPS", "false"),  # the sandbox is http
         }
         os.environ.update(env)
         get_settings.cache_clear()
         children.append(subprocess.Popen([sys.executable, "-m", "sandbox", "--port", str(sandbox_port)], env=env))  # noqa: S603
         children.append(subprocess.Popen([sys.executable, "-m", "gateway.cli", "worker"], env=env))
+        events_url = asyncio.run(register_demo_endpoint(get_settings()))
         click.echo(
             f"""
 Ponte is running.
@@ -92,6 +95,7 @@ Ponte is running.
   Docs        {gateway_url}/docs  (Swagger: {gateway_url}/docs/swagger)
   Health      {gateway_url}/health/ready     Metrics {gateway_url}/metrics
   Sandbox     {sandbox_url}  (simulated insurers, core system, client portal, Boavista)
+  Events      the demo tenant's events go to {events_url} (received: {sandbox_url}/receiver/_receivers/demo/received)
   Demo key    {demo_key}
   Operator    {operator_key}
   Data        {data_dir.resolve()}

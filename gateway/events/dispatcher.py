@@ -168,7 +168,6 @@ class Dispatcher:
     async def cycle(self) -> int:
         """Recover lapsed leases (now and then), claim what the free slots allow, start sending."""
         now = time.monotonic()
-        s = self.runtime.settings
         if now >= self._next_recover:
             self._next_recover = now + max(self.lease / 4, 0.5)
             async with self.runtime.db.autocommit() as conn:
