@@ -74,11 +74,26 @@ def check_ports(*, port: int, sandbox_port: int) -> None:
         raise click.ClickException("--port and --sandbox-port must differ")
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    # A `ponte dev` killed outright takes its sandbox and worker with it (Linux).
+def _die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """Linux: get ``sig`` when the parent process dies (a `ponte dev` killed outright takes
+    its sandbox and worker with it; a closed terminal's `uv run` takes `ponte dev`)."""
     import ctypes
 
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)  # PR_SET_PDEATHSIG
+
+
+def own_process_group() -> None:
+    """Take `ponte dev` and what it starts out of the terminal's process group.
+
+    The terminal sends Ctrl-C to its whole foreground group, and ``uv run`` forwards it to its
+    child as well: `ponte dev` would get it twice and the embedded Valkey (started by a library,
+    in our group) would stop before the worker that uses it. In a group of its own, `ponte dev`
+    gets the one SIGINT that ``uv`` forwards, and stops everything in order.
+    """
+    if sys.platform != "linux" or os.getpgid(0) == os.getpid():
+        return  # already a group leader (started directly by a shell): nothing to leave
+    os.setpgid(0, 0)
+    _die_with_parent(signal.SIGINT)
 
 
 def _child(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -108,6 +123,7 @@ def run_dev(*, port: int, sandbox_port: int, data_dir: Path) -> None:
     from gateway import migrate
 
     settings = get_settings()
+    own_process_group()
     data_dir.mkdir(parents=True, exist_ok=True)
     services = EmbeddedServices(data_dir, persist=True)
     click.echo("starting PostgreSQL and Valkey..." if settings.embedded else "using DATABASE_URL / REDIS_URL")

@@ -36,7 +36,9 @@ def test_tenants_and_keys_from_the_command_line(runtime, settings, monkeypatch, 
         assert tenant["slug"] == "farmacia"
         listed = runner.invoke(main, ["tenants", "list"])
         assert "farmacia" in listed.output
-        assert [t["slug"] for t in json.loads(runner.invoke(main, ["tenants", "list", "--json"]).output)] == ["farmacia"]
+        assert [t["slug"] for t in json.loads(runner.invoke(main, ["tenants", "list", "--json"]).output)] == [
+            "farmacia"
+        ]
         key = runner.invoke(main, ["keys", "create", "farmacia", "--name", "erp", "--json"])
         assert key.exit_code == 0, key.output
         issued = json.loads(key.output)
@@ -69,7 +71,10 @@ def test_commands_find_a_dev_stack_through_its_env_file(runtime, settings, monke
     assert env_file.stat().st_mode & 0o777 == 0o600  # it holds keys
     assert read_env(env_file)["ODD"] == "it's $x"
     sourced = subprocess.run(  # noqa: S603 - the file is what a shell sources
-        ["bash", "-c", f". {env_file} && printf %s \"$ODD\""], capture_output=True, text=True, check=True  # noqa: S607
+        ["bash", "-c", f'. {env_file} && printf %s "$ODD"'],
+        capture_output=True,
+        text=True,
+        check=True,  # noqa: S607
     )
     assert sourced.stdout == "it's $x"
     for name in ("DATABASE_URL", "REDIS_URL", "PONTE_URL"):
