@@ -71,10 +71,10 @@ def test_commands_find_a_dev_stack_through_its_env_file(runtime, settings, monke
     assert env_file.stat().st_mode & 0o777 == 0o600  # it holds keys
     assert read_env(env_file)["ODD"] == "it's $x"
     sourced = subprocess.run(  # noqa: S603 - the file is what a shell sources
-        ["bash", "-c", f'. {env_file} && printf %s "$ODD"'],
+        ["bash", "-c", f'. {env_file} && printf %s "$ODD"'],  # noqa: S607
         capture_output=True,
         text=True,
-        check=True,  # noqa: S607
+        check=True,
     )
     assert sourced.stdout == "it's $x"
     for name in ("DATABASE_URL", "REDIS_URL", "PONTE_URL"):
