@@ -9,11 +9,10 @@ from litestar import Litestar, Request
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ControllerRouterHandler
 
-from gateway import __version__
+from gateway import __version__, apidocs
 from gateway.deps import dependencies
 from gateway.documents.routes import (
     DocumentDeliveryController,
@@ -70,6 +69,7 @@ ROUTES: list[ControllerRouterHandler] = [
     list_event_types,
     EventEndpointController,
     EventMessageController,
+    apidocs.assets_router(),
 ]
 
 
@@ -94,7 +94,7 @@ def openapi_config() -> OpenAPIConfig:
             "`Idempotency-Key`."
         ),
         path="/docs",
-        render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
+        render_plugins=apidocs.render_plugins(),
         components=Components(
             security_schemes={
                 "ApiKey": SecurityScheme(type="http", scheme="bearer", description="Tenant or operator API key")
