@@ -19,13 +19,9 @@ from gateway.documents.routes import (
     DocumentPortalController,
     DocumentTemplateController,
 )
-<<<<<<< HEAD
-from gateway.errors import UnsupportedMediaType, exception_handlers
+from gateway.errors import exception_handlers
 from gateway.events.openapi import openapi_webhooks
 from gateway.events.routes import EventEndpointController, EventMessageController, list_event_types
-=======
-from gateway.errors import exception_handlers
->>>>>>> main
 from gateway.health.routes import live, ping, ready
 from gateway.idempotency.middleware import IdempotencyMiddleware
 from gateway.imports.portfolio import PolicyController
