@@ -23,6 +23,7 @@ from gateway.runtime import Runtime
 from gateway.settings import Settings, load_settings
 from sandbox.server import SandboxServer
 from tests.factories import TenantFactory
+from tests.loopback import LOOPBACK_ALLOW
 
 OPERATOR_KEY = "op-test-key"
 
@@ -53,6 +54,8 @@ def settings(backing_services: tuple[str, str]) -> Settings:
         api_key_cache_seconds=0.0,
         log_format="console",
         log_level="WARNING",
+        egress_allow=LOOPBACK_ALLOW,
+        egress_allow_http=True,
     )
 
 

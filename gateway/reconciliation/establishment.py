@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.egress import check_configured_url
 from gateway.errors import FieldError, NotFound, ServiceUnavailable, Unprocessable
 from gateway.partners.boavista import BoavistaClient
 from gateway.partners.errors import PermanentPartnerError, TransientPartnerError
@@ -54,6 +55,7 @@ async def update_setting(
     if data.api_token is not None:
         setting.api_token_encrypted = runtime.cipher.encrypt({"token": data.api_token})
     if data.base_url is not None:
+        await check_configured_url(runtime.egress, data.base_url, pointer="/base_url")
         setting.base_url = data.base_url.rstrip("/")
     if data.timezone is not None:
         try:
