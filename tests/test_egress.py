@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from sqlalchemy import text
 
 from gateway.egress import EgressPolicy, EgressRefused, ResponseTooLarge, blocked_reason, parse_allowlist
 from tests.documents.support import complete_task, deliveries, document, enable_portal, task_completed
@@ -256,3 +257,17 @@ def test_httpx_is_not_used_bare_for_outbound_calls() -> None:
         if "httpx.AsyncClient(" in p.read_text() and p.name != "egress.py"
     ]
     assert bare == []
+
+
+async def test_an_address_saved_before_the_guard_is_refused_when_used(client, tenants, runtime) -> None:
+    t = await tenants.create()
+    body = {"insurer": "allianz", "credentials": {"username": "u", "password": "sandbox"}}
+    conn = (await client.post("/v1/insurer-connections", json=body, headers=t.headers)).json()
+    async with runtime.db.engine.begin() as db:  # as a row written before the guard existed would be
+        await db.execute(
+            text("UPDATE insurer_connections SET base_url = 'http://[::1]:9/soap' WHERE id = :id"), {"id": conn["id"]}
+        )
+    response = await client.post(f"/v1/insurer-connections/{conn['id']}/test", headers=t.headers)
+    assert response.status_code == 422
+    assert response.json()["partner_error"] == "egress_refused"
+    assert [e["pointer"] for e in response.json()["errors"]] == ["/base_url"]

@@ -180,6 +180,7 @@ async def check_connection(runtime: Runtime, connection: InsurerConnection) -> s
             "permission_denied": ("/credentials", "the account may not use this web service"),
             "identity_mismatch": ("/options/identity", "the account's identity does not match the requested brand"),
             "not_found": ("/base_url", "no such web service at this address"),
+            "egress_refused": ("/base_url", exc.detail),
         }.get(exc.code, ("/options", exc.detail))
         raise Unprocessable(
             f"The insurer refused the connection ({exc.code}).",

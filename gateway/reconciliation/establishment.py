@@ -94,7 +94,7 @@ async def _connect(session: AsyncSession, runtime: Runtime, setting: Establishme
         url, secret = await webhook_wiring.return_endpoint(session, runtime, setting)
         await client.configure_webhook(code, url, secret)
     except PermanentPartnerError as exc:
-        pointer = "/api_token" if exc.code == "unauthorized" else "/establishment_code"
+        pointer = {"unauthorized": "/api_token", "egress_refused": "/base_url"}.get(exc.code, "/establishment_code")
         raise Unprocessable(
             f"Boavista refused the establishment ({exc.code}).", errors=[FieldError(pointer=pointer, detail=str(exc))]
         ) from exc
