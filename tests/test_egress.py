@@ -265,7 +265,8 @@ async def test_an_address_saved_before_the_guard_is_refused_when_used(client, te
     conn = (await client.post("/v1/insurer-connections", json=body, headers=t.headers)).json()
     async with runtime.db.engine.begin() as db:  # as a row written before the guard existed would be
         await db.execute(
-            text("UPDATE insurer_connections SET base_url = 'http://[::1]:9/soap' WHERE id = :id"), {"id": conn["id"]}
+            text("UPDATE insurer_connections SET base_url = :url WHERE id = :id"),
+            {"url": "http://[::1]:9/soap", "id": conn["id"]},
         )
     response = await client.post(f"/v1/insurer-connections/{conn['id']}/test", headers=t.headers)
     assert response.status_code == 422
