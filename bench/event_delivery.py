@@ -166,7 +166,6 @@ async def counts(stack: BenchStack) -> dict[str, int]:
 
 async def main(events: int, endpoints: int, workers: int, cap: int, error_rate: float, paced: int) -> None:
     knobs = {
-        "events_require_https": False,
         "event_retry_schedule": "0,0.5,1,2,4,8,16,32",
         "event_endpoint_concurrency": cap,
         "event_max_in_flight": max(endpoints * cap, 10),
@@ -196,7 +195,7 @@ async def run(
             name = f"bench-{n}"
             data = schemas.EventEndpointCreate(url=f"{url}/{name}", description=name)
             _, secret = await service.create_endpoint(
-                session, stack.runtime.cipher, stack.settings, stack.tenant.tenant_id, data
+                session, stack.runtime.cipher, stack.runtime.egress, stack.tenant.tenant_id, data
             )
             configure(url, name, secret, error_rate)
             names.append(name)

@@ -151,7 +151,6 @@ def run_dev(*, port: int, sandbox_port: int, data_dir: Path) -> None:
             "PONTE_EGRESS_ALLOW": f"127.0.0.1:{sandbox_port}",
             "PONTE_EGRESS_ALLOW_HTTP": "true",
             "PONTE_LOG_FORMAT": os.environ.get("PONTE_LOG_FORMAT", "console"),
-            "PONTE_EVENTS_REQUIRE_HTTPS": os.environ.get("PONTE_EVENTS_REQUIRE_HTTPS", "false"),  # the sandbox is http
         }
         os.environ.update(env)
         get_settings.cache_clear()

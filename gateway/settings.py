@@ -39,8 +39,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     egress_allow_http: bool = False
     egress_max_response_bytes: int = 16 * 1024 * 1024
     document_max_bytes: int = 50 * 1024 * 1024
-    # Outbound events (gateway/events/). Endpoints must be https unless this is off (dev, tests).
-    events_require_https: bool = True
+    # Outbound events (gateway/events/). Endpoint URLs pass the egress guard (https unless
+    # egress_allow_http, public addresses unless egress_allow names them).
     # Seconds before each attempt (Svix's schedule); the last entry is the last attempt.
     event_retry_schedule: str = "0,5,300,1800,7200,18000,36000,36000"
     event_attempt_timeout_seconds: float = 15.0

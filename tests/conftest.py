@@ -57,7 +57,6 @@ def settings(backing_services: tuple[str, str]) -> Settings:
         task_lease_seconds=2.0,
         task_retry_base_seconds=0.05,
         sweep_grace_seconds=0.5,
-        events_require_https=False,
         event_retry_schedule="0,0.2,0.4,0.8",
         event_poll_seconds=0.2,
         event_breaker_cooldown_seconds=0.5,

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from gateway.crypto import CredentialCipher
 from gateway.db.base import utcnow
 from gateway.db.session import Database
+from gateway.egress import EgressPolicy
 from gateway.events import schemas, service
 from gateway.events.models import EventEndpoint
 from gateway.settings import Settings
@@ -40,7 +41,9 @@ async def register_demo_endpoint(settings: Settings) -> str:
             endpoint = (await session.scalars(stmt)).first()
             if endpoint is None:
                 data = schemas.EventEndpointCreate(url=url, description=DESCRIPTION)
-                endpoint, _ = await service.create_endpoint(session, cipher, settings, tenant.id, data)
+                endpoint, _ = await service.create_endpoint(
+                    session, cipher, EgressPolicy.from_settings(settings), tenant.id, data
+                )
             secrets = active_secrets(cipher, endpoint.secrets, now=utcnow())
     finally:
         await db.dispose()

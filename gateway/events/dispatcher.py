@@ -28,11 +28,12 @@ import structlog
 from sqlalchemy import text
 
 from gateway.db.base import utcnow
+from gateway.egress import EgressRefused
 from gateway.events import recording
 from gateway.events.outbox import NOTIFY_CHANNEL
 from gateway.events.recording import AttemptResult, Claimed
 from gateway.events.signing import SignerCache, headers_for
-from gateway.events.transport import delivery_client
+from gateway.events.transport import EndpointClients
 from gateway.runtime import Runtime
 
 log = structlog.get_logger("ponte.events")
@@ -102,7 +103,7 @@ def listen_dsn(database_url: str) -> str:
 
 
 class Dispatcher:
-    def __init__(self, runtime: Runtime, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         s = runtime.settings
         self.schedule = s.event_schedule
@@ -111,8 +112,7 @@ class Dispatcher:
         # A lease shorter than an attempt would hand a live attempt to another dispatcher (or
         # to this one's own recovery): a duplicate for nothing.
         self.lease = max(s.event_lease_seconds, 2 * s.event_attempt_timeout_seconds + 5)
-        self.client = client or delivery_client(s)
-        self._own_client = client is None
+        self.clients = EndpointClients(runtime.egress, s)
         self.signers = SignerCache(runtime.cipher)
         self.in_flight: dict[uuid.UUID, int] = defaultdict(int)
         self.breakers: dict[uuid.UUID, Breaker] = {}
@@ -147,8 +147,7 @@ class Dispatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self._flush()
-        if self._own_client:
-            await self.client.aclose()
+        await self.clients.aclose()
 
     # -- claiming ----------------------------------------------------------------------------
 
@@ -174,6 +173,7 @@ class Dispatcher:
                 recovered = (await conn.execute(_RECOVER)).rowcount
             if recovered:
                 log.info("events_leases_recovered", deliveries=recovered)
+            await self.clients.prune(busy=self.in_flight)
         total = self.max_in_flight - len(self._sends)
         if total <= 0:
             self._backlog = True
@@ -220,13 +220,17 @@ class Dispatcher:
         code: int | None = None
         body: str | None = None
         error: str | None = None
+        final = False
         try:
             if not signers:
                 raise RuntimeError("no active signing secret")
             headers = headers_for(c.event_id, c.body, signers, at)
-            async with self.client.stream("POST", c.url, content=c.body, headers=headers) as response:
+            client = self.clients.get(c.endpoint_id)
+            async with client.stream("POST", c.url, content=c.body, headers=headers) as response:
                 code = response.status_code
                 body = await _read_some(response)
+        except EgressRefused as exc:  # the name now resolves somewhere Ponte may not call
+            error, final = f"egress_refused: {exc.detail}"[:500], True
         except httpx.TimeoutException:
             error = "timeout"
         except httpx.HTTPError as exc:
@@ -234,7 +238,7 @@ class Dispatcher:
         except Exception as exc:
             error = f"internal: {type(exc).__name__}"
             log.warning("events_send_failed", endpoint_id=str(c.endpoint_id), error=repr(exc))
-        result = AttemptResult(c, at, code, int((time.perf_counter() - started) * 1000), body, error)
+        result = AttemptResult(c, at, code, int((time.perf_counter() - started) * 1000), body, error, final)
         self.in_flight[c.endpoint_id] -= 1
         if not self.in_flight[c.endpoint_id]:
             del self.in_flight[c.endpoint_id]

@@ -42,6 +42,7 @@ class AttemptResult:
     duration_ms: int
     response_body: str | None
     error: str | None
+    final: bool = False  # no retry helps (the egress guard refused the destination)
 
     @property
     def ok(self) -> bool:
@@ -140,7 +141,7 @@ async def record(
     statuses: list[str] = []
     next_ats: list[datetime | None] = []
     for r in batch:
-        due = None if r.ok or r.status_code == GONE else next_attempt(r.claimed.attempt, r.at, schedule)
+        due = None if r.ok or r.final or r.status_code == GONE else next_attempt(r.claimed.attempt, r.at, schedule)
         statuses.append("succeeded" if r.ok else "pending" if due else "failed")
         next_ats.append(due)
     ordered = sorted(range(len(batch)), key=lambda i: batch[i].claimed.delivery_id)

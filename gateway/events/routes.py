@@ -13,7 +13,6 @@ from gateway.events.catalogue import EVENT_TYPES
 from gateway.events.openapi import json_schemas
 from gateway.pagination import PageParams
 from gateway.runtime import Runtime
-from gateway.settings import Settings
 
 TypeFilter = Annotated[str | None, Parameter(query="type", description="Only events of this type")]
 
@@ -41,7 +40,7 @@ class EventEndpointController(Controller):
     async def create(
         self, session: AsyncSession, tenant_id: uuid.UUID, runtime: Runtime, data: schemas.EventEndpointCreate
     ) -> schemas.EventEndpointCreated:
-        endpoint, secret = await service.create_endpoint(session, runtime.cipher, runtime.settings, tenant_id, data)
+        endpoint, secret = await service.create_endpoint(session, runtime.cipher, runtime.egress, tenant_id, data)
         view = service.endpoint_view(endpoint)
         return schemas.EventEndpointCreated(**{f: getattr(view, f) for f in view.__struct_fields__}, secret=secret)
 
@@ -64,11 +63,11 @@ class EventEndpointController(Controller):
         session: AsyncSession,
         tenant_id: uuid.UUID,
         endpoint_id: uuid.UUID,
-        settings: Settings,
+        runtime: Runtime,
         data: schemas.EventEndpointUpdate,
     ) -> schemas.EventEndpoint:
         endpoint = await service.get_endpoint(session, tenant_id, endpoint_id)
-        return service.endpoint_view(await service.update_endpoint(session, settings, endpoint, data))
+        return service.endpoint_view(await service.update_endpoint(session, runtime.egress, endpoint, data))
 
     @delete(
         "/{endpoint_id:uuid}", operation_id="DeleteEventEndpoint", summary="Delete an endpoint and its delivery log"

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.crypto import CredentialCipher
 from gateway.db.base import utcnow
+from gateway.egress import EgressPolicy
 from gateway.errors import Conflict, FieldError, NotFound, Unprocessable
 from gateway.events import schemas
 from gateway.events.catalogue import EVENT_TYPES, Ping
@@ -21,7 +22,6 @@ from gateway.events.models import EventEndpoint
 from gateway.events.outbox import emit
 from gateway.events.transport import check_endpoint_url
 from gateway.pagination import PageParams, paginate
-from gateway.settings import Settings
 from gateway.webhooks import signing
 
 
@@ -39,11 +39,11 @@ def check_event_types(names: list[str]) -> list[str]:
 async def create_endpoint(
     session: AsyncSession,
     cipher: CredentialCipher,
-    settings: Settings,
+    egress: EgressPolicy,
     tenant_id: uuid.UUID,
     data: schemas.EventEndpointCreate,
 ) -> tuple[EventEndpoint, str]:
-    url = check_endpoint_url(data.url, settings)
+    url = await check_endpoint_url(data.url, egress)
     secret = signing.new_secret()
     endpoint = EventEndpoint(
         tenant_id=tenant_id,
@@ -75,10 +75,10 @@ async def list_endpoints(
 
 
 async def update_endpoint(
-    session: AsyncSession, settings: Settings, endpoint: EventEndpoint, data: schemas.EventEndpointUpdate
+    session: AsyncSession, egress: EgressPolicy, endpoint: EventEndpoint, data: schemas.EventEndpointUpdate
 ) -> EventEndpoint:
     if data.url is not None:
-        endpoint.url = check_endpoint_url(data.url, settings)
+        endpoint.url = await check_endpoint_url(data.url, egress)
     if data.description is not None:
         endpoint.description = data.description
     if data.event_types is not None:

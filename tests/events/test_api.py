@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from gateway.egress import EgressPolicy, parse_allowlist
 from gateway.errors import Unprocessable
 from gateway.events.transport import check_endpoint_url
-from gateway.settings import load_settings
 from tests.events.support import all_delivered, configure, create_endpoint, dispatching, receiver, scalar, wait_until
 
 
@@ -49,11 +49,57 @@ async def test_registration_validates_url_and_types(client, tenants) -> None:
     assert r.status_code == 422
 
 
-def test_https_is_required_outside_development() -> None:
-    production = load_settings({}, events_require_https=True)
-    with pytest.raises(Unprocessable):
-        check_endpoint_url("http://erp.example.com/hook", production)
-    assert check_endpoint_url("https://erp.example.com/hook", production)
+def stub_policy(
+    answers: dict[str, list[str]], *, allow: tuple[str, ...] = (), allow_http: bool = False
+) -> EgressPolicy:
+    """The guard as production runs it, deciding on names a stub resolves: nothing is contacted."""
+
+    async def resolve(host: str, port: int) -> list[str]:
+        return answers[host]
+
+    return EgressPolicy(allow=parse_allowlist(allow), allow_http=allow_http, resolver=resolve)
+
+
+NAMES = {
+    "erp.example.com": ["93.184.216.34"],
+    "intranet.example.com": ["10.20.0.5"],
+    "metadata.example.com": ["169.254.169.254"],
+    "local.example.com": ["127.0.0.1"],
+}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://erp.example.com/hook",  # https outside development
+        "https://intranet.example.com/hook",
+        "https://metadata.example.com/latest/meta-data",
+        "https://local.example.com:8443/hook",
+        "https://10.0.0.1/hook",
+        "https://[::1]/hook",
+        "https://[::ffff:169.254.169.254]/hook",
+    ],
+)
+async def test_registration_refuses_what_the_egress_guard_refuses(url: str) -> None:
+    with pytest.raises(Unprocessable) as refused:
+        await check_endpoint_url(url, stub_policy(NAMES))
+    assert refused.value.errors and refused.value.errors[0].pointer == "/url"
+
+
+async def test_registration_accepts_public_https_and_the_allowlist() -> None:
+    assert await check_endpoint_url("https://erp.example.com/hook", stub_policy(NAMES))
+    dev = stub_policy(NAMES, allow=("127.0.0.1:8090",), allow_http=True)
+    assert await check_endpoint_url("http://local.example.com:8090/receiver/demo", dev)
+    with pytest.raises(Unprocessable):  # the allowlist names a port, not the whole host
+        await check_endpoint_url("http://local.example.com:8091/receiver/demo", dev)
+
+
+async def test_the_api_answers_422_for_private_and_metadata_addresses(client, tenants) -> None:
+    t = await tenants.create()
+    for url in ("http://10.1.2.3/hook", "http://169.254.169.254/latest", "http://[fd00:ec2::254]/"):
+        r = await client.post("/v1/event-endpoints", json={"url": url}, headers=t.headers)
+        assert r.status_code == 422, (url, r.text)
+        assert r.json()["errors"][0]["pointer"] == "/url"
 
 
 async def test_endpoint_lifecycle_and_the_secret_is_shown_once(client, tenants) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
+from gateway.events import schemas, service
 from gateway.events.catalogue import Ping
+from gateway.events.dispatcher import Dispatcher
 from gateway.events.outbox import emit
 from tests.events.support import (
     all_delivered,
@@ -240,3 +243,31 @@ async def test_the_breaker_holds_off_a_dead_endpoint_while_others_flow(runtime, 
         assert 3 <= tried <= 4  # two in flight when the third failure opened it; then nothing
         configure(dead_url, secrets=[dead["secret"]])  # back: the probe after the cooldown closes it
         await wait_until(lambda: all_delivered(runtime, 40))
+
+
+async def test_a_name_that_now_resolves_to_a_private_address_is_refused_at_connect_time(
+    runtime, client, tenants
+) -> None:
+    """Registered while its name pointed somewhere allowed; by delivery time it points inside.
+    The guard decides on a stub resolver's answer, so nothing is contacted."""
+    from tests.events.test_api import stub_policy
+
+    t = await tenants.create()
+    at_registration = stub_policy({"rebind.example.com": ["93.184.216.34"]}, allow_http=True)
+    at_delivery = stub_policy({"rebind.example.com": ["10.0.0.7"]}, allow_http=True)
+    async with runtime.db.unit_of_work() as session:
+        data = schemas.EventEndpointCreate(url="http://rebind.example.com/hook")
+        endpoint, _ = await service.create_endpoint(session, runtime.cipher, at_registration, t.tenant_id, data)
+        await emit(session, t.tenant_id, "ping", Ping())
+    dispatcher = Dispatcher(dataclasses.replace(runtime, egress=at_delivery)).start()
+    try:
+
+        async def failed() -> bool:
+            return (await delivery_counts(runtime)).get("failed", 0) == 1
+
+        await wait_until(failed)
+    finally:
+        await dispatcher.stop()
+    r = await client.get(f"/v1/event-endpoints/{endpoint.id}/attempts", headers=t.headers)
+    [attempt] = r.json()["items"]  # refused for good: no retry can make it allowed
+    assert attempt["status_code"] is None and attempt["error"].startswith("egress_refused")
