@@ -48,7 +48,7 @@ async def register_demo_endpoint(settings: Settings) -> str:
     finally:
         await db.dispose()
     deadline = time.monotonic() + 20
-    async with httpx.AsyncClient(timeout=2) as http:
+    async with EgressPolicy.from_settings(settings).client(timeout=2) as http:  # dev allows the sandbox
         while True:  # the sandbox process may still be starting
             try:
                 await http.put(f"{settings.sandbox_url}/receiver/_receivers/{RECEIVER}", json={"secrets": secrets})
