@@ -52,9 +52,8 @@ async def _demo_tenant(database_url: str, key_file: Path) -> str:
 
 
 def run_dev(*, port: int, sandbox_port: int, data_dir: Path) -> None:
-    import uvicorn
-
     from gateway import migrate
+    from gateway.server import serve
 
     settings = get_settings()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -99,7 +98,7 @@ Try: curl -H 'Authorization: Bearer {demo_key}' {gateway_url}/v1/tasks
 Ctrl-C stops everything.
 """
         )
-        uvicorn.run("gateway.app:create_app", factory=True, host="127.0.0.1", port=port, access_log=False)
+        serve(host="127.0.0.1", port=port)
     finally:
         for child in children:
             child.send_signal(signal.SIGINT)
