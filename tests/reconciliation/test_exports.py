@@ -9,8 +9,8 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from gateway.reconciliation.models import CardSale
-from tests.reconciliation.test_intake import sale
 from tests.reconciliation.support import today_local
+from tests.reconciliation.test_intake import sale
 
 YESTERDAY = today_local() - timedelta(days=1)
 
