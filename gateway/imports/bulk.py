@@ -77,7 +77,7 @@ def current_statement(table: str, number: str, extra: str = "") -> TextClause:
 
 
 CURRENT_POLICIES = current_statement("policies", "policy_number")
-CURRENT_RECEIPTS = current_statement("policy_receipts", "receipt_number", ", t.status")
+CURRENT_RECEIPTS = current_statement("policy_receipts", "receipt_number", ", t.status, t.settled_at")
 UPSERT_POLICIES = upsert_statement("policies", POLICY_COLUMNS, ("tenant_id", "insurer", "policy_number"))
 UPSERT_RECEIPTS = upsert_statement("policy_receipts", RECEIPT_COLUMNS, ("tenant_id", "insurer", "receipt_number"))
 INSERT_HISTORY = insert_statement("receipt_status_changes", HISTORY_COLUMNS)

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.errors import Conflict, FieldError, NotFound, ServiceUnavailable, Unprocessable
-from gateway.imports import schemas
+from gateway.imports import health, schemas
 from gateway.imports.catalogue import INSURERS, Insurer, validate_options
 from gateway.imports.models import InsurerConnection
 from gateway.pagination import PageParams, paginate
@@ -105,9 +105,11 @@ async def find_connection(session: AsyncSession, tenant_id: uuid.UUID, insurer: 
 
 
 async def list_connections(
-    session: AsyncSession, tenant_id: uuid.UUID, page: PageParams
+    session: AsyncSession, tenant_id: uuid.UUID, page: PageParams, *, health_status: health.HealthStatus | None = None
 ) -> tuple[list[InsurerConnection], str | None]:
-    stmt = select(InsurerConnection).where(InsurerConnection.tenant_id == tenant_id)
+    stmt, _ = health.with_health(
+        select(InsurerConnection).where(InsurerConnection.tenant_id == tenant_id), health_status
+    )
     return await paginate(session, stmt, page, order_by=[InsurerConnection.created_at, InsurerConnection.id])
 
 
@@ -125,6 +127,7 @@ async def update_connection(
         model.options = dict(data.options)
     if data.credentials is not None:
         model.credentials = runtime.cipher.encrypt(msgspec_to_dict(data.credentials))
+        model.credentials_ok = model.credentials_checked_at = model.credentials_error = None  # not tried yet
     if data.base_url is not None:
         model.base_url = data.base_url
     if data.schedule is not None:
@@ -170,6 +173,8 @@ async def check_connection(runtime: Runtime, connection: InsurerConnection) -> s
     except TransientPartnerError as exc:
         raise ServiceUnavailable(f"The insurer did not answer: {exc.detail}. Try again later.") from exc
     except PermanentPartnerError as exc:
+        if exc.code in health.CREDENTIAL_CODES:
+            await health.record_credentials(runtime, connection.id, exc.code)
         pointer, detail = {
             "unauthorized": ("/credentials", "the insurer refused the username or password"),
             "permission_denied": ("/credentials", "the account may not use this web service"),
@@ -182,12 +187,13 @@ async def check_connection(runtime: Runtime, connection: InsurerConnection) -> s
             extra={"partner_error": exc.code},
         ) from exc
     latency = int((clock.monotonic() - started) * 1000)
+    await health.record_credentials(runtime, connection.id, None)
     return schemas.ConnectionTest(
         ok=True, insurer=connection.insurer, server_time=reply.get("server_time"), latency_ms=latency
     )
 
 
-def to_schema(model: InsurerConnection) -> schemas.Connection:
+def to_schema(model: InsurerConnection, health_of: schemas.ConnectionHealth | None = None) -> schemas.Connection:
     return schemas.Connection(
         id=model.id, insurer=model.insurer, insurer_name=INSURERS[model.insurer].name, base_url=model.base_url,
         options=model.options, enabled=model.enabled, has_credentials=bool(model.credentials),
@@ -195,4 +201,5 @@ def to_schema(model: InsurerConnection) -> schemas.Connection:
             time=model.schedule_time.strftime("%H:%M"), timezone=model.schedule_timezone, enabled=model.schedule_enabled
         ),
         covered_until=model.covered_until, created_at=model.created_at, updated_at=model.updated_at,
+        health=health_of,
     )  # fmt: skip

@@ -18,11 +18,12 @@ from typing import Any, TypeVar
 
 from sqlalchemy import delete, func, update
 
-from gateway.imports import periods, realtime, schedule
+from gateway.imports import health, periods, realtime, schedule
 from gateway.imports.connections import open_client
 from gateway.imports.models import ImportResult, InsurerConnection
 from gateway.imports.service import KIND
 from gateway.imports.upsert import Tally, apply_records
+from gateway.partners.errors import PermanentPartnerError
 from gateway.tasks.models import TaskStatus
 from gateway.tasks.registry import task_handler
 from gateway.tasks.runner import TaskContext, TaskFailed, TaskOutcome
@@ -74,14 +75,21 @@ async def run_import(ctx: TaskContext) -> TaskOutcome:
         await session.execute(delete(ImportResult).where(ImportResult.task_id == ctx.task_id))
     mode = ctx.params["mode"]
     result: dict[str, Any] = {}
-    if mode == "record":
-        await realtime.apply_pushed(ctx, connection)
-    elif mode == "policy":
-        async with open_client(ctx.runtime, connection) as client:
-            found = await client.get_policy(ctx.params["policy_number"])
-        await apply_page(ctx, connection, [found])
-    else:
-        result["windows"] = await import_windows(ctx, connection)
+    try:
+        if mode == "record":
+            await realtime.apply_pushed(ctx, connection)
+        elif mode == "policy":
+            async with open_client(ctx.runtime, connection) as client:
+                found = await client.get_policy(ctx.params["policy_number"])
+            await apply_page(ctx, connection, [found])
+        else:
+            result["windows"] = await import_windows(ctx, connection)
+    except PermanentPartnerError as exc:
+        if exc.code in health.CREDENTIAL_CODES:  # the connection overview shows them refused
+            await health.record_credentials(ctx.runtime, connection.id, exc.code)
+        raise
+    if mode != "record":  # the insurer accepted the credentials
+        await health.record_credentials(ctx.runtime, connection.id, None)
     failed = ctx.counters.get("policies_failed", 0) + ctx.counters.get("receipts_failed", 0)
     if failed:
         result["failed_records"] = failed

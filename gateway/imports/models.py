@@ -36,6 +36,11 @@ class InsurerConnection(TimestampedMixin, Base):
     # End of the last window imported successfully: the next scheduled run starts here, so a
     # downtime of any length is caught up from PostgreSQL, not from the scheduler's memory.
     covered_until: Mapped[date | None]
+    # Whether the stored credentials last worked (a test call or an import), and when; None
+    # until they are first used, and again after they change.
+    credentials_ok: Mapped[bool | None]
+    credentials_checked_at: Mapped[datetime | None]
+    credentials_error: Mapped[str | None] = mapped_column(String(64))
 
 
 class Policy(TimestampedMixin, Base):
@@ -83,6 +88,9 @@ class PolicyReceipt(TimestampedMixin, Base):
     status_changed_on: Mapped[date | None]
     as_of: Mapped[datetime]
     content_hash: Mapped[bytes] = mapped_column(LargeBinary(16))
+    # Settled in the broker's daily cash sheet ("folha de caixa diária"): from then on an import
+    # never changes its status; one that disagrees is reported as a conflict instead.
+    settled_at: Mapped[datetime | None]
 
 
 class ReceiptStatusChange(Base):

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from litestar import Controller, delete, get, patch, post
+from litestar.params import Parameter
 from litestar.response import Stream
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.errors import NotFound
-from gateway.imports import connections, service
+from gateway.imports import connections, health, service
 from gateway.imports.catalogue import INSURERS
+from gateway.imports.health import HealthStatus
 from gateway.imports.schemas import (
     Connection,
     ConnectionCreate,
@@ -33,7 +35,7 @@ from gateway.pagination import PageParams
 from gateway.runtime import Runtime
 from gateway.tasks.models import TaskStatus
 
-Outcome = Literal["created", "updated", "unchanged", "stale_skipped", "failed"]
+Outcome = Literal["created", "updated", "unchanged", "stale_skipped", "failed", "settled_kept"]
 
 
 class InsurerController(Controller):
@@ -61,10 +63,19 @@ class ConnectionController(Controller):
     ) -> Connection:
         return connections.to_schema(await connections.create_connection(session, runtime, tenant_id, data))
 
-    @get("/", operation_id="ListInsurerConnections", summary="The tenant's insurer connections")
-    async def list_connections(self, session: AsyncSession, tenant_id: uuid.UUID, page: PageParams) -> ConnectionPage:
-        rows, cursor = await connections.list_connections(session, tenant_id, page)
-        return ConnectionPage(items=[connections.to_schema(c) for c in rows], next_cursor=cursor)
+    @get("/", operation_id="ListInsurerConnections", summary="The tenant's insurer connections, with their health")
+    async def list_connections(
+        self,
+        session: AsyncSession,
+        tenant_id: uuid.UUID,
+        page: PageParams,
+        health_status: Annotated[
+            HealthStatus | None, Parameter(query="health", description="failing: every red insurer at once")
+        ] = None,
+    ) -> ConnectionPage:
+        rows, cursor = await connections.list_connections(session, tenant_id, page, health_status=health_status)
+        by_id = await health.health_of(session, rows)
+        return ConnectionPage(items=[connections.to_schema(c, by_id[c.id]) for c in rows], next_cursor=cursor)
 
     @get(
         "/{connection_id:uuid}",
@@ -72,7 +83,8 @@ class ConnectionController(Controller):
         summary="One connection (credentials are never returned)",
     )
     async def get_connection(self, session: AsyncSession, tenant_id: uuid.UUID, connection_id: uuid.UUID) -> Connection:
-        return connections.to_schema(await connections.get_connection(session, tenant_id, connection_id))
+        connection = await connections.get_connection(session, tenant_id, connection_id)
+        return connections.to_schema(connection, (await health.health_of(session, [connection]))[connection.id])
 
     @patch(
         "/{connection_id:uuid}", operation_id="UpdateInsurerConnection", summary="Change credentials, options, schedule"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -88,6 +88,30 @@ class ConnectionUpdate(msgspec.Struct, forbid_unknown_fields=True, omit_defaults
     enabled: bool | None = None
 
 
+class LastImport(msgspec.Struct):
+    task_id: uuid.UUID
+    status: TaskStatus
+    trigger: str
+    finished_at: datetime | None
+    counters: ImportCounters
+
+
+class CredentialsHealth(msgspec.Struct):
+    worked: bool | None  # None: not used since they were set
+    checked_at: datetime | None
+    error_code: str | None  # unauthorized, permission_denied, identity_mismatch
+
+
+class ConnectionHealth(msgspec.Struct):
+    """ok, warning (last import partially succeeded), failing (last import failed or the
+    credentials were refused), never_run, disabled."""
+
+    status: Literal["ok", "warning", "failing", "never_run", "disabled"]
+    last_import: LastImport | None  # the most recent finished import
+    next_run_at: datetime | None  # the next scheduled import; None when not scheduled
+    credentials: CredentialsHealth
+
+
 class Connection(msgspec.Struct):
     """A tenant's connection to an insurer. Credentials are write-only: never returned."""
 
@@ -102,6 +126,7 @@ class Connection(msgspec.Struct):
     covered_until: date | None
     created_at: datetime
     updated_at: datetime
+    health: ConnectionHealth | None = None
 
 
 class ConnectionPage(msgspec.Struct):
@@ -136,16 +161,20 @@ class RecordCounters(msgspec.Struct):
     failed: int = 0
 
 
+class ReceiptCounters(RecordCounters):
+    settled_kept: int = 0  # settled at the broker; the import's other status was not applied
+
+
 class ImportCounters(msgspec.Struct):
     policies: RecordCounters
-    receipts: RecordCounters
+    receipts: ReceiptCounters
 
     @classmethod
     def from_flat(cls, flat: dict[str, int]) -> ImportCounters:
-        def part(prefix: str) -> RecordCounters:
-            return RecordCounters(**{f: flat.get(f"{prefix}_{f}", 0) for f in RecordCounters.__struct_fields__})
+        def part(prefix: str, kind: type[RecordCounters]) -> Any:
+            return kind(**{f: flat.get(f"{prefix}_{f}", 0) for f in kind.__struct_fields__})
 
-        return cls(policies=part("policies"), receipts=part("receipts"))
+        return cls(policies=part("policies", RecordCounters), receipts=part("receipts", ReceiptCounters))
 
 
 class ImportWindow(msgspec.Struct):
@@ -194,7 +223,7 @@ class ImportResult(msgspec.Struct):
     record_type: Literal["policy", "receipt"]
     policy_number: str | None
     receipt_number: str | None
-    outcome: Literal["created", "updated", "unchanged", "stale_skipped", "failed"]
+    outcome: Literal["created", "updated", "unchanged", "stale_skipped", "failed", "settled_kept"]
     error: str | None
     as_of: datetime | None
 

@@ -13,6 +13,8 @@ Rules it keeps:
   a snapshot at least as new as the one that wrote it (``WHERE excluded.as_of >= as_of``),
   whatever order tasks finish in. An unchanged record with a newer ``as_of`` still moves ``as_of`` forward, so a
   later-arriving middle snapshot cannot roll it back;
+* a receipt settled at the broker (``settled_at``) keeps its status: an import bringing
+  another one is counted ``settled_kept`` and reported in the results, not written;
 * a record the database refuses fails alone: the page is retried record by record.
 """
 
@@ -85,6 +87,16 @@ async def apply_receipts(
     for row in rows:
         before = old.get(row["receipt_number"])
         outcome = classify(row, before)
+        if outcome != "stale_skipped" and before is not None and _settled_conflict(row, before):
+            tally.counters["receipts_settled_kept"] += 1
+            error = (
+                f"settled at the broker as {before.status} on {before.settled_at:%Y-%m-%d}; "
+                f"the import brought {row['status']}, left as it is"
+            )
+            tally.results.append(
+                _result("receipt", row["policy_number"], row["receipt_number"], "settled_kept", error, row["as_of"])
+            )
+            continue
         tally.counters[f"receipts_{outcome}"] += 1
         if not must_write(outcome, row, before):
             continue
@@ -102,6 +114,12 @@ async def apply_receipts(
     if history:
         await bulk.execute(session, bulk.INSERT_HISTORY, bulk.HISTORY_COLUMNS, history)
     return tally
+
+
+def _settled_conflict(row: dict[str, Any], before: Any) -> bool:
+    """A receipt settled locally whose status the import would change (seed 000: an import
+    never undoes what the daily cash sheet settled)."""
+    return before.settled_at is not None and row["status"] != before.status
 
 
 async def _apply_valid(
