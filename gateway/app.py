@@ -23,7 +23,7 @@ from gateway.errors import UnsupportedMediaType, exception_handlers
 from gateway.health.routes import live, ping, ready
 from gateway.idempotency.middleware import IdempotencyMiddleware
 from gateway.imports.portfolio import PolicyController
-from gateway.imports.routes import ConnectionController, ImportController, InsurerController
+from gateway.imports.routes import ConnectionController, ImportController, ImportPreviewController, InsurerController
 from gateway.observability import MetricsController, configure_logging, prometheus_config, request_context
 from gateway.portal.record_routes import PortalDataController
 from gateway.portal.routes import (
@@ -62,6 +62,7 @@ ROUTES: list[ControllerRouterHandler] = [
     InsurerController,
     ConnectionController,
     ImportController,
+    ImportPreviewController,
     PolicyController,
     ReconciliationController,
     apidocs.assets_router(),

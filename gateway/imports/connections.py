@@ -1,4 +1,4 @@
-"""Connections (one per tenant and insurer): CRUD, the "test connection" call, and partner clients.
+"""Connections (one per tenant, insurer and option set): CRUD, the "test connection" call, and partner clients.
 
 Credentials are encrypted with the runtime's cipher before they reach the database and are
 never returned by the API. Options are checked against the catalogue (422 with a pointer per
@@ -84,12 +84,14 @@ async def create_connection(
     except IntegrityError:
         existing = await session.scalar(
             select(InsurerConnection.id).where(
-                InsurerConnection.tenant_id == tenant_id, InsurerConnection.insurer == insurer.code
+                InsurerConnection.tenant_id == tenant_id, InsurerConnection.insurer == insurer.code,
+                InsurerConnection.options == dict(data.options),
             )
-        )
+        )  # fmt: skip
         # The existing connection's id, so a client (or a re-run walkthrough) can use it.
         raise Conflict(
-            f"This tenant already has a connection to {insurer.name}.", extra={"connection_id": str(existing)}
+            f"This tenant already has a connection to {insurer.name} with these options.",
+            extra={"connection_id": str(existing)},
         ) from None
     return model
 
@@ -105,11 +107,19 @@ async def get_connection(session: AsyncSession, tenant_id: uuid.UUID, connection
     return model
 
 
-async def find_connection(session: AsyncSession, tenant_id: uuid.UUID, insurer: str) -> InsurerConnection | None:
-    stmt = select(InsurerConnection).where(
-        InsurerConnection.tenant_id == tenant_id, InsurerConnection.insurer == insurer
-    )
-    return (await session.scalars(stmt)).one_or_none()
+async def find_connection(
+    session: AsyncSession, tenant_id: uuid.UUID, insurer: str, *, prefer: uuid.UUID | None = None
+) -> InsurerConnection | None:
+    """A connection to ``insurer``: ``prefer`` if it is one, else the oldest enabled one (a
+    tenant may hold several, one per option set)."""
+    stmt = (
+        select(InsurerConnection)
+        .where(InsurerConnection.tenant_id == tenant_id, InsurerConnection.insurer == insurer)
+        .order_by((InsurerConnection.id == prefer).desc() if prefer else InsurerConnection.created_at,
+                  InsurerConnection.enabled.desc(), InsurerConnection.created_at, InsurerConnection.id)
+        .limit(1)
+    )  # fmt: skip
+    return (await session.scalars(stmt)).first()
 
 
 async def list_connections(
@@ -142,7 +152,11 @@ async def update_connection(
         _schedule(model, data.schedule, insurer)
     if data.enabled is not None:
         model.enabled = data.enabled
-    await session.flush()
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        raise Conflict(f"This tenant already has a connection to {insurer.name} with these options.") from None
     return model
 
 
@@ -152,8 +166,23 @@ async def delete_connection(session: AsyncSession, tenant_id: uuid.UUID, connect
     await session.flush()
 
 
-def open_client(runtime: Runtime, connection: InsurerConnection, *, page_size: int = 500) -> InsurerClient:
-    """A partner client for the connection's protocol; close it (``async with``) after use."""
+def run_options(connection: InsurerConnection, override: dict[str, str] | None) -> dict[str, str]:
+    """The options of one import: the connection's, with a manual import's override on top."""
+    return {**connection.options, **(override or {})}
+
+
+def check_run_options(connection: InsurerConnection, override: dict[str, str]) -> dict[str, str]:
+    """422 unless the connection's options with ``override`` applied are valid for the insurer."""
+    merged = run_options(connection, override)
+    _check_options(INSURERS[connection.insurer], merged)
+    return merged
+
+
+def open_client(
+    runtime: Runtime, connection: InsurerConnection, *, page_size: int = 500, options: dict[str, str] | None = None
+) -> InsurerClient:
+    """A partner client for the connection's protocol; close it (``async with``) after use.
+    ``options`` replaces the connection's for this client (a manual import's override)."""
     insurer = INSURERS[connection.insurer]
     secret = runtime.cipher.decrypt(connection.credentials)
     cls = InsurerSoapClient if insurer.protocol == "soap" else InsurerRestClient
@@ -162,7 +191,7 @@ def open_client(runtime: Runtime, connection: InsurerConnection, *, page_size: i
         insurer.code,
         secret["username"],
         secret["password"],
-        connection.options,
+        connection.options if options is None else options,
         page_size=page_size,
     )
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.errors import NotFound
 from gateway.imports import service, settlement
-from gateway.imports.models import Policy, PolicyReceipt, ReceiptStatusChange
+from gateway.imports.models import Policy, PolicyReceipt, PolicySource, ReceiptStatusChange
 from gateway.imports.schemas import ImportTask
 from gateway.pagination import PageParams, paginate
 
@@ -84,9 +84,19 @@ class PolicyPage(msgspec.Struct):
     next_cursor: str | None
 
 
+class PolicySourceRead(msgspec.Struct):
+    """A source that read the policy: its insurer's own connection or an aggregator's."""
+
+    source: str
+    connection_id: uuid.UUID | None
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+
 class PolicyDetail(msgspec.Struct):
-    policy: PolicySummary
+    policy: PolicySummary  # ``insurer`` is the underwriting insurer, whoever listed the policy
     receipts: list[Receipt]
+    sources: list[PolicySourceRead] = []
 
 
 async def receipts_of(session: AsyncSession, policy: Policy) -> list[Receipt]:
@@ -171,7 +181,16 @@ class PolicyController(Controller):
         policy = await session.get(Policy, policy_id)
         if policy is None or policy.tenant_id != tenant_id:
             raise NotFound(f"Policy {policy_id} does not exist.")
-        return PolicyDetail(policy=PolicySummary.from_model(policy), receipts=await receipts_of(session, policy))
+        found = await session.scalars(
+            select(PolicySource)
+            .where(PolicySource.tenant_id == tenant_id, PolicySource.insurer == policy.insurer,
+                   PolicySource.policy_number == policy.policy_number)
+            .order_by(PolicySource.first_seen_at, PolicySource.id)
+        )  # fmt: skip
+        sources = [PolicySourceRead(s.source, s.connection_id, s.first_seen_at, s.last_seen_at) for s in found]
+        return PolicyDetail(
+            policy=PolicySummary.from_model(policy), receipts=await receipts_of(session, policy), sources=sources
+        )
 
     @put(
         "/{policy_id:uuid}/receipts/{receipt_number:str}/settlement", operation_id="SettleReceipt",

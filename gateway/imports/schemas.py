@@ -13,7 +13,10 @@ from gateway.tasks.models import TaskStatus
 from gateway.tasks.schemas import Progress
 
 HHMM = Annotated[str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Local time, HH:MM")]
-Trigger = Literal["scheduled", "manual_period", "single_policy", "reimport", "real_time"]
+Trigger = Literal[
+    "scheduled", "manual_period", "single_policy", "reimport", "real_time", "preview", "preview_selection"
+]
+OptionValues = Annotated[dict[str, str], msgspec.Meta(max_length=10)]
 
 
 class InsurerOption(msgspec.Struct):
@@ -146,11 +149,48 @@ class Period(msgspec.Struct, forbid_unknown_fields=True):
     to: date
 
 
+PolicyNumber = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+
+
 class ImportCreate(msgspec.Struct, forbid_unknown_fields=True):
-    """Either a ``period`` (manual import of the policies changed in it) or one ``policy_number``."""
+    """One of: a ``period`` (the policies changed in it), one ``policy_number``, or a finished
+    ``preview_id`` with the ``policy_numbers`` chosen from its list (default: the preselected).
+
+    ``options`` override the connection's for this import only (Agent21 lets the user choose
+    them per import, e.g. Warta ``product: life`` on a property connection)."""
 
     period: Period | None = None
-    policy_number: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | None = None
+    policy_number: PolicyNumber | None = None
+    preview_id: uuid.UUID | None = None
+    policy_numbers: Annotated[list[PolicyNumber], msgspec.Meta(min_length=1, max_length=5000)] | None = None
+    options: OptionValues | None = None
+
+
+class PreviewCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """Read the insurer's list for a period without importing it."""
+
+    period: Period
+    options: OptionValues | None = None
+
+
+class PreviewItem(msgspec.Struct):
+    """One policy of the insurer's list, flagged against what Ponte holds."""
+
+    policy_number: str | None
+    insurer: str | None  # the underwriting insurer
+    holder_name: str | None
+    product: str | None
+    status: str | None
+    updated_on: date | None
+    in_ponte: bool  # already in Ponte
+    changed: bool  # in Ponte, and changed at the insurer since the last import
+    preselected: bool  # chosen by default: not in Ponte yet
+    error: str | None  # this record cannot be imported as the insurer sends it
+
+
+class PreviewItemPage(msgspec.Struct):
+    items: list[PreviewItem]
+    next_cursor: str | None
 
 
 class RecordCounters(msgspec.Struct):
@@ -203,6 +243,9 @@ class ImportTask(msgspec.Struct):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    options: dict[str, str] | None = None  # this run's options, when a manual import overrode them
+    preview_id: uuid.UUID | None = None  # the preview whose chosen policies this imports
+    selected: int | None = None  # how many policies were chosen from the preview
 
 
 class ImportTaskPage(msgspec.Struct):
