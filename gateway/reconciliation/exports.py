@@ -23,6 +23,7 @@ from gateway.runtime import Runtime
 
 DIVERGENCE_COLUMNS = (
     "sale_id",
+    "kind",
     "local_day",
     "sold_at",
     "gross_amount_cents",
@@ -41,7 +42,7 @@ DIVERGENCE_COLUMNS = (
     "window_ends_at",
     "remittance_id",
 )
-SUMMARY_COLUMNS = ("day", "section", "key", "count", "amount_cents", "currency")
+SUMMARY_COLUMNS = ("day", "kind", "section", "key", "count", "amount_cents", "currency")
 
 
 class _Rows:
@@ -91,11 +92,15 @@ async def divergences_csv(
 
 
 def summary_csv(summary: schemas.ReconciliationSummary) -> str:
-    """The day's summary flattened: one row per status and per divergence reason."""
+    """The day's summary flattened: one row per kind (sales first, then each other kind of
+    receivable) and status, and per kind and divergence reason."""
     rows = _Rows(SUMMARY_COLUMNS)
     day, currency = summary.day.isoformat(), summary.currency
-    for s in summary.by_status:
-        rows.writer.writerow([day, "status", s.status, s.count, s.amount_cents, currency])
-    for r in summary.divergent_by_reason:
-        rows.writer.writerow([day, "divergence_reason", r.reason, r.count, r.amount_cents, currency])
+    parts = [("sale", summary.by_status, summary.divergent_by_reason)]
+    parts += [(r.kind, r.by_status, r.divergent_by_reason) for r in summary.receivables]
+    for kind, by_status, by_reason in parts:
+        for s in by_status:
+            rows.writer.writerow([day, kind, "status", s.status, s.count, s.amount_cents, currency])
+        for r in by_reason:
+            rows.writer.writerow([day, kind, "divergence_reason", r.reason, r.count, r.amount_cents, currency])
     return rows.take()
