@@ -157,7 +157,12 @@ class DocumentPortalController(Controller):
     ) -> schemas.PortalIntegration:
         return await integration.describe(session, tenant_id, settings)
 
-    @put("/integration", operation_id="UpdatePortalIntegration", summary="Configure, enable or disable the integration")
+    @put(
+        "/integration",
+        operation_id="UpdatePortalIntegration",
+        summary="Configure, enable or disable the integration",
+        problems=[503],  # enabling checks the token with the portal
+    )
     async def update_integration(
         self, session: AsyncSession, runtime: Runtime, tenant_id: uuid.UUID, data: schemas.PortalIntegrationUpdate
     ) -> schemas.PortalIntegration:
@@ -170,6 +175,7 @@ class DocumentPortalController(Controller):
         operation_id="CheckPortalIntegration",
         summary="Check the portal connection; deliveries wait for it",
         status_code=200,
+        problems=[503],
     )
     async def check_integration(
         self, session: AsyncSession, runtime: Runtime, tenant_id: uuid.UUID

@@ -191,6 +191,7 @@ class PolicyController(Controller):
     @put(
         "/{policy_id:uuid}/receipts/{receipt_number:str}/settlement", operation_id="SettleReceipt",
         summary="Settle a receipt at the broker (daily cash sheet): imports no longer change its status",
+        problems=[409],
     )  # fmt: skip
     async def settle_receipt(
         self,
