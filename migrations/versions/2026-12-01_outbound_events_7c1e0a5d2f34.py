@@ -1,7 +1,7 @@
 """outbound events: endpoints, outbox, deliveries, attempts
 
 Revision ID: 7c1e0a5d2f34
-Revises: a41c07e9d2b5
+Revises: b3e7c2a91f05
 Create Date: 2026-12-01 22:40:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "7c1e0a5d2f34"
-down_revision: str | Sequence[str] | None = "a41c07e9d2b5"
+down_revision: str | Sequence[str] | None = "b3e7c2a91f05"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
