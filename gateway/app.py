@@ -14,6 +14,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ControllerRouterHandler
 
 from gateway import __version__
+from gateway.console import ConsolePlugin
 from gateway.deps import dependencies
 from gateway.documents.routes import (
     DocumentDeliveryController,
@@ -127,5 +128,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         state=State({"settings": settings, "key_cache": KeyCache(settings.api_key_cache_seconds)}),
         openapi_config=openapi_config(),
+        plugins=[ConsolePlugin(settings)],
         request_max_body_size=settings.max_body_bytes,
     )

@@ -15,7 +15,7 @@ from gateway.portal import connection as core_connection
 from gateway.portal import manager, schemas, views
 from gateway.portal import requests as portal_requests
 from gateway.portal.catalogue import SYNCS
-from gateway.portal.models import CoreSystemConnection, SyncFailure
+from gateway.portal.models import SyncFailure
 from gateway.runtime import Runtime
 from gateway.tasks.models import TaskStatus
 
@@ -53,17 +53,7 @@ class SyncController(Controller):
         self, session: AsyncSession, tenant_id: uuid.UUID, group: str | None = None, direction: str | None = None
     ) -> schemas.SyncCatalogue:
         """Freshness is ``late`` once a scheduled run was missed and ``error`` after two."""
-        states = await manager.states(session, tenant_id)
-        last = await manager.last_runs(session, tenant_id, succeeded=False)
-        ok = await manager.last_runs(session, tenant_id, succeeded=True)
-        problem = core_connection.not_ready_reason(await session.get(CoreSystemConnection, tenant_id))
-        now = utcnow()
-        items = [
-            views.sync(d, states.get(k), last.get(k), ok.get(k), now)
-            for k, d in SYNCS.items()
-            if group in (None, d.group) and direction in (None, d.direction)
-        ]
-        return schemas.SyncCatalogue(items=items, core_system_ready=problem is None, core_system_problem=problem)
+        return await views.catalogue(session, tenant_id, group=group, direction=direction)
 
     @get("/{key:str}", operation_id="GetPortalSync", summary="One sync with its last run and freshness")
     async def get_sync(self, session: AsyncSession, tenant_id: uuid.UUID, key: str) -> schemas.Sync:

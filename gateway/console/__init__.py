@@ -1,0 +1,77 @@
+"""The operator console at ``/console``: server-rendered pages with HTMX, on the API's services.
+
+One module per screen calls the same domain services as the ``/v1`` routes (no SQL and no
+business rule here or in the templates). Pages are outside the OpenAPI schema and outside the
+API-key middleware: the console has its own server-side sessions and CSRF (``session.py``).
+Every asset is served by Ponte from ``static/``, never from a CDN: ``htmx.min.js`` is htmx.org
+2.0.11 (0BSD) taken unchanged from the npm registry package.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from litestar import Litestar, Router
+from litestar.config.app import AppConfig
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.csrf import CSRFMiddleware
+from litestar.plugins import InitPlugin
+from litestar.static_files import create_static_files_router
+from litestar.stores.redis import RedisStore
+from litestar.template.config import TemplateConfig
+
+from gateway.console import overview, pages, session, signin, tasks
+from gateway.settings import Settings
+
+HERE = Path(__file__).parent
+
+
+async def _forms_welcome(_: Any) -> None:
+    """The API's before_request refuses non-JSON bodies; console forms are url-encoded."""
+
+
+async def _register_session_store(app: Litestar) -> None:
+    # The queue's Valkey connection, opened by the app's lifespan (which runs before this hook).
+    app.stores.register(
+        session.STORE_NAME, RedisStore(app.state.queue.redis, namespace="ponte:console"), allow_override=True
+    )
+
+
+class ConsolePlugin(InitPlugin):
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        common: dict[str, Any] = {
+            "middleware": [
+                session.session_config(self.settings).middleware,
+                DefineMiddleware(CSRFMiddleware, config=session.csrf_config(self.settings)),
+            ],
+            "dependencies": {
+                "ui": Provide(pages.provide_ui, sync_to_thread=False),
+                "tenant_id": Provide(pages.provide_console_tenant, sync_to_thread=False),
+            },
+            "exception_handlers": pages.exception_handlers,
+            "include_in_schema": False,
+            "before_request": _forms_welcome,
+        }
+        app_config.route_handlers += [
+            Router(path="/", route_handlers=[signin.SignInController], **common),
+            Router(
+                path="/",
+                route_handlers=[overview.overview, tasks.TaskPages],
+                guards=[session.require_user],
+                **common,
+            ),
+            create_static_files_router(
+                path="/console/static", directories=[HERE / "static"], include_in_schema=False, name="console:static"
+            ),
+        ]
+        if app_config.template_config is not None:
+            raise RuntimeError("the console owns the app's template config")
+        app_config.template_config = TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine)
+        app_config.on_startup.append(_register_session_store)
+        return app_config
