@@ -23,7 +23,7 @@ from litestar.static_files import create_static_files_router
 from litestar.stores.redis import RedisStore
 from litestar.template.config import TemplateConfig
 
-from gateway.console import overview, pages, session, signin, tasks
+from gateway.console import documents, imports, overview, pages, session, signin, tasks
 from gateway.settings import Settings
 
 HERE = Path(__file__).parent
@@ -62,7 +62,7 @@ class ConsolePlugin(InitPlugin):
             Router(path="/", route_handlers=[signin.SignInController], **common),
             Router(
                 path="/",
-                route_handlers=[overview.overview, tasks.TaskPages],
+                route_handlers=[overview.overview, tasks.TaskPages, imports.ImportPages, documents.DocumentPages],
                 guards=[session.require_user],
                 **common,
             ),

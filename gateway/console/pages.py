@@ -21,6 +21,8 @@ Req = Request[Any, Any, Any]
 # The screens in the navigation: (address, label). A screen is listed once it exists.
 SCREENS: list[tuple[str, str]] = [
     ("/console/", N_("Overview")),
+    ("/console/imports", N_("Insurer imports")),
+    ("/console/documents", N_("Documents")),
     ("/console/tasks", N_("Tasks")),
 ]
 
@@ -102,15 +104,16 @@ def _problem(request: Req, exc: PonteError | HTTPException) -> Response[Any]:
     ui = Ui(request)
     status = exc.status if isinstance(exc, PonteError) else exc.status_code
     detail = exc.detail if isinstance(exc, PonteError) else ui.gettext("This page does not exist.")
+    hint = None
     if isinstance(exc, NotFound | NotFoundException):
-        detail = ui.gettext("Not found: it does not exist, or it belongs to another tenant.")
+        hint = ui.gettext("Not found: it does not exist, or it belongs to another tenant.")
     if ui.htmx:
         # A refused action keeps the page and says why in its flash area; a 4xx would not be
         # swapped by HTMX and would be logged by the browser as a failed resource.
         response = render(ui, "_flash.html", level="error", message=detail)
         response.headers.update({"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"})
         return response
-    return render(ui, "error.html", status_code=status, status=status, detail=detail)
+    return render(ui, "error.html", status_code=status, status=status, detail=detail, hint=hint)
 
 
 exception_handlers: dict[type[Exception] | int, Any] = {
