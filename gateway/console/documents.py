@@ -119,9 +119,10 @@ class DocumentPages(Controller):
 
     @get("/folders")
     async def model_folders(
-        self, ui: Ui, session: AsyncSession, runtime: Runtime, tenant_id: uuid.UUID, client_id: str = ""
+        self, ui: Ui, session: AsyncSession, runtime: Runtime, tenant_id: uuid.UUID, model_client_id: str = ""
     ) -> Template:
         """A model client's folder names, to pick a destination from (only names are read)."""
+        client_id = model_client_id
         if not client_id.strip():
             raise Unprocessable(
                 "Give the model client's id.", errors=[FieldError(pointer="/client_id", detail="empty")]
