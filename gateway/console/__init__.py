@@ -23,14 +23,18 @@ from litestar.static_files import create_static_files_router
 from litestar.stores.redis import RedisStore
 from litestar.template.config import TemplateConfig
 
+from gateway import inputs
 from gateway.console import documents, imports, overview, pages, session, signin, tasks
 from gateway.settings import Settings
 
 HERE = Path(__file__).parent
 
 
-async def _forms_welcome(_: Any) -> None:
-    """The API's before_request refuses non-JSON bodies; console forms are url-encoded."""
+async def _console_request(request: Any) -> None:
+    """The API's ``check_request`` minus its JSON-only body rule: console forms are url-encoded.
+    Parameters get the same check (no NUL or lone surrogate reaches the database)."""
+    if request.path_params or request.scope.get("query_string"):
+        inputs.check_parameters(request)
 
 
 async def _register_session_store(app: Litestar) -> None:
@@ -56,7 +60,7 @@ class ConsolePlugin(InitPlugin):
             },
             "exception_handlers": pages.exception_handlers,
             "include_in_schema": False,
-            "before_request": _forms_welcome,
+            "before_request": _console_request,
         }
         app_config.route_handlers += [
             Router(path="/", route_handlers=[signin.SignInController], **common),

@@ -117,3 +117,11 @@ async def test_tenant_key_cannot_open_the_tenant_picker(console: Any, tenants: T
     await sign_in(console, t.key)
     assert (await console.get("/console/tenants")).status_code == 404
     await post_form(console, "/console/sign-out")
+
+
+async def test_a_nul_in_a_console_parameter_is_a_400_not_a_500(console: Any, tenants: TenantFactory) -> None:
+    t = await tenants.create()
+    await sign_in(console, t.key)
+    r = await console.get("/console/policies", params={"q": "12\x0034"})
+    assert r.status_code == 400
+    await post_form(console, "/console/sign-out")
