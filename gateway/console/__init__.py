@@ -24,7 +24,18 @@ from litestar.stores.redis import RedisStore
 from litestar.template.config import TemplateConfig
 
 from gateway import inputs
-from gateway.console import documents, imports, overview, pages, session, signin, tasks
+from gateway.console import (
+    documents,
+    imports,
+    overview,
+    pages,
+    portal,
+    reconciliation,
+    session,
+    signin,
+    tasks,
+    webhooks,
+)
 from gateway.settings import Settings
 
 HERE = Path(__file__).parent
@@ -66,7 +77,15 @@ class ConsolePlugin(InitPlugin):
             Router(path="/", route_handlers=[signin.SignInController], **common),
             Router(
                 path="/",
-                route_handlers=[overview.overview, tasks.TaskPages, imports.ImportPages, documents.DocumentPages],
+                route_handlers=[
+                    overview.overview,
+                    imports.ImportPages,
+                    portal.PortalPages,
+                    documents.DocumentPages,
+                    reconciliation.ReconciliationPages,
+                    webhooks.WebhookPages,
+                    tasks.TaskPages,
+                ],
                 guards=[session.require_user],
                 **common,
             ),

@@ -29,6 +29,12 @@ PERIODS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta
 Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 
 
+class IntegrationForm(msgspec.Struct):
+    enabled: str = ""
+    token: str = ""
+    apply_default_folders: str = ""
+
+
 class DefaultsForm(msgspec.Struct):
     overwrite: str = ""
 
@@ -58,6 +64,23 @@ class DocumentPages(Controller):
             ui, "documents/card.html", summary=summary, period=period, periods=list(PERIODS),
             integration=await integration.describe(session, tenant_id, settings), since=since,
         )  # fmt: skip
+
+    @post("/integration")
+    async def integration(self, ui: Ui, session: AsyncSession, runtime: Runtime, tenant_id: uuid.UUID,
+                          data: Annotated[IntegrationForm, Form]) -> Template:  # fmt: skip
+        update = schemas.PortalIntegrationUpdate(
+            enabled=data.enabled == "on", token=data.token.strip() or None,
+            apply_default_folders=data.apply_default_folders == "on",
+        )  # fmt: skip
+        saved = await integration.update_integration(session, tenant_id, update, runtime)
+        message = ui.gettext("Client-portal integration saved.")
+        if saved.enabled and saved.unmapped_templates:
+            message += " " + ui.ngettext("{n} template has no folder: its documents fail until it gets one.",
+                                         "{n} templates have no folder: their documents fail until they get one.",
+                                         saved.unmapped_templates)  # fmt: skip
+        response = render(ui, "_flash.html", level="ok", message=message)
+        response.headers["HX-Refresh"] = "true"
+        return response
 
     @get("/deliveries")
     async def deliveries(

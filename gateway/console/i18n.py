@@ -127,4 +127,17 @@ LABELS = {
         "system.echo": N_("System check"),
     },
     "freshness": {"fresh": N_("fresh"), "late": N_("late"), "error": N_("error"), "on_demand": N_("on demand")},
+    "frequency": {"on_demand": N_("on demand"), "hourly": N_("hourly"), "daily": N_("daily"), "weekly": N_("weekly")},
+    "group": {
+        "complete": N_("Complete"),
+        "beneficiary": N_("Beneficiary"),
+        "provider": N_("Provider"),
+        "contractor": N_("Contractor"),
+    },
+    "direction": {
+        "import": N_("import into the portal"),
+        "export": N_("export to the core system"),
+        "status": N_("status update"),
+    },
+    "mode": {"full": N_("full"), "incremental": N_("incremental (changed since)")},
 }

@@ -19,13 +19,19 @@ from gateway.console.pages import Ui, render
 from gateway.errors import FieldError, Unprocessable
 from gateway.imports import connections, portfolio, service
 from gateway.imports.catalogue import INSURERS
-from gateway.imports.schemas import ImportCreate, Period
+from gateway.imports.schemas import ConnectionCreate, ImportCreate, Period
 from gateway.pagination import PageParams
 from gateway.runtime import Runtime
 from gateway.tasks.models import FINISHED, TaskStatus
 
 PAGE = 50
 OUTCOMES = ("failed", "created", "updated", "unchanged", "stale_skipped")
+
+
+class ConnectForm(msgspec.Struct):
+    insurer: str = ""
+    username: str = ""
+    password: str = ""
 
 
 class LaunchForm(msgspec.Struct):
@@ -73,6 +79,24 @@ class ImportPages(Controller):
             last={k: service.to_import_task(t) for k, t in last.items()}, next_cursor=next_cursor, filters={},
             insurers=INSURERS,
         )  # fmt: skip
+
+    @post("/imports/connections")
+    async def connect(
+        self, ui: Ui, session: AsyncSession, runtime: Runtime, tenant_id: uuid.UUID,
+        data: Annotated[ConnectForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Template:  # fmt: skip
+        """Connect to an insurer with its defaults (daily import at 06:00 in its country's zone);
+        options and schedules beyond that are the API's (PATCH /v1/insurer-connections/{id})."""
+        raw = {"insurer": data.insurer, "credentials": {"username": data.username, "password": data.password}}
+        try:
+            create = msgspec.convert(raw, ConnectionCreate)
+        except msgspec.ValidationError as exc:
+            raise Unprocessable(ui.gettext("Pick an insurer and give its username and password.")) from exc
+        connection = await connections.create_connection(session, runtime, tenant_id, create)
+        message = ui.gettext("Connected to {insurer}.", insurer=INSURERS[connection.insurer].name)
+        response = render(ui, "_flash.html", level="ok", message=message)
+        response.headers["HX-Refresh"] = "true"
+        return response
 
     @get("/imports/connections/{connection_id:uuid}")
     async def history(

@@ -22,7 +22,10 @@ Req = Request[Any, Any, Any]
 SCREENS: list[tuple[str, str]] = [
     ("/console/", N_("Overview")),
     ("/console/imports", N_("Insurer imports")),
+    ("/console/portal", N_("Portal syncs")),
     ("/console/documents", N_("Documents")),
+    ("/console/reconciliation", N_("Reconciliation")),
+    ("/console/webhooks", N_("Webhooks")),
     ("/console/tasks", N_("Tasks")),
 ]
 

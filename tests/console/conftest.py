@@ -47,8 +47,10 @@ def pytest_runtest_makereport(item: Any, call: Any) -> Any:
     return report
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def live(settings: Any, sandbox: Any) -> Iterator[LiveStack]:
+    """One gateway and worker for the console's tests, stopped when they end: its worker shares
+    the queue with the other suites' burst workers and must not outlive this package."""
     if not chromium_available():
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
@@ -58,12 +60,12 @@ def live(settings: Any, sandbox: Any) -> Iterator[LiveStack]:
     stack.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 async def chromium(live: LiveStack, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
-        # A fresh profile (--user-data-dir) for the module; never Playwright's own browser build.
+        # A fresh profile (--user-data-dir) for the run; never Playwright's own browser build.
         context = await pw.chromium.launch_persistent_context(
             str(tmp_path_factory.mktemp("chromium-profile")),
             executable_path=CHROMIUM,

@@ -11,18 +11,15 @@ from tests.console.partners import document, send_signed, task_completed, wait_f
 
 async def test_map_a_template_and_retry_its_failed_delivery(browser: Browser) -> None:
     t = await browser.tenant("contabil-sul")
-    sandbox = browser.live.env["PONTE_SANDBOX_URL"]
+    await browser.sign_in(t.key)
+    page = browser.page
+    await page.click("nav >> text=Documents")
+    await page.fill("#integration input[name=token]", f"ptk_{t.slug}")
+    await page.check("#integration input[name=enabled]")
+    await page.check("#integration input[name=apply_default_folders]")
+    await page.click("#integration button")
+    await page.locator("#integration.good").wait_for()  # saved, and the page refreshed itself
     async with browser.api(t.key) as api:
-        r = await api.put(
-            "/v1/document-portal/integration",
-            json={
-                "enabled": True,
-                "token": f"ptk_{t.slug}",
-                "base_url": f"{sandbox}/portal",
-                "apply_default_folders": True,
-            },
-        )
-        assert r.status_code == 200, r.text
         assert (await api.post("/v1/document-templates", json={"name": "Alvará"})).status_code == 201
         endpoint = (await api.post("/v1/webhook-endpoints", json={"source": "task-system"})).json()
         docs = [document("d1", "DAS", "DAS Janeiro.pdf"), document("d2", "Alvará", "Alvará 2026.pdf")]
@@ -30,9 +27,7 @@ async def test_map_a_template_and_retry_its_failed_delivery(browser: Browser) ->
         await wait_for(api, "/v1/document-deliveries?status=failed", lambda b: len(b["items"]) == 1)
         await wait_for(api, "/v1/document-deliveries?status=delivered", lambda b: len(b["items"]) == 1)
 
-    await browser.sign_in(t.key)
-    page = browser.page
-    await page.click("nav >> text=Documents")
+    await page.reload()
     card = page.locator("#by-error-code")
     assert "template_unmapped" in await card.inner_text()
     await browser.shot("documents-card")

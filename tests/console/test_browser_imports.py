@@ -41,12 +41,17 @@ async def connect(browser: Browser, key: str, insurer: str, path: str) -> str:
 
 async def test_launch_an_import_and_follow_it_to_its_failed_records(browser: Browser, small_portfolios: None) -> None:
     t = await browser.tenant("corretora-atlantico")
-    warta = await connect(browser, t.key, "warta", "rest")
-    allianz = await connect(browser, t.key, "allianz", "soap")
+    warta = await connect(browser, t.key, "warta", "rest")  # Warta needs its product option: the API's
     await browser.sign_in(t.key)
     page = browser.page
     await page.click("nav >> text=Insurer imports")
+    await page.select_option("#connect select[name=insurer]", "allianz")
+    await page.fill("#connect input[name=username]", "broker-1")
+    await page.fill("#connect input[name=password]", "sandbox")
+    await page.click("#connect button")
+    await page.locator("#connections tbody tr", has_text="Allianz").wait_for()  # the page refreshed itself
     assert await page.locator("#connections tbody tr").count() == 2
+    allianz = (await page.get_attribute("#connections a:has-text('Allianz')", "href") or "").rsplit("/", 1)[-1]
     await page.click(f"a[href='/console/imports/connections/{warta}']")
 
     # A year on an insurer that allows 16 days a request: split into windows, said at launch.
