@@ -158,6 +158,12 @@ def test_ponte_dev_brings_up_gateway_docs_worker_and_sandbox_then_stops(tmp_path
             token = csrf_token(browser.get("/console/sign-in").text)
             r = browser.post("/console/sign-in", data={"key": key, "_csrf_token": token})
             assert (r.status_code, r.headers["location"]) == (303, "/console/")
+        # The egress guard lets the gateway reach exactly the sandbox: not itself, not another port.
+        auth = {"Authorization": f"Bearer {key}"}
+        own = httpx.put(f"{base}/v1/portal/connection", headers=auth, json={"token": "sandbox-d", "base_url": base})
+        assert (own.status_code, own.json()["errors"][0]["pointer"]) == (422, "/base_url")
+        assert httpx.put(f"{base}/v1/portal/connection", headers=auth, json={"token": "sandbox-d"}).status_code == 200
+        assert httpx.post(f"{base}/v1/portal/connection/check", headers=auth, timeout=30).status_code == 200
         assert (tmp_path / ".ponte" / "postgres").is_dir()  # data persists between runs
     finally:
         proc.send_signal(signal.SIGINT)

@@ -60,6 +60,9 @@ class LiveStack:
             "PONTE_OPERATOR_KEY": operator_key,
             "PONTE_PUBLIC_URL": self.url,
             "PONTE_SANDBOX_URL": sandbox_url,
+            # The egress guard lets the gateway and worker reach the loopback sandbox, as in tests.
+            "PONTE_EGRESS_ALLOW": settings.egress_allow,
+            "PONTE_EGRESS_ALLOW_HTTP": "true" if settings.egress_allow_http else "false",
             "PONTE_API_KEY_CACHE_SECONDS": "0",
             "PONTE_TASK_LEASE_SECONDS": "5",
             "PONTE_TASK_RETRY_BASE_SECONDS": "0.1",
