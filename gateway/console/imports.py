@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.console.pages import Ui, render
 from gateway.errors import FieldError, Unprocessable
-from gateway.imports import connections, portfolio, service
+from gateway.imports import connections, periods, portfolio, service
 from gateway.imports.catalogue import INSURERS
 from gateway.imports.schemas import ConnectionCreate, ImportCreate, Period
 from gateway.pagination import PageParams
@@ -112,7 +112,7 @@ class ImportPages(Controller):
             ui, "imports/history.html", connection=connections.to_schema(connection),
             insurer=INSURERS[connection.insurer], imports=[service.to_import_task(t) for t in rows],
             next_cursor=next_cursor, filters={"status": status} if status else {}, statuses=list(TaskStatus),
-            finished=FINISHED, today=ui.formats.today(),
+            finished=FINISHED, today=periods.today_utc(),  # the API's bound, not the browser's
         )  # fmt: skip
 
     @post("/imports/connections/{connection_id:uuid}/launch")
