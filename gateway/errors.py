@@ -18,6 +18,8 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from gateway.outages import is_outage
+
 log = structlog.get_logger("ponte.errors")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -189,7 +191,24 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     )
 
 
+# How long a client should wait before retrying when PostgreSQL or Valkey is unreachable.
+OUTAGE_RETRY_AFTER_SECONDS = 5
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    if is_outage(exc):  # a restart or a cut connection: try again soon, nothing to report
+        log.warning("backing_service_unavailable", path=request.url.path, error=repr(exc))
+        return problem_response(
+            request,
+            status=503,
+            title="Service unavailable",
+            slug="unavailable",
+            detail=(
+                "The database or the queue is unreachable for a moment. "
+                "Try again shortly (with the same Idempotency-Key, a retry is safe)."
+            ),
+            headers={"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)},
+        )
     # The body says only that it failed and where to look; the stack trace goes to the log.
     instance = request_instance(request)
     log.error("unhandled_exception", instance=instance, path=request.url.path, exc_info=exc)

