@@ -1,7 +1,8 @@
 """arq worker: one job function that runs any task by id, and the sweeper on a cron.
 
-Start with ``ponte worker`` (or ``arq workers.main.WorkerSettings``). Shared clients are made
-once in ``on_startup`` and kept in ``ctx``.
+Start with ``ponte worker``, which runs these settings on ``workers.worker.Worker`` (arq's
+worker, made to outlive a Valkey restart). Shared clients are made once in ``on_startup``
+and kept in ``ctx``.
 """
 
 from __future__ import annotations
@@ -80,7 +81,9 @@ class WorkerSettings:
     ]
     on_startup = startup
     on_shutdown = shutdown
-    redis_settings: RedisSettings = redis_settings(get_settings().redis_url or "redis://localhost:6379")
+    redis_settings: RedisSettings = redis_settings(
+        get_settings().redis_url or "redis://localhost:6379", wait_for_server=True
+    )
     max_jobs = get_settings().worker_concurrency
     # arq starts jobs only when it polls: at its 0.5 s default a slot freed by a short task
     # (a document delivery takes ~0.1 s) sat idle for most of the poll period.

@@ -120,3 +120,53 @@ async def portal_files_of(sandbox_url: str, t: TenantKey) -> list[dict[str, Any]
         r = await http.get(f"{sandbox_url}/portal/_files", params={"firm": t.slug})
     r.raise_for_status()
     return r.json()["items"]  # type: ignore[no-any-return]
+
+
+class Load:
+    """A tenant whose task system posts signed task-completed events, and what was acknowledged."""
+
+    def __init__(self, http: httpx.AsyncClient, tenant: TenantKey, endpoint: dict[str, Any], docs: int) -> None:
+        self.http = http
+        self.tenant = tenant
+        self.endpoint = endpoint
+        self.docs = docs
+        self.acked: dict[str, str] = {}  # webhook-id -> event id, for every 202
+
+    @classmethod
+    async def start(cls, http: httpx.AsyncClient, operator_key: str, sandbox_url: str, *, docs: int) -> Load:
+        tenant, endpoint = await document_tenant(http, operator_key, sandbox_url)
+        return cls(http, tenant, endpoint, docs)
+
+    async def send(self, n: int) -> httpx.Response:
+        r = await post_event(self.http, self.endpoint, task_completed(n, self.docs), f"msg_{n}")
+        if r.status_code == 202:
+            self.acked[f"msg_{n}"] = r.json()["id"]
+        return r
+
+    def file_names(self, events: range) -> list[str]:
+        return [f"DAS {n}-{i}.pdf" for n in events for i in range(self.docs)]
+
+    async def running(self) -> list[str]:
+        r = await self.http.get("/v1/tasks", params={"status": "running", "limit": 100}, headers=self.tenant.headers)
+        return [task["id"] for task in r.json()["items"]]
+
+    async def wait_running(self, timeout: float = 60) -> list[str]:
+        """Wait until some task is running; return the ids of those running."""
+        running: list[str] = []
+
+        async def some() -> bool:
+            running[:] = await self.running()
+            return bool(running)
+
+        await wait_until(some, timeout)
+        return running
+
+
+async def responds(http: httpx.AsyncClient, path: str, status: int, timeout: float) -> None:
+    async def answers() -> bool:
+        try:
+            return (await http.get(path)).status_code == status
+        except httpx.TransportError:
+            return False
+
+    await wait_until(answers, timeout)

