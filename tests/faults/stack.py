@@ -91,20 +91,28 @@ class FaultStack:
             env[env_name(field)] = str(getattr(settings, field))
         return env
 
-    def start_gateway(self, settings: Settings) -> str:
-        """A gateway process (uvicorn on loopback); returns its base URL once it answers."""
-        port = free_port()
+    def spawn_gateway(self, settings: Settings, port: int | None = None) -> str:
+        """Start a gateway process (uvicorn on loopback); returns the base URL it will answer on."""
+        port = port or free_port()
         cmd = [sys.executable, "-m", "uvicorn", "gateway.app:create_app", "--factory", "--port", str(port)]
         cmd += ["--no-access-log", "--log-level", "warning"]
         self.processes.append(subprocess.Popen(cmd, env=self.env(settings), cwd=ROOT))  # noqa: S603
-        url = f"http://127.0.0.1:{port}"
+        return f"http://127.0.0.1:{port}"
+
+    def start_gateway(self, settings: Settings, port: int | None = None) -> str:
+        """A gateway process; returns its base URL once it answers."""
+        url = self.spawn_gateway(settings, port)
+        self.wait_live(url)
+        return url
+
+    def wait_live(self, url: str) -> None:
         deadline = time.monotonic() + 90
         while True:
             try:
                 if httpx.get(f"{url}/health/live", timeout=1).status_code == 200:
-                    return url
+                    return
             except httpx.TransportError:
-                if time.monotonic() > deadline or self.processes[-1].poll() is not None:
+                if time.monotonic() > deadline:
                     raise RuntimeError("gateway did not start") from None
                 time.sleep(0.2)
 
