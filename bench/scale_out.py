@@ -107,6 +107,16 @@ async def delivered(stack: BenchStack, tenant_id: Any) -> dict[str, int]:
         return dict((await conn.execute(text(sql), {"t": tenant_id})).all())  # type: ignore[arg-type]
 
 
+async def tasks_done(stack: BenchStack, tenant_id: Any) -> None:
+    sql = "SELECT count(*) FROM tasks WHERE tenant_id = :t AND status IN ('queued', 'running')"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        async with stack.runtime.db.engine.connect() as conn:
+            if not (await conn.execute(text(sql), {"t": tenant_id})).scalar_one():
+                return
+        await asyncio.sleep(0.2)
+
+
 async def duplicates(stack: BenchStack, sandbox_url: str, tenant_id: Any, firm: str, total: int) -> list[str]:
     """What this round doubled or missed: deliveries per document, files and versions in the portal."""
     problems = []
@@ -144,6 +154,7 @@ async def run_round(
                 raise SystemExit(f"{workers} workers: deliveries stuck at {counts}")
             await asyncio.sleep(0.2)
         seconds = time.perf_counter() - started
+        await tasks_done(stack, tenant_id)  # stopping a worker mid-task would only add retries
     finally:
         stop(procs)
     return total / seconds, await duplicates(stack, sandbox_url, tenant_id, firm, total)
