@@ -11,10 +11,15 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 
 from tests.documents.support import set_portal_faults
 from tests.faults.conftest import stack_settings
 from tests.faults.load import Load, final_state, portal_files_of, responds
+
+# Real gateway and worker processes, started and stopped by the test: on a busy 2-core machine
+# their boot alone can take most of the suite's default 120 s.
+pytestmark = pytest.mark.timeout(360)
 
 DOCS = 3
 BEFORE, DURING = 15, 8

@@ -12,11 +12,16 @@ import itertools
 import random
 
 import httpx
+import pytest
 
 from sandbox.server import free_port
 from tests.faults.conftest import stack_settings
 from tests.faults.load import document_tenant, portal_files_of, post_event, task_completed, wait_until
 from tests.faults.mixed import MixedLoad, rows, scalar
+
+# Real gateway and worker processes, started and stopped by the test: on a busy 2-core machine
+# their boot alone can take most of the suite's default 120 s.
+pytestmark = pytest.mark.timeout(360)
 
 EVENTS, DOCS = 40, 2
 KILLS, KILL_EVERY = 4, 3.0
