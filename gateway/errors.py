@@ -20,6 +20,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import DBAPIError
 
+from gateway.observability import CLIENT_CLOSED_REQUEST, client_gone
 from gateway.outages import is_outage
 from gateway.partners.errors import PartnerError, TransientPartnerError
 
@@ -233,6 +234,9 @@ OUTAGE_RETRY_AFTER_SECONDS = 5
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    if client_gone(request.scope):
+        # Reading the body failed because the client left: nobody to answer, nothing to fix.
+        return Response(content=b"", status_code=CLIENT_CLOSED_REQUEST)
     if is_outage(exc):  # a restart or a cut connection: try again soon, nothing to report
         log.warning("backing_service_unavailable", path=request.url.path, error=repr(exc))
         return problem_response(

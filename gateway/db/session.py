@@ -73,23 +73,31 @@ class Database:
         )
         _survive_restarts(self.engine)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # The same pool, with each checkout in autocommit: reads need no BEGIN/COMMIT.
+        self.read_sessionmaker = async_sessionmaker(
+            self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+        )
 
     @asynccontextmanager
     async def unit_of_work(self, queue: Queue | None = None) -> AsyncIterator[AsyncSession]:
-        """Commit once at the end; jobs buffered on the session are enqueued only after commit.
-
-        Enqueueing after commit means a worker never picks up a task row it cannot see yet; if
-        the enqueue itself fails, the row is already durable and the sweeper dispatches it.
-        """
+        """Commit once at the end; jobs buffered on the session are enqueued only after commit."""
         async with self.sessionmaker() as session:
             try:
                 yield session
             except BaseException:
                 await session.rollback()
                 raise
-            await session.commit()
-            if queue is not None:
-                await queue.flush(session)
+            await self.commit(session, queue)
+
+    async def commit(self, session: AsyncSession, queue: Queue | None = None) -> None:
+        """Commit, then enqueue the jobs buffered on the session.
+
+        Enqueueing after commit means a worker never picks up a task row it cannot see yet; if
+        the enqueue itself fails, the row is already durable and the sweeper dispatches it.
+        """
+        await session.commit()
+        if queue is not None:
+            await queue.flush(session)
 
     @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[AsyncConnection]:
@@ -113,7 +121,7 @@ class Database:
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:
         """A session for reads only: statements run without BEGIN/COMMIT, one round trip each."""
-        async with self.autocommit() as conn, AsyncSession(bind=conn, expire_on_commit=False) as session:
+        async with self.read_sessionmaker() as session:
             yield session
 
     async def dispose(self) -> None:
