@@ -16,6 +16,7 @@ from arq.connections import RedisSettings
 from arq.typing import WorkerCoroutine
 
 import gateway.jobs
+import gateway.portal.tables
 from gateway.observability import configure_logging
 from gateway.outages import is_outage
 from gateway.queue import redis_settings
@@ -75,6 +76,8 @@ class WorkerSettings:
         cron(outage_tolerant(sweep), second=_every(get_settings().sweep_interval_seconds), run_at_startup=True),
         # each minute; one run per sync and period
         cron(outage_tolerant(gateway.portal.jobs.start_due_syncs), second=0),
+        # each minute; TISS sync when the tables move
+        cron(outage_tolerant(gateway.portal.tables.watch_tables), second=30),
         # each minute; one task per connection a day
         cron(outage_tolerant(gateway.imports.schedule.scheduled_imports), second=0),
         cron(outage_tolerant(reconciliation_daily), minute=7),  # hourly; one run per tenant per local day
