@@ -85,7 +85,8 @@ class PortalPages(Controller):
         states = await manager.states(session, tenant_id)
         last = await manager.last_runs(session, tenant_id, succeeded=False)
         ok = await manager.last_runs(session, tenant_id, succeeded=True)
-        sync = views.sync(definition, states.get(key), last.get(key), ok.get(key), utcnow())
+        core = await session.get(CoreSystemConnection, tenant_id)
+        sync = views.sync(definition, states.get(key), last.get(key), ok.get(key), utcnow(), core)
         runs, next_cursor = await manager.list_runs(session, tenant_id, PageParams(limit=PAGE, cursor=cursor), sync=key)
         return render(
             ui, "portal/sync.html", sync=sync, runs=[views.run(r) for r in runs], next_cursor=next_cursor,

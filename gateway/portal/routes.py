@@ -15,7 +15,7 @@ from gateway.portal import connection as core_connection
 from gateway.portal import manager, schemas, views
 from gateway.portal import requests as portal_requests
 from gateway.portal.catalogue import SYNCS
-from gateway.portal.models import SyncFailure
+from gateway.portal.models import CoreSystemConnection, SyncFailure
 from gateway.runtime import Runtime
 from gateway.tasks.models import TaskStatus
 
@@ -61,7 +61,8 @@ class SyncController(Controller):
         last = await manager.last_runs(session, tenant_id, succeeded=False)
         ok = await manager.last_runs(session, tenant_id, succeeded=True)
         state = (await manager.states(session, tenant_id)).get(key)
-        return views.sync(definition, state, last.get(key), ok.get(key), utcnow())
+        core = await session.get(CoreSystemConnection, tenant_id)
+        return views.sync(definition, state, last.get(key), ok.get(key), utcnow(), core)
 
     @post("/{key:str}/runs", operation_id="RunPortalSync", summary="Run a sync now", status_code=202)
     async def run_now(self, session: AsyncSession, tenant_id: uuid.UUID, key: str) -> schemas.SyncRun:

@@ -37,11 +37,17 @@ def run_summary(task: Task) -> schemas.SyncRunSummary:
 
 
 def sync(
-    definition: SyncDefinition, state: SyncState | None, last: Task | None, success: Task | None, now: datetime
+    definition: SyncDefinition,
+    state: SyncState | None,
+    last: Task | None,
+    success: Task | None,
+    now: datetime,
+    core: CoreSystemConnection | None = None,
 ) -> schemas.Sync:
     frequency = state.frequency if state else "on_demand"
     last_success_at = success.finished_at if success else None
     running = last.id if last is not None and last.status in ACTIVE else None
+    unavailable = core_connection.unavailable_reason(definition, core)
     return schemas.Sync(
         key=definition.key, group=definition.group, title=definition.title, description=definition.description,
         description_source=definition.description_source, direction=definition.direction, mode=definition.mode,
@@ -54,6 +60,7 @@ def sync(
         ),
         freshness=freshness(frequency, last_success_at, state.schedule_updated_at if state else None, now),  # type: ignore[arg-type]
         last_run=run_summary(last) if last else None, last_success_at=last_success_at, running_task_id=running,
+        editions=list(definition.editions), available=unavailable is None, unavailable_reason=unavailable,
     )  # fmt: skip
 
 
@@ -106,10 +113,11 @@ async def catalogue(
     states = await manager.states(session, tenant_id)
     last = await manager.last_runs(session, tenant_id, succeeded=False)
     ok = await manager.last_runs(session, tenant_id, succeeded=True)
-    problem = core_connection.not_ready_reason(await session.get(CoreSystemConnection, tenant_id))
+    core = await session.get(CoreSystemConnection, tenant_id)
+    problem = core_connection.not_ready_reason(core)
     now = utcnow()
     items = [
-        sync(d, states.get(k), last.get(k), ok.get(k), now)
+        sync(d, states.get(k), last.get(k), ok.get(k), now, core)
         for k, d in SYNCS.items()
         if group in (None, d.group) and direction in (None, d.direction)
     ]
