@@ -116,7 +116,6 @@ def test_the_cli_needs_no_setting_next_to_a_running_dev(dev_stack: DevStack) -> 
     assert "Traceback" not in done.stderr
 
 
-@pytest.mark.timeout(300)  # every capability's walkthrough, twice, against one real ponte dev
 def test_readme_walkthroughs_run_as_written_twice(dev_stack: DevStack) -> None:
     blocks = WALKTHROUGH.findall((ROOT / "README.md").read_text())
     assert len(blocks) >= 4
