@@ -95,12 +95,13 @@ def openapi(output: str, check: bool) -> None:
 
 def _add_commands() -> None:
     from gateway.demo import demo
+    from gateway.events.cli import events
     from gateway.imports.cli import imports
     from gateway.tasks.cli import tasks
     from gateway.tenants.cli import keys, tenants
     from gateway.webhooks.cli import webhooks
 
-    for command in (tenants, keys, tasks, imports, webhooks, demo):
+    for command in (tenants, keys, tasks, imports, webhooks, events, demo):
         main.add_command(command)
 
 

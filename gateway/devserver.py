@@ -166,6 +166,9 @@ def run_dev(*, port: int, sandbox_port: int, data_dir: Path) -> None:
                 "PONTE_OPERATOR_KEY": operator_key,
                 "PONTE_SECRET_KEY": env["PONTE_SECRET_KEY"],
                 "PONTE_DATA_DIR": str(data_dir.resolve()),
+                # A second `ponte worker` beside this one reaches the sandbox like this one does.
+                "PONTE_EGRESS_ALLOW": env["PONTE_EGRESS_ALLOW"],
+                "PONTE_EGRESS_ALLOW_HTTP": env["PONTE_EGRESS_ALLOW_HTTP"],
             },
         )
         children.append(_child([sys.executable, "-m", "sandbox", "--port", str(sandbox_port)], env))

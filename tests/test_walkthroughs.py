@@ -8,6 +8,7 @@ through the `.ponte/env` it wrote; `uv run` is pointed at this project with UV_P
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -102,7 +103,7 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
 def test_dev_publishes_how_to_reach_it(dev_stack: DevStack) -> None:
     env_file = dev_stack.home / ".ponte" / "env"
     text = env_file.read_text()
-    for name in ("DATABASE_URL", "REDIS_URL", "PONTE_URL", "PONTE_KEY", "PONTE_OPERATOR_KEY"):
+    for name in ("DATABASE_URL", "REDIS_URL", "PONTE_URL", "PONTE_KEY", "PONTE_OPERATOR_KEY", "PONTE_EGRESS_ALLOW"):
         assert f"export {name}=" in text
     assert env_file.stat().st_mode & 0o777 == 0o600
     assert ". .ponte/env" in dev_stack.output
@@ -124,6 +125,17 @@ def test_readme_walkthroughs_run_as_written_twice(dev_stack: DevStack) -> None:
             done = dev_stack.run(block)
             assert done.returncode == 0, f"round {round_}:\n{block}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
             assert "Traceback" not in done.stderr
+
+
+def test_events_tail_shows_what_was_emitted_and_how_it_was_delivered(dev_stack: DevStack) -> None:
+    # The walkthroughs above imported from Allianz, and ponte dev's demo endpoint received it.
+    done = dev_stack.run("uv run ponte events tail --once --last 50 --type import.succeeded --json")
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert events and {e["type"] for e in events} == {"import.succeeded"}
+    assert any(d["status"] == "succeeded" for e in events for d in e["deliveries"])
+    human = dev_stack.run("uv run ponte events tail --once --last 5")
+    assert human.returncode == 0 and "import.succeeded" in human.stdout and "succeeded 1" in human.stdout
 
 
 def test_demo_runs_the_four_capabilities_and_says_where_to_look(dev_stack: DevStack) -> None:
