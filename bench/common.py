@@ -93,6 +93,11 @@ class BenchStack:
             self.sandbox.stop()
         self._services.stop()
 
+    @property
+    def processes(self) -> list[subprocess.Popen[bytes]]:
+        """The gateway and worker processes started so far, in order."""
+        return list(self._procs)
+
     def env(self) -> dict[str, str]:
         s = self.settings
         return {
@@ -139,6 +144,12 @@ class BenchStack:
         ]
         self._procs += procs
         return procs
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a live process has used so far, in seconds (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mb(pid: int) -> float:

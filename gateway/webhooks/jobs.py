@@ -30,8 +30,9 @@ _DONE = ("processed", "rejected", "failed")
 
 
 async def _mark(ctx: TaskContext, event_id: uuid.UUID, **values: object) -> None:
-    async with ctx.runtime.db.unit_of_work() as session:
-        await session.execute(update(WebhookEvent).where(WebhookEvent.id == event_id).values(**values))
+    # One statement, atomic on its own: no BEGIN/COMMIT round trips around it.
+    async with ctx.runtime.db.autocommit() as conn:
+        await conn.execute(update(WebhookEvent).where(WebhookEvent.id == event_id).values(**values))
 
 
 def _retryable(exc: Exception) -> bool:
