@@ -9,11 +9,10 @@ from litestar import Litestar, Request
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ControllerRouterHandler
 
-from gateway import __version__
+from gateway import __version__, apidocs
 from gateway.deps import dependencies
 from gateway.documents.routes import (
     DocumentDeliveryController,
@@ -65,6 +64,7 @@ ROUTES: list[ControllerRouterHandler] = [
     ImportController,
     PolicyController,
     ReconciliationController,
+    apidocs.assets_router(),
 ]
 
 
@@ -89,7 +89,7 @@ def openapi_config() -> OpenAPIConfig:
             "`Idempotency-Key`."
         ),
         path="/docs",
-        render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
+        render_plugins=apidocs.render_plugins(),
         components=Components(
             security_schemes={
                 "ApiKey": SecurityScheme(type="http", scheme="bearer", description="Tenant or operator API key")

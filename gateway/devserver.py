@@ -11,13 +11,17 @@ import asyncio
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import click
+import uvicorn
 
+from gateway.devenv import env_path, write_env
 from gateway.embedded import EmbeddedServices
 from gateway.settings import get_settings
 
@@ -51,12 +55,75 @@ async def _demo_tenant(database_url: str, key_file: Path) -> str:
         await db.dispose()
 
 
-def run_dev(*, port: int, sandbox_port: int, data_dir: Path) -> None:
-    import uvicorn
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
 
+
+def check_ports(*, port: int, sandbox_port: int) -> None:
+    """Fail in one line, before anything starts or is printed, when a port is taken."""
+    for value, option in ((port, "--port"), (sandbox_port, "--sandbox-port")):
+        if _port_in_use(value):
+            raise click.ClickException(f"port {value} is already in use: choose another with {option} N")
+    if port == sandbox_port:
+        raise click.ClickException("--port and --sandbox-port must differ")
+
+
+def _die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """Linux: get ``sig`` when the parent process dies (a `ponte dev` killed outright takes
+    its sandbox and worker with it; a closed terminal's `uv run` takes `ponte dev`)."""
+    import ctypes
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)  # PR_SET_PDEATHSIG
+
+
+def own_process_group() -> None:
+    """Take `ponte dev` and what it starts out of the terminal's process group.
+
+    The terminal sends Ctrl-C to its whole foreground group, and ``uv run`` forwards it to its
+    child as well: `ponte dev` would get it twice and the embedded Valkey (started by a library,
+    in our group) would stop before the worker that uses it. In a group of its own, `ponte dev`
+    gets the one SIGINT that ``uv`` forwards, and stops everything in order.
+    """
+    if sys.platform != "linux" or os.getpgid(0) == os.getpid():
+        return  # already a group leader (started directly by a shell): nothing to leave
+    os.setpgid(0, 0)
+    _die_with_parent(signal.SIGINT)
+
+
+def _child(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """A child in its own session: the terminal's Ctrl-C reaches only ``ponte dev``, which then
+    stops the children once, in order, instead of every process getting it at the same time."""
+    return subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        args, env=env, start_new_session=True, preexec_fn=_die_with_parent if sys.platform == "linux" else None
+    )
+
+
+class GatewayServer(uvicorn.Server):
+    """uvicorn's server, but one Ctrl-C is one graceful stop: ``uv run`` forwards the terminal's
+    SIGINT to its child, so the gateway gets it twice at once, and uvicorn takes a second
+    signal as "force exit", which cancels the shutdown mid-way and prints its traceback."""
+
+    first_exit = 0.0
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        now = time.monotonic()
+        if self.should_exit and now - self.first_exit < 2.0:
+            return
+        self.first_exit = self.first_exit or now
+        super().handle_exit(sig, frame)
+
+
+def run_dev(*, port: int, sandbox_port: int, data_dir: Path) -> None:
     from gateway import migrate
 
     settings = get_settings()
+    own_process_group()
     data_dir.mkdir(parents=True, exist_ok=True)
     services = EmbeddedServices(data_dir, persist=True)
     click.echo("starting PostgreSQL and Valkey..." if settings.embedded else "using DATABASE_URL / REDIS_URL")
@@ -83,8 +150,21 @@ def run_dev(*, port: int, sandbox_port: int, data_dir: Path) -> None:
         }
         os.environ.update(env)
         get_settings.cache_clear()
-        children.append(subprocess.Popen([sys.executable, "-m", "sandbox", "--port", str(sandbox_port)], env=env))  # noqa: S603
-        children.append(subprocess.Popen([sys.executable, "-m", "gateway.cli", "worker"], env=env))
+        env_file = write_env(
+            data_dir,
+            {
+                "DATABASE_URL": database_url,
+                "REDIS_URL": redis_url,
+                "PONTE_URL": gateway_url,
+                "PONTE_SANDBOX_URL": sandbox_url,
+                "PONTE_KEY": demo_key,
+                "PONTE_OPERATOR_KEY": operator_key,
+                "PONTE_SECRET_KEY": env["PONTE_SECRET_KEY"],
+                "PONTE_DATA_DIR": str(data_dir.resolve()),
+            },
+        )
+        children.append(_child([sys.executable, "-m", "sandbox", "--port", str(sandbox_port)], env))
+        children.append(_child([sys.executable, "-m", "gateway.cli", "worker"], env))
         click.echo(
             f"""
 Ponte is running.
@@ -95,12 +175,16 @@ Ponte is running.
   Demo key    {demo_key}
   Operator    {operator_key}
   Data        {data_dir.resolve()}
-Try: curl -H 'Authorization: Bearer {demo_key}' {gateway_url}/v1/tasks
+In another terminal, every `ponte` command finds this stack through {env_file}; for curl:
+  . {env_file}
+  curl -H "Authorization: Bearer $PONTE_KEY" $PONTE_URL/v1/tasks
 Ctrl-C stops everything.
 """
         )
-        uvicorn.run("gateway.app:create_app", factory=True, host="127.0.0.1", port=port, access_log=False)
+        config = uvicorn.Config("gateway.app:create_app", factory=True, host="127.0.0.1", port=port, access_log=False)
+        GatewayServer(config).run()
     finally:
+        env_path(data_dir).unlink(missing_ok=True)
         for child in children:
             child.send_signal(signal.SIGINT)
         for child in children:

@@ -135,15 +135,23 @@ def json_pointer(key: str) -> str:
     return "".join("/" + (name or index) for name, index in _PATH_TOKEN.findall(key))
 
 
+_MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
+
+
 def _validation_errors(exc: ValidationException) -> tuple[int, list[FieldError]]:
     errors: list[FieldError] = []
     body_error = False
     for item in exc.extra if isinstance(exc.extra, list) else []:
         raw_source = item.get("source") or "body"
         source = str(getattr(raw_source, "value", raw_source))
-        key = str(item.get("key") or "")
+        key, message = str(item.get("key") or ""), str(item.get("message"))
         body_error = body_error or source == "body"
-        errors.append(FieldError(pointer=json_pointer(key), detail=str(item.get("message")), source=source))
+        pointer = json_pointer(key)
+        # msgspec names a missing member in its message and points at the object that lacks
+        # it; the client needs the member's own pointer (/credentials, not "").
+        if missing := _MISSING_FIELD.search(message):
+            pointer = f"{pointer}/{missing.group(1)}"
+        errors.append(FieldError(pointer=pointer, detail=message, source=source))
     # A body that parses but breaks the schema is 422; bad query/path parameters stay 400.
     return (422 if body_error else 400), errors
 

@@ -7,6 +7,7 @@ Each test starts from empty tables and an empty queue.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -22,9 +23,14 @@ from gateway.embedded import EmbeddedServices
 from gateway.runtime import Runtime
 from gateway.settings import Settings, load_settings
 from sandbox.server import SandboxServer
+from tests.cli_support import api_over_asgi  # noqa: F401 - a fixture for CLI tests
 from tests.factories import TenantFactory
 
 OPERATOR_KEY = "op-test-key"
+
+# `ponte` commands read .ponte/env for unset variables; a developer's running `ponte dev` must
+# not leak into the tests through it.
+os.environ["PONTE_DATA_DIR"] = tempfile.mkdtemp(prefix="ponte-test-data-")
 
 
 @pytest.fixture(scope="session")

@@ -30,19 +30,68 @@ def test_tenants_and_keys_from_the_command_line(runtime, settings, monkeypatch, 
     get_settings.cache_clear()
     try:
         runner = CliRunner()
-        created = runner.invoke(main, ["tenants", "create", "Farmácia Central", "--slug", "farmacia"])
+        created = runner.invoke(main, ["tenants", "create", "Farmácia Central", "--slug", "farmacia", "--json"])
         assert created.exit_code == 0, created.output
-        assert json.loads(created.output)["slug"] == "farmacia"
+        tenant = json.loads(created.output)
+        assert tenant["slug"] == "farmacia"
         listed = runner.invoke(main, ["tenants", "list"])
         assert "farmacia" in listed.output
-        key = runner.invoke(main, ["keys", "create", "farmacia"])
+        assert [t["slug"] for t in json.loads(runner.invoke(main, ["tenants", "list", "--json"]).output)] == [
+            "farmacia"
+        ]
+        key = runner.invoke(main, ["keys", "create", "farmacia", "--name", "erp", "--json"])
         assert key.exit_code == 0, key.output
         issued = json.loads(key.output)
         assert issued["key"].startswith("ponte_")
+        by_id = json.loads(runner.invoke(main, ["keys", "create", tenant["id"], "--json"]).output)
+        human = runner.invoke(main, ["keys", "list", "farmacia"])
+        assert human.exit_code == 0 and issued["id"] in human.output and "erp" in human.output
+        assert issued["key"] not in human.output  # ids and prefixes, never the key
+        keys = json.loads(runner.invoke(main, ["keys", "list", "farmacia", "--json"]).output)
+        assert {k["id"] for k in keys} == {issued["id"], by_id["id"]}
         missing = runner.invoke(main, ["keys", "create", "nobody"])
-        assert missing.exit_code != 0 and "no tenant" in missing.output
+        assert missing.exit_code == 1 and "nobody" in missing.output and "Traceback" not in missing.output
         revoked = runner.invoke(main, ["keys", "revoke", issued["id"]])
         assert revoked.exit_code == 0, revoked.output
+        assert [k["id"] for k in json.loads(runner.invoke(main, ["keys", "list", "farmacia", "--json"]).output)] == [
+            by_id["id"]
+        ]
+        assert len(json.loads(runner.invoke(main, ["keys", "list", "farmacia", "--all", "--json"]).output)) == 2
+        bad_id = runner.invoke(main, ["keys", "revoke", "not-a-uuid"])
+        assert bad_id.exit_code == 2 and "not a valid UUID" in bad_id.output and "Traceback" not in bad_id.output
+    finally:
+        get_settings.cache_clear()
+
+
+def test_commands_find_a_dev_stack_through_its_env_file(runtime, settings, monkeypatch, tmp_path: Path) -> None:
+    from gateway.devenv import read_env, write_env
+    from gateway.settings import get_settings
+
+    env_file = write_env(tmp_path, {**cli_env(settings), "PONTE_URL": "http://127.0.0.1:1", "ODD": "it's $x"})
+    assert env_file.stat().st_mode & 0o777 == 0o600  # it holds keys
+    assert read_env(env_file)["ODD"] == "it's $x"
+    sourced = subprocess.run(  # noqa: S603 - the file is what a shell sources
+        ["bash", "-c", f'. {env_file} && printf %s "$ODD"'],  # noqa: S607
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert sourced.stdout == "it's $x"
+    for name in ("DATABASE_URL", "REDIS_URL", "PONTE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PONTE_DATA_DIR", str(tmp_path))
+    runner = CliRunner()
+    try:
+        created = runner.invoke(main, ["tenants", "create", "Corretora", "--slug", "corretora"])
+        assert created.exit_code == 0, created.output  # DATABASE_URL came from the file
+        # What the environment sets wins over the file; an unreachable gateway is one line.
+        monkeypatch.setenv("PONTE_URL", "http://127.0.0.1:2")
+        unreachable = runner.invoke(main, ["tasks", "list", "--key", "k"])
+        assert unreachable.exit_code == 1
+        assert unreachable.output.strip().splitlines() == [
+            "Error: cannot reach Ponte at http://127.0.0.1:2/v1/tasks?limit=20: is `ponte dev` running? "
+            "(or set DATABASE_URL / PONTE_URL)"
+        ]
     finally:
         get_settings.cache_clear()
 

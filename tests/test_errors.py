@@ -116,3 +116,14 @@ def test_json_pointer_from_every_path_spelling() -> None:
     assert json_pointer("folder_path[0]") == "/folder_path/0"
     assert json_pointer("period.from") == "/period/from"
     assert json_pointer("data") == ""
+
+
+async def test_a_missing_field_points_at_that_field(client, tenants) -> None:
+    t = await tenants.create()
+    body = assert_problem(
+        await client.post("/v1/insurer-connections", json={"insurer": "allianz"}, headers=t.headers), 422
+    )
+    assert [e["pointer"] for e in body["errors"]] == ["/credentials"]
+    nested = {"insurer": "allianz", "credentials": {"username": "u"}}
+    body = assert_problem(await client.post("/v1/insurer-connections", json=nested, headers=t.headers), 422)
+    assert [e["pointer"] for e in body["errors"]] == ["/credentials/password"]

@@ -1,10 +1,11 @@
 """``ponte imports``: launch an insurer import through the REST API and follow its progress.
 
-It talks to a running gateway with a tenant key, exactly like any third-party system::
+It talks to a running gateway with a tenant key, exactly like any third-party system
+(PONTE_URL and PONTE_KEY, which ``ponte dev`` writes to ``.ponte/env``)::
 
-    ponte imports connections --key $KEY
-    ponte imports launch CONNECTION_ID --from 2026-07-01 --to 2026-07-31 --key $KEY
-    ponte imports follow TASK_ID --key $KEY
+    ponte imports connections
+    ponte imports launch CONNECTION_ID --from 2026-07-01 --to 2026-07-31
+    ponte imports follow TASK_ID
 """
 
 from __future__ import annotations
@@ -14,27 +15,10 @@ import time
 from typing import Any
 
 import click
-import httpx
+
+from gateway.clitools import Api, api_options, open_api
 
 FINISHED = {"succeeded", "partially_succeeded", "failed", "cancelled"}
-
-
-def make_client(url: str, key: str) -> httpx.Client:
-    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
-
-
-def _call(client: httpx.Client, method: str, path: str, **kwargs: Any) -> Any:
-    response = client.request(method, path, **kwargs)
-    if response.is_error:
-        try:
-            problem = response.json()
-        except ValueError:
-            problem = {"detail": response.text}
-        fields = "; ".join(f"{e['pointer']}: {e['detail']}" for e in problem.get("errors") or [])
-        raise click.ClickException(
-            f"{response.status_code} {problem.get('detail')}{' (' + fields + ')' if fields else ''}"
-        )
-    return response.json()
 
 
 def _line(task: dict[str, Any]) -> str:
@@ -48,13 +32,13 @@ def _line(task: dict[str, Any]) -> str:
     )
 
 
-def follow_tasks(client: httpx.Client, task_ids: list[str], interval: float) -> bool:
+def follow_tasks(client: Api, task_ids: list[str], interval: float) -> bool:
     """Print progress until every task finished; True if none failed."""
     pending, ok = list(task_ids), True
     last: dict[str, str] = {}
     while pending:
         for task_id in list(pending):
-            task = _call(client, "GET", f"/v1/imports/{task_id}")
+            task = client.call("GET", f"/v1/imports/{task_id}")
             line = _line(task)
             if last.get(task_id) != line:
                 click.echo(line)
@@ -70,17 +54,16 @@ def follow_tasks(client: httpx.Client, task_ids: list[str], interval: float) -> 
 
 
 @click.group(help="Insurer imports: list connections, launch an import, follow its progress.")
-@click.option("--url", envvar="PONTE_URL", default="http://127.0.0.1:8000", show_default=True, help="Gateway URL")
-@click.option("--key", envvar="PONTE_API_KEY", required=True, help="Tenant API key (or PONTE_API_KEY)")
+@api_options
 @click.pass_context
 def imports(ctx: click.Context, url: str, key: str) -> None:
-    ctx.obj = ctx.with_resource(make_client(url, key))
+    ctx.obj = open_api(ctx, url, key)
 
 
 @imports.command(help="The tenant's insurer connections.")
 @click.pass_obj
-def connections(client: httpx.Client) -> None:
-    for c in _call(client, "GET", "/v1/insurer-connections", params={"limit": 500})["items"]:
+def connections(client: Api) -> None:
+    for c in client.call("GET", "/v1/insurer-connections", params={"limit": 500})["items"]:
         state = "enabled" if c["enabled"] else "disabled"
         click.echo(f"{c['id']} {c['insurer']:<24} {state:<8} covered until {c['covered_until'] or '-'}")
 
@@ -94,7 +77,7 @@ def connections(client: httpx.Client) -> None:
 @click.option("--interval", default=1.0, show_default=True, help="Seconds between progress checks")
 @click.pass_obj
 def launch(
-    client: httpx.Client,
+    client: Api,
     connection_id: str,
     start: str | None,
     end: str | None,
@@ -108,7 +91,7 @@ def launch(
         body = {"period": {"from": start, "to": end}}
     else:
         raise click.UsageError("give --from and --to, or --policy")
-    launched = _call(client, "POST", f"/v1/insurer-connections/{connection_id}/imports", json=body)
+    launched = client.call("POST", f"/v1/insurer-connections/{connection_id}/imports", json=body)
     tasks = [launched["task"], *launched["chained"]]
     click.echo(f"launched {launched['task']['id']} ({len(launched['task']['windows']) or 1} window(s))")
     if launched["chain_reason"]:
@@ -121,6 +104,6 @@ def launch(
 @click.argument("task_ids", nargs=-1, required=True)
 @click.option("--interval", default=1.0, show_default=True)
 @click.pass_obj
-def follow(client: httpx.Client, task_ids: tuple[str, ...], interval: float) -> None:
+def follow(client: Api, task_ids: tuple[str, ...], interval: float) -> None:
     if not follow_tasks(client, list(task_ids), interval):
         sys.exit(1)

@@ -82,7 +82,15 @@ async def create_connection(
             session.add(model)
             await session.flush()
     except IntegrityError:
-        raise Conflict(f"This tenant already has a connection to {insurer.name}.") from None
+        existing = await session.scalar(
+            select(InsurerConnection.id).where(
+                InsurerConnection.tenant_id == tenant_id, InsurerConnection.insurer == insurer.code
+            )
+        )
+        # The existing connection's id, so a client (or a re-run walkthrough) can use it.
+        raise Conflict(
+            f"This tenant already has a connection to {insurer.name}.", extra={"connection_id": str(existing)}
+        ) from None
     return model
 
 

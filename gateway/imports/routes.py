@@ -171,8 +171,14 @@ class ImportController(Controller):
         summary="The task's detail as CSV",
     )  # fmt: skip
     async def export_results(
-        self, session: AsyncSession, runtime: Runtime, tenant_id: uuid.UUID, task_id: uuid.UUID
+        self,
+        session: AsyncSession,
+        runtime: Runtime,
+        tenant_id: uuid.UUID,
+        task_id: uuid.UUID,
+        outcome: Outcome | None = None,
     ) -> Stream:
         await service.get_import(session, tenant_id, task_id)
         headers = {"content-disposition": f'attachment; filename="import-{task_id}.csv"'}
-        return Stream(service.export_results_csv(runtime, task_id), media_type="text/csv", headers=headers)
+        rows = service.export_results_csv(runtime, task_id, outcome)
+        return Stream(rows, media_type="text/csv", headers=headers)

@@ -156,13 +156,16 @@ async def list_results(
 CSV_COLUMNS = ("record_type", "policy_number", "receipt_number", "outcome", "error", "as_of")
 
 
-async def export_results_csv(runtime: Runtime, task_id: uuid.UUID) -> AsyncIterator[str]:
-    """The task's detail as CSV, streamed in chunks (a big import has a row per policy).
+async def export_results_csv(runtime: Runtime, task_id: uuid.UUID, outcome: str | None = None) -> AsyncIterator[str]:
+    """The task's detail as CSV (only the rows of one ``outcome`` when given), streamed in
+    chunks (a big import has a row per policy).
 
     Check access with ``get_import`` first; this reads in its own session because the
     response streams after the request's unit of work has ended.
     """
     stmt = select(ImportResult).where(ImportResult.task_id == task_id).order_by(ImportResult.id)
+    if outcome is not None:
+        stmt = stmt.where(ImportResult.outcome == outcome)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)

@@ -1,13 +1,21 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 from litestar import Controller, Request, delete, get, post
+from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.pagination import PageParams
 from gateway.tenants import models, schemas, service
 from gateway.tenants.auth import KeyCache, require_operator
+
+# A tenant is named by its id or its slug, as in the CLI.
+TenantRef = Annotated[
+    str,
+    Parameter(description="The tenant's id or slug", min_length=1, max_length=63, pattern=r"^[0-9A-Za-z-]+$"),
+]
 
 
 def _tenant(t: models.Tenant) -> schemas.Tenant:
@@ -41,29 +49,31 @@ class TenantController(Controller):
         rows, next_cursor = await service.list_tenants(session, page)
         return schemas.TenantPage(items=[_tenant(t) for t in rows], next_cursor=next_cursor)
 
-    @post("/{tenant:uuid}/keys", operation_id="CreateApiKey", summary="Issue an API key (shown once)")
+    @post("/{tenant:str}/keys", operation_id="CreateApiKey", summary="Issue an API key (shown once)")
     async def create_key(
-        self, session: AsyncSession, tenant: uuid.UUID, data: schemas.ApiKeyCreate
+        self, session: AsyncSession, tenant: TenantRef, data: schemas.ApiKeyCreate
     ) -> schemas.ApiKeyCreated:
-        api_key, key = await service.create_api_key(session, tenant, name=data.name)
+        found = await service.resolve_tenant(session, tenant)
+        api_key, key = await service.create_api_key(session, found.id, name=data.name)
         return schemas.ApiKeyCreated(
             id=api_key.id,
-            tenant_id=tenant,
+            tenant_id=found.id,
             name=api_key.name,
             prefix=api_key.prefix,
             key=key,
             created_at=api_key.created_at,
         )
 
-    @get("/{tenant:uuid}/keys", operation_id="ListApiKeys", summary="List a tenant's API keys (never the keys)")
-    async def list_keys(self, session: AsyncSession, tenant: uuid.UUID, page: PageParams) -> schemas.ApiKeyPage:
-        await service.get_tenant(session, tenant)
-        rows, next_cursor = await service.list_api_keys(session, tenant, page)
+    @get("/{tenant:str}/keys", operation_id="ListApiKeys", summary="List a tenant's API keys (never the keys)")
+    async def list_keys(self, session: AsyncSession, tenant: TenantRef, page: PageParams) -> schemas.ApiKeyPage:
+        found = await service.resolve_tenant(session, tenant)
+        rows, next_cursor = await service.list_api_keys(session, found.id, page)
         return schemas.ApiKeyPage(items=[_key(k) for k in rows], next_cursor=next_cursor)
 
-    @delete("/{tenant:uuid}/keys/{key_id:uuid}", operation_id="RevokeApiKey", summary="Revoke an API key")
-    async def revoke_key(self, request: Request, session: AsyncSession, tenant: uuid.UUID, key_id: uuid.UUID) -> None:  # type: ignore[type-arg]
-        await service.revoke_api_key(session, tenant, key_id)
+    @delete("/{tenant:str}/keys/{key_id:uuid}", operation_id="RevokeApiKey", summary="Revoke an API key")
+    async def revoke_key(self, request: Request, session: AsyncSession, tenant: TenantRef, key_id: uuid.UUID) -> None:  # type: ignore[type-arg]
+        found = await service.resolve_tenant(session, tenant)
+        await service.revoke_api_key(session, found.id, key_id)
         cache: KeyCache = request.app.state.key_cache
         cache.clear()
 

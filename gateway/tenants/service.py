@@ -43,6 +43,18 @@ async def get_tenant_by_slug(session: AsyncSession, slug: str) -> Tenant | None:
     return (await session.scalars(select(Tenant).where(Tenant.slug == slug))).first()
 
 
+async def resolve_tenant(session: AsyncSession, ref: str) -> Tenant:
+    """A tenant named by its id or its slug, wherever an operator names one."""
+    try:
+        tenant_id = uuid.UUID(ref)
+    except ValueError:
+        tenant = await get_tenant_by_slug(session, ref)
+        if tenant is None:
+            raise NotFound(f"No tenant has the id or slug '{ref}'.") from None
+        return tenant
+    return await get_tenant(session, tenant_id)
+
+
 async def create_api_key(session: AsyncSession, tenant_id: uuid.UUID, *, name: str) -> tuple[ApiKey, str]:
     await get_tenant(session, tenant_id)
     key = new_api_key()

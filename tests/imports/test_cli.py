@@ -3,40 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-import httpx
-import pytest
 from click.testing import CliRunner
 
 from gateway.cli import main
-from gateway.imports import cli as imports_cli
 from tests.imports.conftest import days_ago
-
-
-class LoopTransport(httpx.BaseTransport):
-    """The CLI's sync HTTP calls, served by the session's app on the test's event loop (a
-    second app lifespan would replace the shared runtime on ``app.state``)."""
-
-    def __init__(self, client: Any, loop: asyncio.AbstractEventLoop) -> None:
-        self.client, self.loop = client, loop
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        call = self.client.request(
-            request.method, request.url.raw_path.decode(), headers=request.headers, content=request.read()
-        )
-        answer = asyncio.run_coroutine_threadsafe(call, self.loop).result(timeout=30)
-        return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
-
-
-@pytest.fixture
-async def api_over_asgi(client, monkeypatch):
-    transport = LoopTransport(client, asyncio.get_running_loop())
-
-    def make_client(url: str, key: str) -> httpx.Client:
-        return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, transport=transport)
-
-    monkeypatch.setattr(imports_cli, "make_client", make_client)
 
 
 async def test_launch_then_follow_prints_the_counters(tenants, worker, connect, api_over_asgi) -> None:

@@ -73,7 +73,9 @@ async def test_crud_and_tenant_isolation(client, tenants, connect) -> None:
     assert (await client.get(url, headers=other.headers)).status_code == 404
     assert (await client.delete(url, headers=other.headers)).status_code == 404
     dup = {"insurer": "allianz", "credentials": {"username": "x", "password": "y"}}
-    assert (await client.post("/v1/insurer-connections", json=dup, headers=t.headers)).status_code == 409
+    taken = await client.post("/v1/insurer-connections", json=dup, headers=t.headers)
+    assert taken.status_code == 409
+    assert taken.json()["connection_id"] == conn["id"]  # get-or-create: the one that exists
     r = await client.patch(
         url, json={"schedule": {"time": "21:15", "enabled": True}, "enabled": False}, headers=t.headers
     )

@@ -71,6 +71,12 @@ async def test_a_bad_record_fails_alone_and_shows_in_the_detail(client, tenants,
     assert lines[0] == "record_type,policy_number,receipt_number,outcome,error,as_of"
     assert len(lines) - 1 == sum(done["counters"]["policies"].values())
     assert sum(",failed," in line for line in lines) == len(failed)
+    only_failed = await client.get(
+        f"/v1/imports/{task['id']}/results.csv", params={"outcome": "failed"}, headers=t.headers
+    )
+    failed_lines = only_failed.text.strip().splitlines()
+    assert failed_lines[0] == lines[0]
+    assert len(failed_lines) - 1 == len(failed) and all(",failed," in line for line in failed_lines[1:])
 
 
 async def test_long_period_is_split_into_the_insurers_windows(client, tenants, worker, connect) -> None:

@@ -1,0 +1,134 @@
+"""``ponte tenants`` and ``ponte keys``: the operator's commands, straight on the database.
+
+A tenant is named by its slug or its id everywhere, as in the REST API.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import click
+
+from gateway.clitools import echo_json, run_with_session
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts")
+
+
+@click.group(help="Tenants (operator).")
+def tenants() -> None:
+    pass
+
+
+def _tenant(t: Any) -> dict[str, str]:
+    return {"id": str(t.id), "slug": t.slug, "name": t.name, "created_at": t.created_at.isoformat()}
+
+
+@tenants.command("create", help="Create a tenant.")
+@click.argument("name")
+@click.option("--slug", required=True, help="Short name: lowercase letters, digits and -")
+@json_option
+def tenants_create(name: str, slug: str, as_json: bool) -> None:
+    from gateway.tenants import service
+
+    tenant = _tenant(run_with_session(lambda s: service.create_tenant(s, name=name, slug=slug)))
+    if as_json:
+        echo_json(tenant)
+    else:
+        click.echo(f"created tenant {tenant['slug']} ({tenant['id']})")
+
+
+@tenants.command("list", help="Every tenant, oldest first.")
+@json_option
+def tenants_list(as_json: bool) -> None:
+    from sqlalchemy import select
+
+    from gateway.tenants.models import Tenant
+
+    async def rows(session: Any) -> list[dict[str, str]]:
+        return [_tenant(t) for t in (await session.scalars(select(Tenant).order_by(Tenant.created_at))).all()]
+
+    found = run_with_session(rows)
+    if as_json:
+        echo_json(found)
+        return
+    for t in found:
+        click.echo(f"{t['id']}  {t['slug']:<24} {t['name']}")
+
+
+@click.group(help="Tenant API keys (operator).")
+def keys() -> None:
+    pass
+
+
+def _key(k: Any) -> dict[str, Any]:
+    return {
+        "id": str(k.id),
+        "tenant_id": str(k.tenant_id),
+        "name": k.name,
+        "prefix": k.prefix,
+        "created_at": k.created_at.isoformat(),
+        "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+    }
+
+
+@keys.command("create", help="Issue a key for a tenant (slug or id). The key is printed once.")
+@click.argument("tenant")
+@click.option("--name", default="cli", show_default=True, help="What the key is for")
+@json_option
+def keys_create(tenant: str, name: str, as_json: bool) -> None:
+    from gateway.tenants import service
+
+    async def create(session: Any) -> dict[str, Any]:
+        found = await service.resolve_tenant(session, tenant)
+        api_key, key = await service.create_api_key(session, found.id, name=name)
+        return {**_key(api_key), "key": key}
+
+    issued = run_with_session(create)
+    if as_json:
+        echo_json(issued)
+    else:
+        click.echo(f"key {issued['key']}\nid  {issued['id']}  (the key is shown only this once)")
+
+
+@keys.command("list", help="A tenant's keys (slug or id): ids, names and prefixes, never the keys.")
+@click.argument("tenant")
+@click.option("--all", "show_all", is_flag=True, help="Include revoked keys")
+@json_option
+def keys_list(tenant: str, show_all: bool, as_json: bool) -> None:
+    from sqlalchemy import select
+
+    from gateway.tenants import service
+    from gateway.tenants.models import ApiKey
+
+    async def rows(session: Any) -> list[dict[str, Any]]:
+        found = await service.resolve_tenant(session, tenant)
+        stmt = select(ApiKey).where(ApiKey.tenant_id == found.id).order_by(ApiKey.created_at)
+        if not show_all:
+            stmt = stmt.where(ApiKey.revoked_at.is_(None))
+        return [_key(k) for k in (await session.scalars(stmt)).all()]
+
+    found = run_with_session(rows)
+    if as_json:
+        echo_json(found)
+        return
+    for k in found:
+        state = f"revoked {k['revoked_at']}" if k["revoked_at"] else "active"
+        click.echo(f"{k['id']}  {k['prefix']}…  {k['name']:<20} {state}")
+
+
+@keys.command("revoke", help="Revoke a key by its id (see `ponte keys list`).")
+@click.argument("key_id", type=click.UUID)
+def keys_revoke(key_id: uuid.UUID) -> None:
+    from gateway.errors import NotFound
+    from gateway.tenants.models import ApiKey
+    from gateway.tenants.service import revoke_api_key
+
+    async def revoke(session: Any) -> Any:
+        key = await session.get(ApiKey, key_id)
+        if key is None:
+            raise NotFound(f"no key {key_id}")
+        return await revoke_api_key(session, key.tenant_id, key.id)
+
+    run_with_session(revoke)
+    click.echo(f"revoked {key_id}")
