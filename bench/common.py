@@ -247,6 +247,19 @@ async def http_load(
     return LoadResult(count, time.perf_counter() - started, latencies, statuses)
 
 
+def record_ratio(name: str, ours: float, ceiling: float, ratio: float, target: float | None, unit: str) -> None:
+    """Append the ratio to ``$PONTE_BENCH_RESULTS`` (JSON lines), for ``python -m bench``'s table."""
+    path = os.environ.get("PONTE_BENCH_RESULTS")
+    if not path:
+        return
+    main = sys.modules["__main__"]
+    spec = getattr(main, "__spec__", None)
+    bench = spec.name.removeprefix("bench.") if spec else Path(sys.argv[0]).stem
+    row = {"benchmark": bench, "name": name, "figure": ours, "ceiling": ceiling, "unit": unit, "ratio": ratio}
+    with open(path, "a") as out:
+        out.write(json.dumps(row | {"target": target}) + "\n")
+
+
 class Report:
     """Prints figures as they come, and ratios against the run's own ceiling."""
 
@@ -257,10 +270,11 @@ class Report:
     def figure(self, name: str, value: float, unit: str = "") -> None:
         print(f"{name:<40} {value:>12,.1f} {unit}", flush=True)
 
-    def ratio(self, name: str, ours: float, ceiling: float, target: float | None = None) -> float:
+    def ratio(self, name: str, ours: float, ceiling: float, target: float | None = None, unit: str = "") -> float:
         ratio = ours / ceiling if ceiling else float("nan")
         verdict = "" if target is None else ("  ok" if ratio >= target else f"  BELOW target {target}")
         print(f"{name:<40} {ratio:>12.3f} (ratio){verdict}", flush=True)
+        record_ratio(name, ours, ceiling, ratio, target, unit)
         return ratio
 
     def line(self, text: str) -> None:

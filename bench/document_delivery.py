@@ -273,7 +273,7 @@ async def run(
     report.line(f"deliveries by status: {counts}; {retried[0]} needed more than one attempt (max {retried[1]})")
     rate = counts.get("delivered", 0) / seconds
     report.figure("deliveries/s (first post to last delivery)", rate, "deliveries/s")
-    report.ratio("deliveries / raw uploads", rate, ceiling, target=0.3)
+    report.ratio("deliveries / raw uploads", rate, ceiling, target=0.3, unit="/s")
     cpu.report(report, counts.get("delivered", 0))
     problems = await verify(stack, portal, total)
     for p in problems[:20]:
