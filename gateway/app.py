@@ -5,25 +5,26 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from litestar import Litestar, Request
+from litestar import Litestar
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ControllerRouterHandler
 
-from gateway import __version__, apidocs
+from gateway import __version__, apidocs, contract
 from gateway.deps import dependencies
 from gateway.documents.routes import (
     DocumentDeliveryController,
     DocumentPortalController,
     DocumentTemplateController,
 )
-from gateway.errors import UnsupportedMediaType, exception_handlers
+from gateway.errors import exception_handlers
 from gateway.health.routes import live, ping, ready
 from gateway.idempotency.middleware import IdempotencyMiddleware
 from gateway.imports.portfolio import PolicyController
 from gateway.imports.routes import ConnectionController, ImportController, InsurerController
+from gateway.inputs import check_request
 from gateway.observability import MetricsController, configure_logging, prometheus_config, request_context
 from gateway.portal.record_routes import PortalDataController
 from gateway.portal.routes import (
@@ -68,16 +69,6 @@ ROUTES: list[ControllerRouterHandler] = [
 ]
 
 
-async def require_json(request: Request) -> None:  # type: ignore[type-arg]
-    """Bodies are JSON everywhere; anything else is 415 before a handler sees it."""
-    if request.method not in ("POST", "PUT", "PATCH"):
-        return
-    has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
-    media_type = request.content_type[0]
-    if has_body and not (media_type == "application/json" or media_type.endswith("+json")):
-        raise UnsupportedMediaType(f"Send JSON (Content-Type: application/json), not '{media_type or 'nothing'}'.")
-
-
 def openapi_config() -> OpenAPIConfig:
     return OpenAPIConfig(
         title="Ponte",
@@ -113,11 +104,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await runtime.close()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=ROUTES,
         dependencies=dependencies,
         exception_handlers=exception_handlers,
-        before_request=require_json,
+        before_request=check_request,
         middleware=[
             request_context,
             prometheus_config.middleware,
@@ -129,3 +120,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,
     )
+    contract.install(app)
+    return app

@@ -12,11 +12,15 @@ import re
 import uuid
 from typing import Any
 
+import httpx
 import msgspec
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from sqlalchemy.exc import DBAPIError
+
+from gateway.partners.errors import PartnerError, TransientPartnerError
 
 log = structlog.get_logger("ponte.errors")
 
@@ -90,6 +94,10 @@ class ServiceUnavailable(PonteError):
     status, title, slug = 503, "Service unavailable", "unavailable"
 
 
+class BadGateway(PonteError):
+    status, title, slug = 502, "Bad gateway", "bad-gateway"
+
+
 def problem_type(slug: str) -> str:
     return f"urn:ponte:problem:{slug}"
 
@@ -156,7 +164,7 @@ def _validation_errors(exc: ValidationException) -> tuple[int, list[FieldError]]
     return (422 if body_error else 400), errors
 
 
-_TITLES = {
+TITLES = {
     400: ("Bad request", "bad-request"),
     401: ("Unauthorized", "unauthorized"),
     403: ("Forbidden", "forbidden"),
@@ -167,6 +175,7 @@ _TITLES = {
     415: ("Unsupported media type", "unsupported-media-type"),
     422: ("Unprocessable content", "validation"),
     429: ("Too many requests", "rate-limited"),
+    502: ("Bad gateway", "bad-gateway"),
     503: ("Service unavailable", "unavailable"),
 }
 
@@ -186,15 +195,36 @@ def handle_ponte_error(request: Request[Any, Any, Any], exc: PonteError) -> Resp
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
     if isinstance(exc, ValidationException):
         status, errors = _validation_errors(exc)
-        title, slug = _TITLES[status]
+        title, slug = TITLES[status]
         detail = "The request is not valid." if errors else exc.detail
         return problem_response(request, status=status, title=title, slug=slug, detail=detail, errors=errors or None)
     if exc.status_code >= 500:
         return handle_unexpected(request, exc)
-    title, slug = _TITLES.get(exc.status_code, ("Client error", "client-error"))
+    title, slug = TITLES.get(exc.status_code, ("Client error", "client-error"))
     return problem_response(
         request, status=exc.status_code, title=title, slug=slug, detail=exc.detail, headers=exc.headers
     )
+
+
+def handle_partner_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """A partner called during the request failed in a way its caller did not handle: a
+    partner that did not answer is 503 (try again), one that answered nonsense is 502."""
+    unreachable = isinstance(exc, TransientPartnerError | httpx.TransportError)
+    error: PonteError = (
+        ServiceUnavailable("A partner did not answer; try again later.")
+        if unreachable
+        else BadGateway("A partner gave an answer that could not be used.")
+    )
+    log.warning("partner_error_in_request", path=request.url.path, error=type(exc).__name__, status=error.status)
+    return handle_ponte_error(request, error)
+
+
+def handle_database_error(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[bytes]:
+    # SQLSTATE class 22 (data exception: out of range, bad encoding...) comes from a value the
+    # client sent that the schema let through; anything else is ours.
+    if str(getattr(exc.orig, "sqlstate", "") or "").startswith("22"):
+        return handle_ponte_error(request, BadRequest("A value in the request cannot be stored (out of range)."))
+    return handle_unexpected(request, exc)
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
@@ -213,5 +243,8 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
 exception_handlers: dict[Any, Any] = {
     PonteError: handle_ponte_error,
     HTTPException: handle_http_exception,
+    PartnerError: handle_partner_error,
+    httpx.HTTPError: handle_partner_error,
+    DBAPIError: handle_database_error,
     Exception: handle_unexpected,
 }

@@ -7,6 +7,7 @@ import asyncio
 import msgspec
 from litestar import Response, get
 from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
 from sqlalchemy import text
 
 
@@ -34,7 +35,13 @@ async def _db_ping(state: State) -> None:
         await conn.execute(text("SELECT 1"))
 
 
-@get("/health/ready", operation_id="Ready", tags=["Operations"], summary="Database and queue reachable (503 if not)")
+@get(
+    "/health/ready",
+    operation_id="Ready",
+    tags=["Operations"],
+    summary="Database and queue reachable (503 if not)",
+    responses={503: ResponseSpec(Readiness, description="The database or the queue is down")},
+)
 async def ready(state: State) -> Response[Readiness]:
     database, queue = await asyncio.gather(_check(_db_ping(state)), _check(state.queue.ping()))
     ok = database == "ok" and queue == "ok"

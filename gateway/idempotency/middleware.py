@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 from datetime import timedelta
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
+import msgspec
 from litestar.enums import ScopeType
 from litestar.middleware import AbstractMiddleware
 from litestar.types import HTTPScope, Message, Receive, Scope, Send
@@ -23,6 +24,8 @@ from gateway.errors import Conflict, FieldError, Unprocessable
 from gateway.idempotency.models import IdempotencyRecord
 
 HEADER = b"idempotency-key"
+# The one definition: validated here and documented on every POST by gateway/contract.py.
+IdempotencyKey = Annotated[str, msgspec.Meta(min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$")]
 STALE_AFTER = timedelta(minutes=5)
 
 
@@ -43,11 +46,13 @@ class IdempotencyMiddleware(AbstractMiddleware):
         if http["method"] != "POST" or key is None:
             await self.app(scope, receive, send)
             return
-        if not 1 <= len(key) <= 255:
+        try:
+            msgspec.convert(key, IdempotencyKey)
+        except msgspec.ValidationError as exc:
             raise Unprocessable(
-                "Idempotency-Key must be 1 to 255 characters.",
-                errors=[FieldError(pointer="/Idempotency-Key", detail="length 1-255", source="header")],
-            )
+                "Idempotency-Key must be 1 to 255 printable ASCII characters.",
+                errors=[FieldError(pointer="/Idempotency-Key", detail=str(exc), source="header")],
+            ) from exc
         body, receive = await _buffer_body(receive)
         user = scope.get("user")
         caller = "operator" if getattr(user, "operator", False) else str(getattr(user, "tenant_id", "anonymous"))

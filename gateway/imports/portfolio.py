@@ -16,12 +16,8 @@ from gateway.errors import NotFound
 from gateway.imports import service
 from gateway.imports.models import Policy, PolicyReceipt, ReceiptStatusChange
 from gateway.imports.schemas import ImportTask
+from gateway.money import Money
 from gateway.pagination import PageParams, paginate
-
-
-class Money(msgspec.Struct):
-    amount_cents: int
-    currency: str | None
 
 
 class StatusChange(msgspec.Struct):

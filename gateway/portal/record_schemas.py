@@ -7,12 +7,9 @@ from typing import Any, Literal
 
 import msgspec
 
+from gateway.money import Money
+
 StatementKind = Literal["coparticipation", "reimbursement", "utilisation"]
-
-
-class Money(msgspec.Struct):
-    amount: int  # minor units (centavos)
-    currency: str
 
 
 class Plan(msgspec.Struct, kw_only=True):

@@ -59,8 +59,13 @@ async def providers(session: AsyncSession, tenant_id: uuid.UUID, rows: list[Sync
     ]
 
 
+def _money(raw: Any) -> dict[str, Any] | None:
+    # The core system sends {"amount": minor units, "currency"}; the API has one Money shape.
+    return {"amount_cents": raw.get("amount"), "currency": raw.get("currency")} if isinstance(raw, dict) else None
+
+
 def statements(kind: str, rows: list[SyncedRecord]) -> list[rs.Statement]:
-    return [shape(row, rs.Statement, kind=kind) for row in rows]
+    return [shape(row, rs.Statement, kind=kind, amount=_money(row.data.get("amount"))) for row in rows]
 
 
 def generic(rows: list[SyncedRecord]) -> list[rs.SyncedEntityRecord]:

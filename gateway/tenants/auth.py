@@ -100,5 +100,8 @@ def provide_tenant_id(request: Any) -> uuid.UUID:
 
 def require_operator(connection: ASGIConnection[Any, Any, Any, Any], _: Any) -> None:
     """Guard for tenant and key management."""
+    # OPTIONS skips authentication (Litestar's default) and only answers the Allow header.
+    if connection.scope.get("method") == "OPTIONS":
+        return
     if not connection.user.operator:
         raise Forbidden("This endpoint needs the operator key.")

@@ -6,6 +6,7 @@ from typing import Annotated, cast
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -72,9 +73,16 @@ INTAKE_DESCRIPTION = (
     tags=["Webhooks"],
     summary="Receive a partner webhook",
     description=INTAKE_DESCRIPTION,
-    security=[],
     status_code=202,
-    responses={},
+    responses={
+        200: ResponseSpec(schemas.Accepted, description="A redelivery of a known webhook-id: its original outcome")
+    },
+    problems={
+        401: "Missing or bad webhook-id/webhook-timestamp/webhook-signature, or a timestamp outside 5 minutes; "
+        "nothing is stored.",
+        413: "The body is over the size limit; nothing is stored.",
+        422: "The payload breaks its event type's schema; stored as rejected, not processed.",
+    },
 )
 async def receive_webhook(request: Request, endpoint_id: uuid.UUID, state: State) -> Response[schemas.Accepted]:  # type: ignore[type-arg]
     body = await request.body()

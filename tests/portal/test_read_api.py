@@ -54,6 +54,7 @@ async def test_statements_and_raw_records(portal: Portal, worker: Any, tenants: 
     ).json()
     assert len(page["items"]) == 3
     assert all(s["family_id"] == "FAM00000002" and s["amount"]["currency"] == "BRL" for s in page["items"])
+    assert all(isinstance(s["amount"]["amount_cents"], int) for s in page["items"])
     assert (await get("/v1/portal/statements?kind=other", headers=portal.headers)).status_code == 400
     raw = (await get("/v1/portal/records/coparticipation_statement?limit=2", headers=portal.headers)).json()
     assert len(raw["items"]) == 2
