@@ -146,6 +146,9 @@ def run_dev(*, port: int, sandbox_port: int, data_dir: Path) -> None:
             "PONTE_SECRET_KEY": os.environ.get("PONTE_SECRET_KEY", secret_key),
             "PONTE_PUBLIC_URL": gateway_url,
             "PONTE_SANDBOX_URL": sandbox_url,
+            # The egress guard lets the partners through to exactly the sandbox, over plain http.
+            "PONTE_EGRESS_ALLOW": f"127.0.0.1:{sandbox_port}",
+            "PONTE_EGRESS_ALLOW_HTTP": "true",
             "PONTE_LOG_FORMAT": os.environ.get("PONTE_LOG_FORMAT", "console"),
         }
         os.environ.update(env)

@@ -45,7 +45,9 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(message)s")
-    for noisy in ("httpx", "uvicorn.access", "arq.worker", "arq.jobs"):
+    # zeep logs whole SOAP envelopes at DEBUG (WS-Security passwords included) and httpcore
+    # logs partners' response headers: neither may reach the logs, at any level.
+    for noisy in ("httpx", "httpcore", "zeep", "uvicorn.access", "arq.worker", "arq.jobs"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -25,6 +25,7 @@ from gateway.settings import Settings, load_settings
 from sandbox.server import SandboxServer
 from tests.cli_support import api_over_asgi  # noqa: F401 - a fixture for CLI tests
 from tests.factories import TenantFactory
+from tests.loopback import LOOPBACK_ALLOW
 
 OPERATOR_KEY = "op-test-key"
 
@@ -59,6 +60,8 @@ def settings(backing_services: tuple[str, str]) -> Settings:
         api_key_cache_seconds=0.0,
         log_format="console",
         log_level="WARNING",
+        egress_allow=LOOPBACK_ALLOW,
+        egress_allow_http=True,
     )
 
 

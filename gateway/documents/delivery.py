@@ -188,14 +188,14 @@ async def _record(ctx: TaskContext, outcomes: list[Outcome]) -> None:
             await session.execute(_RECORD_OTHER, other)
 
 
-async def _content(portal: ClientPortalClient, delivery: Delivery) -> bytes:
+async def _content(portal: ClientPortalClient, delivery: Delivery, max_size: int) -> bytes:
     if delivery.content is not None:
         if not delivery.content:
             raise PermanentPartnerError("inline content is not valid base64", code="content_unavailable")
         return delivery.content
     if delivery.content_url is None:
         raise PermanentPartnerError("the document carries no content", code="content_unavailable")
-    return await portal.fetch_content(delivery.content_url)
+    return await portal.fetch_content(delivery.content_url, max_size=max_size)
 
 
 def _failed(delivery: Delivery, code: str, detail: str) -> Outcome:
@@ -208,7 +208,7 @@ async def _deliver_one(ctx: TaskContext, portal: ClientPortalClient, delivery: D
     # On the last try a transient failure is final; before it, the row waits queued for the retry.
     waiting = DeliveryStatus.failed if ctx.last_attempt else DeliveryStatus.queued
     try:
-        content = await _content(portal, delivery)
+        content = await _content(portal, delivery, ctx.runtime.settings.document_max_bytes)
         sha = hashlib.sha256(content).hexdigest()
         if delivery.expected_sha256 and delivery.expected_sha256 != sha:
             raise PermanentPartnerError("the content does not match the sha256 sent with it", code="checksum_mismatch")
