@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import secrets
 import statistics
@@ -29,6 +30,8 @@ from gateway.settings import Settings, load_settings
 from sandbox.server import SandboxServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+# The embedded servers' helpers turn on INFO logging; a line per HTTP request drowns the figures.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 @dataclass

@@ -15,6 +15,7 @@ from gateway.partners.insurer_soap import InsurerSoapClient, load_wsdl, serializ
 from gateway.partners.soap_reader import ReplyReader
 from sandbox.insurers.wsdl import NS
 from sandbox.server import SandboxServer
+from tests.loopback import LOOPBACK_EGRESS
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 
@@ -29,10 +30,16 @@ class Reply:
     encoding: str = "utf-8"
 
 
-async def zeep_client(sandbox: SandboxServer) -> tuple[Any, Any]:
+def soap(sandbox: SandboxServer, password: str = "sandbox", page_size: int = 300) -> InsurerSoapClient:
     url = f"{sandbox.url}/insurers/soap/allianz"
-    document = await load_wsdl(f"{url}?wsdl", partner="allianz")
-    client = zeep.Client(document.location, settings=zeep.Settings(raw_response=True))
+    return InsurerSoapClient(url, "allianz", "broker-1", password, page_size=page_size, egress=LOOPBACK_EGRESS)
+
+
+async def zeep_client(sandbox: SandboxServer) -> tuple[Any, Any]:
+    """zeep's own client on the same parsed WSDL, to compare with (raw replies in hand)."""
+    async with LOOPBACK_EGRESS.client() as http:
+        document = await load_wsdl(f"{sandbox.url}/insurers/soap/allianz?wsdl", http, partner="allianz")
+    client = zeep.AsyncClient(document, settings=zeep.Settings(raw_response=True))
     return client, next(iter(document.bindings.values()))
 
 
@@ -43,9 +50,8 @@ def by_zeep(client: Any, binding: Any, reply: Reply) -> dict[str, Any]:
 
 async def test_a_real_portfolio_page_reads_the_same_as_zeep(sandbox: SandboxServer) -> None:
     client, binding = await zeep_client(sandbox)
-    soap = InsurerSoapClient(f"{sandbox.url}/insurers/soap/allianz", "allianz", "broker-1", "sandbox", page_size=300)
-    async with soap:
-        service = await soap._bound_service()
+    async with soap(sandbox) as client_of_ours:
+        service = await client_of_ours._bound_service()
         today = date.today()
         raw = await service.GetPortfolio(
             periodFrom=(today - timedelta(days=15)).isoformat(), periodTo=today.isoformat(), pageSize=300
@@ -101,13 +107,12 @@ async def test_a_fault_in_a_200_reply_is_zeeps_fault(sandbox: SandboxServer) -> 
 
 
 async def test_the_import_client_reads_pages_with_lxml_and_faults_through_zeep(sandbox: SandboxServer) -> None:
-    soap = InsurerSoapClient(f"{sandbox.url}/insurers/soap/allianz", "allianz", "broker-1", "sandbox", page_size=50)
     today = date.today()
-    async with soap:
-        pages = [page async for page in soap.iter_portfolio(today - timedelta(days=3), today)]
+    async with soap(sandbox, page_size=50) as good:
+        pages = [page async for page in good.iter_portfolio(today - timedelta(days=3), today)]
         assert pages and all(r["insurer"] == "allianz" and "receipts" in r for page in pages for r in page)
-        assert (await soap.ping())["status"]  # other operations: zeep's mapping
-    async with InsurerSoapClient(f"{sandbox.url}/insurers/soap/allianz", "allianz", "broker-1", "wrong") as bad:
+        assert (await good.ping())["status"]  # other operations: zeep's mapping
+    async with soap(sandbox, password="wrong") as bad:
         with pytest.raises(PermanentPartnerError) as refused:  # zeep's Fault, mapped as before
             await anext(bad.iter_portfolio(today - timedelta(days=3), today))
     assert refused.value.code == "unauthorized"
