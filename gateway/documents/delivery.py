@@ -13,15 +13,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
+from datetime import datetime
 from typing import Any
 
 import msgspec
 import structlog
 from sqlalchemy import Select, Table, and_, bindparam, func, or_, select, update
 
-from gateway.documents.integration import forget_portal_session, portal_session
+from gateway.documents import templates
+from gateway.documents.integration import forget_portal_session, portal_session, refusal
 from gateway.documents.models import DeliveryStatus, DocumentDelivery, DocumentTemplate, PortalIntegration
-from gateway.partners.client_portal import ClientPortalClient, DeliveredFile
+from gateway.partners.client_portal import ClientPortalClient, DeliveredFile, acting_as
 from gateway.partners.errors import PermanentPartnerError, TransientPartnerError
 from gateway.tasks.models import TaskStatus
 from gateway.tasks.runner import RetryTask, TaskContext, TaskOutcome
@@ -38,6 +40,7 @@ class Delivery(msgspec.Struct, frozen=True):
 
     id: uuid.UUID
     client_id: str
+    employee: str | None
     template: str
     file_name: str
     content_type: str
@@ -48,12 +51,17 @@ class Delivery(msgspec.Struct, frozen=True):
     base_url: str | None
     token_encrypted: bytes | None
     enabled: bool | None
+    checked_at: datetime | None
 
     def integration(self, tenant_id: uuid.UUID) -> PortalIntegration | None:
         if self.base_url is None:
             return None
         return PortalIntegration(
-            tenant_id=tenant_id, base_url=self.base_url, token_encrypted=self.token_encrypted, enabled=self.enabled
+            tenant_id=tenant_id,
+            base_url=self.base_url,
+            token_encrypted=self.token_encrypted,
+            enabled=self.enabled,
+            checked_at=self.checked_at,
         )
 
 
@@ -101,6 +109,7 @@ def _claim_statement(ctx: TaskContext) -> Select[Any]:
         .returning(
             _D.id,
             _D.client_id,
+            _D.employee,
             _D.template,
             _D.file_name,
             _D.content_type,
@@ -117,6 +126,7 @@ def _claim_statement(ctx: TaskContext) -> Select[Any]:
         PortalIntegration.base_url,
         PortalIntegration.token_encrypted,
         PortalIntegration.enabled,
+        PortalIntegration.checked_at,
     ).select_from(
         claimed.outerjoin(DocumentTemplate, template).outerjoin(
             PortalIntegration, PortalIntegration.tenant_id == ctx.tenant_id
@@ -212,9 +222,10 @@ async def _deliver_one(ctx: TaskContext, portal: ClientPortalClient, delivery: D
         sha = hashlib.sha256(content).hexdigest()
         if delivery.expected_sha256 and delivery.expected_sha256 != sha:
             raise PermanentPartnerError("the content does not match the sha256 sent with it", code="checksum_mismatch")
-        placed = await portal.deliver_file(
-            delivery.client_id, delivery.folder_path, delivery.file_name, content, delivery.content_type
-        )
+        with acting_as(delivery.employee):  # the portal applies this employee's folder permissions
+            placed = await portal.deliver_file(
+                delivery.client_id, delivery.folder_path, delivery.file_name, content, delivery.content_type
+            )
     except TransientPartnerError as exc:
         return Outcome(delivery.id, waiting, exc.code, exc.detail, retry=not ctx.last_attempt)
     except PermanentPartnerError as exc:
@@ -237,9 +248,14 @@ async def deliver(ctx: TaskContext) -> TaskOutcome | None:
     if not batch:  # a re-run after the outcomes were recorded: report what they were
         return _task_outcome(ctx, [], await _earlier(ctx, []))
     integration = batch[0].integration(ctx.tenant_id)
-    if integration is None or not integration.enabled or integration.token_encrypted is None:
+    if integration is not None and not integration.enabled:
         detail = "The client-portal integration is not enabled."
         outcomes = [_failed(d, "integration_disabled", detail) for d in batch]
+    elif integration is None or integration.token_encrypted is None or integration.checked_at is None:
+        async with ctx.runtime.db.sessionmaker() as session:
+            unmapped = await templates.count_unmapped(session, ctx.tenant_id)
+        detail = str(refusal(integration, unmapped))
+        outcomes = [_failed(d, "portal_unchecked", detail) for d in batch]
     else:
         portal = portal_session(ctx.runtime, integration)
         limit = asyncio.Semaphore(CONCURRENCY)
