@@ -26,6 +26,7 @@ BENCHMARKS = (
     "portal_sync",
     "document_delivery",
     "reconciliation",
+    "scale_out",
 )
 ROOT = Path(__file__).resolve().parent.parent
 
