@@ -13,6 +13,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ControllerRouterHandler
 
 from gateway import __version__, apidocs, contract
+from gateway.console import ConsolePlugin
 from gateway.deps import dependencies
 from gateway.documents.routes import (
     DocumentDeliveryController,
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         state=State({"settings": settings, "key_cache": KeyCache(settings.api_key_cache_seconds)}),
         openapi_config=openapi_config(),
+        plugins=[ConsolePlugin(settings)],
         request_max_body_size=settings.max_body_bytes,
     )
     contract.install(app)

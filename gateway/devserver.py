@@ -174,6 +174,7 @@ def run_dev(*, port: int, sandbox_port: int, data_dir: Path) -> None:
 Ponte is running.
   API         {gateway_url}/v1
   Docs        {gateway_url}/docs  (Swagger: {gateway_url}/docs/swagger)
+  Console     {gateway_url}/console  (sign in with the demo key: {demo_key})
   Health      {gateway_url}/health/ready     Metrics {gateway_url}/metrics
   Sandbox     {sandbox_url}  (simulated insurers, core system, client portal, Boavista)
   Demo key    {demo_key}

@@ -31,7 +31,7 @@ def _unstorable_in(value: Any) -> bool:
     return False
 
 
-def _check_parameters(request: Request[Any, Any, Any]) -> None:
+def check_parameters(request: Request[Any, Any, Any]) -> None:
     errors = [
         FieldError(pointer=f"/{name}", detail="contains NUL or an invalid character", source=source)
         for source, values in (("path", request.path_params.items()), ("query", request.query_params.multi_items()))
@@ -84,7 +84,7 @@ async def check_request(request: Request[Any, Any, Any]) -> Response[None] | Non
     if request.method == "OPTIONS":
         return Response(None, status_code=204, headers={"Allow": _allowed_methods(request)})
     if request.path_params or request.scope.get("query_string"):
-        _check_parameters(request)
+        check_parameters(request)
     if request.method in ("POST", "PUT", "PATCH"):
         await _check_body(request)
     return None

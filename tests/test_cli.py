@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from gateway.cli import main
 from sandbox.server import free_port
+from tests.console.helpers import csrf_token
 
 
 def cli_env(settings) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -151,6 +152,12 @@ def test_ponte_dev_brings_up_gateway_docs_worker_and_sandbox_then_stops(tmp_path
         me = httpx.get(f"{base}/v1/me", headers={"Authorization": f"Bearer {key}"})
         assert me.json()["slug"] == "demo"
         assert httpx.get(f"http://127.0.0.1:{sandbox_port}/").status_code == 200
+        # The console address it prints takes the demo key it prints.
+        assert re.search(r"Console\s+(\S+)", output).group(1) == f"{base}/console"  # type: ignore[union-attr]
+        with httpx.Client(base_url=base) as browser:
+            token = csrf_token(browser.get("/console/sign-in").text)
+            r = browser.post("/console/sign-in", data={"key": key, "_csrf_token": token})
+            assert (r.status_code, r.headers["location"]) == (303, "/console/")
         # The egress guard lets the gateway reach exactly the sandbox: not itself, not another port.
         auth = {"Authorization": f"Bearer {key}"}
         own = httpx.put(f"{base}/v1/portal/connection", headers=auth, json={"token": "sandbox-d", "base_url": base})

@@ -23,6 +23,9 @@ import pytest
 
 from sandbox.server import free_port
 
+# A real `ponte dev` to start, then whole walkthroughs run twice: minutes, not the default seconds.
+pytestmark = pytest.mark.timeout(900)
+
 ROOT = Path(__file__).resolve().parents[1]
 WALKTHROUGH = re.compile(r"^```sh walkthrough\n(.*?)^```$", re.S | re.M)
 # What the user's own shell does not have: the variables of a stack they did not start.

@@ -130,6 +130,37 @@ async def receipts_of(session: AsyncSession, policy: Policy) -> list[Receipt]:
     ]
 
 
+async def search_policies(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    page: PageParams,
+    *,
+    insurer: str | None = None,
+    status: str | None = None,
+    holder_tax_id: str | None = None,
+    policy_number: str | None = None,
+    updated_since: datetime | None = None,
+) -> tuple[list[Policy], str | None]:
+    """The tenant's policies, most recently changed first (the API's list and the console's search)."""
+    stmt = select(Policy).where(Policy.tenant_id == tenant_id)
+    if insurer:
+        stmt = stmt.where(Policy.insurer == insurer)
+    if status:
+        stmt = stmt.where(Policy.status == status)
+    if holder_tax_id:
+        stmt = stmt.where(Policy.holder_tax_id == holder_tax_id)
+    if policy_number:
+        stmt = stmt.where(Policy.policy_number == policy_number)
+    if updated_since:
+        stmt = stmt.where(Policy.updated_at >= updated_since)
+    return await paginate(session, stmt, page, order_by=[Policy.updated_at, Policy.id])
+
+
+async def get_policy(session: AsyncSession, tenant_id: uuid.UUID, policy_id: uuid.UUID) -> Policy:
+    policy = await session.get(Policy, policy_id)
+    if policy is None or policy.tenant_id != tenant_id:  # another tenant's policy does not exist for this one
+        raise NotFound(f"Policy {policy_id} does not exist.")
+    return policy
 async def receipt_detail(session: AsyncSession, receipt: PolicyReceipt) -> Receipt:
     policy = await session.scalar(
         select(Policy).where(
@@ -159,24 +190,15 @@ class PolicyController(Controller):
             datetime | None, Parameter(description="Only policies whose content changed since")
         ] = None,
     ) -> PolicyPage:
-        stmt = select(Policy).where(Policy.tenant_id == tenant_id)
-        if insurer:
-            stmt = stmt.where(Policy.insurer == insurer)
-        if status:
-            stmt = stmt.where(Policy.status == status)
-        if holder_tax_id:
-            stmt = stmt.where(Policy.holder_tax_id == holder_tax_id)
-        if updated_since:
-            stmt = stmt.where(Policy.updated_at >= updated_since)
-        rows: list[Policy]
-        rows, cursor = await paginate(session, stmt, page, order_by=[Policy.updated_at, Policy.id])
+        rows, cursor = await search_policies(
+            session, tenant_id, page, insurer=insurer, status=status, holder_tax_id=holder_tax_id,
+            updated_since=updated_since,
+        )  # fmt: skip
         return PolicyPage(items=[PolicySummary.from_model(p) for p in rows], next_cursor=cursor)
 
     @get("/{policy_id:uuid}", operation_id="GetPolicy", summary="A policy with its receipts and their status history")
     async def get_policy(self, session: AsyncSession, tenant_id: uuid.UUID, policy_id: uuid.UUID) -> PolicyDetail:
-        policy = await session.get(Policy, policy_id)
-        if policy is None or policy.tenant_id != tenant_id:
-            raise NotFound(f"Policy {policy_id} does not exist.")
+        policy = await get_policy(session, tenant_id, policy_id)
         found = await session.scalars(
             select(PolicySource)
             .where(PolicySource.tenant_id == tenant_id, PolicySource.insurer == policy.insurer,

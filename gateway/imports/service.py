@@ -246,3 +246,16 @@ def to_import_task(task: Task) -> schemas.ImportTask:
         preview_id=uuid.UUID(params["preview_id"]) if params.get("preview_id") else None,
         selected=len(params["policy_numbers"]) if "policy_numbers" in params else None,
     )
+
+
+async def last_imports(session: AsyncSession, tenant_id: uuid.UUID, connection_ids: list[uuid.UUID]) -> dict[str, Task]:
+    """Each connection's latest import (the status column of the console's connection list)."""
+    if not connection_ids:
+        return {}
+    stmt = (
+        select(Task)
+        .where(Task.tenant_id == tenant_id, Task.kind == KIND, Task.subject_id.in_([str(c) for c in connection_ids]))
+        .distinct(Task.subject_id)
+        .order_by(Task.subject_id, Task.created_at.desc())
+    )
+    return {t.subject_id: t for t in (await session.scalars(stmt)).all() if t.subject_id}

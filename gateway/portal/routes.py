@@ -53,18 +53,7 @@ class SyncController(Controller):
         self, session: AsyncSession, tenant_id: uuid.UUID, group: str | None = None, direction: str | None = None
     ) -> schemas.SyncCatalogue:
         """Freshness is ``late`` once a scheduled run was missed and ``error`` after two."""
-        states = await manager.states(session, tenant_id)
-        last = await manager.last_runs(session, tenant_id, succeeded=False)
-        ok = await manager.last_runs(session, tenant_id, succeeded=True)
-        core = await session.get(CoreSystemConnection, tenant_id)
-        problem = core_connection.not_ready_reason(core)
-        now = utcnow()
-        items = [
-            views.sync(d, states.get(k), last.get(k), ok.get(k), now, core)
-            for k, d in SYNCS.items()
-            if group in (None, d.group) and direction in (None, d.direction)
-        ]
-        return schemas.SyncCatalogue(items=items, core_system_ready=problem is None, core_system_problem=problem)
+        return await views.catalogue(session, tenant_id, group=group, direction=direction)
 
     @get("/{key:str}", operation_id="GetPortalSync", summary="One sync with its last run and freshness")
     async def get_sync(self, session: AsyncSession, tenant_id: uuid.UUID, key: str) -> schemas.Sync:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Literal
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.db.base import utcnow
 from gateway.portal import connection as core_connection
-from gateway.portal import schemas
+from gateway.portal import manager, schemas
 from gateway.portal.catalogue import SYNCS, SyncDefinition
 from gateway.portal.manager import ACTIVE, freshness
 from gateway.portal.models import CoreSystemConnection, PortalRequest, PortalRequestEvent, SyncFailure, SyncState
@@ -99,3 +103,22 @@ def request_detail(row: PortalRequest, events: list[PortalRequestEvent]) -> sche
         **{f: getattr(base, f) for f in base.__struct_fields__},
         history=[schemas.PortalRequestStep(step=e.step, at=e.at, detail=e.detail) for e in events],
     )  # fmt: skip
+
+
+async def catalogue(
+    session: AsyncSession, tenant_id: uuid.UUID, *, group: str | None = None, direction: str | None = None
+) -> schemas.SyncCatalogue:
+    """The syncs with their schedule, last run and freshness: the API's list and the console's
+    sync manager read this one assembly."""
+    states = await manager.states(session, tenant_id)
+    last = await manager.last_runs(session, tenant_id, succeeded=False)
+    ok = await manager.last_runs(session, tenant_id, succeeded=True)
+    core = await session.get(CoreSystemConnection, tenant_id)
+    problem = core_connection.not_ready_reason(core)
+    now = utcnow()
+    items = [
+        sync(d, states.get(k), last.get(k), ok.get(k), now, core)
+        for k, d in SYNCS.items()
+        if group in (None, d.group) and direction in (None, d.direction)
+    ]
+    return schemas.SyncCatalogue(items=items, core_system_ready=problem is None, core_system_problem=problem)

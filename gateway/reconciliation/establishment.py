@@ -12,6 +12,7 @@ from gateway.egress import check_configured_url
 from gateway.errors import FieldError, NotFound, ServiceUnavailable, Unprocessable
 from gateway.partners.boavista import BoavistaClient
 from gateway.partners.errors import PermanentPartnerError, TransientPartnerError
+from gateway.reconciliation import schemas
 from gateway.reconciliation.models import DEFAULT_TIMEZONE, EstablishmentSetting
 from gateway.reconciliation.schemas import EstablishmentSettingUpdate
 from gateway.runtime import Runtime
@@ -27,6 +28,18 @@ async def get_setting(session: AsyncSession, tenant_id: uuid.UUID) -> Establishm
     if setting is None:
         raise NotFound("Boavista is not configured for this tenant; PUT /v1/reconciliation/establishment.")
     return setting
+
+
+def to_schema(s: EstablishmentSetting) -> schemas.EstablishmentSetting:
+    return schemas.EstablishmentSetting(
+        establishment_code=s.establishment_code,
+        base_url=s.base_url,
+        timezone=s.timezone,
+        enabled=s.enabled,
+        has_api_token=s.api_token_encrypted is not None,
+        webhook_endpoint_id=s.webhook_endpoint_id,
+        updated_at=s.updated_at,
+    )
 
 
 async def tenant_timezone(session: AsyncSession, tenant_id: uuid.UUID) -> str:

@@ -210,3 +210,13 @@ def to_remittance(r: Remittance) -> schemas.Remittance:
         sent_at=r.sent_at,
         returned_at=r.returned_at,
     )
+
+
+async def count_queue(session: AsyncSession, tenant_id: uuid.UUID) -> int:
+    """Sales waiting for a person (divergent or expired): the console's overview counter."""
+    stmt = (
+        select(func.count())
+        .select_from(CardSale)
+        .where(CardSale.tenant_id == tenant_id, CardSale.status.in_(QUEUE_STATUSES))
+    )
+    return int((await session.execute(stmt)).scalar_one())

@@ -16,24 +16,11 @@ from gateway.errors import Conflict
 from gateway.pagination import PageParams
 from gateway.reconciliation import establishment, exports, intake, queries, schemas
 from gateway.reconciliation.flows import RUN_KIND
-from gateway.reconciliation.models import EstablishmentSetting
 from gateway.runtime import Runtime
 from gateway.tasks import service as tasks_service
 from gateway.tasks.models import Task as TaskModel
 from gateway.tasks.models import TaskStatus
 from gateway.tasks.schemas import Task
-
-
-def _setting(s: EstablishmentSetting) -> schemas.EstablishmentSetting:
-    return schemas.EstablishmentSetting(
-        establishment_code=s.establishment_code,
-        base_url=s.base_url,
-        timezone=s.timezone,
-        enabled=s.enabled,
-        has_api_token=s.api_token_encrypted is not None,
-        webhook_endpoint_id=s.webhook_endpoint_id,
-        updated_at=s.updated_at,
-    )
 
 
 class ReconciliationController(Controller):
@@ -42,7 +29,7 @@ class ReconciliationController(Controller):
 
     @get("/establishment", operation_id="GetBoavistaEstablishment", summary="The tenant's Boavista establishment")
     async def get_establishment(self, session: AsyncSession, tenant_id: uuid.UUID) -> schemas.EstablishmentSetting:
-        return _setting(await establishment.get_setting(session, tenant_id))
+        return establishment.to_schema(await establishment.get_setting(session, tenant_id))
 
     @put(
         "/establishment",
@@ -54,7 +41,7 @@ class ReconciliationController(Controller):
     ) -> schemas.EstablishmentSetting:
         setting = await establishment.update_setting(session, runtime, tenant_id, data)
         await session.refresh(setting)
-        return _setting(setting)
+        return establishment.to_schema(setting)
 
     @post(
         "/sales",

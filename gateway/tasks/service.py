@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -145,3 +145,16 @@ async def requeue_task(session: AsyncSession, task: Task, *, reset_attempts: boo
     await session.refresh(task)
     enqueue_after_commit(session, task.id, task.dispatches)
     return task
+
+
+async def count_by_kind(
+    session: AsyncSession, tenant_id: uuid.UUID, *, status: TaskStatus, since: datetime
+) -> dict[str, int]:
+    """How many of the tenant's tasks finished in ``status`` since ``since``, per kind (the
+    console's health overview)."""
+    stmt = (
+        select(Task.kind, func.count())
+        .where(Task.tenant_id == tenant_id, Task.status == status, Task.created_at >= since)
+        .group_by(Task.kind)
+    )
+    return {str(kind): int(n) for kind, n in (await session.execute(stmt)).all()}

@@ -30,8 +30,18 @@ class Principal(msgspec.Struct, frozen=True):
 
 OPERATOR = Principal(tenant_id=None, key_id=None, operator=True)
 
-# Paths that authenticate otherwise (webhook signatures) or not at all (health, docs, metrics).
-PUBLIC_PATHS = [r"^/health", r"^/metrics", r"^/docs", r"^/schema", r"^/v1/webhooks/[^/]+$", r"^/ping$", r"^/$"]
+# Paths that authenticate otherwise (webhook signatures, the console's own sessions) or not at
+# all (health, docs, metrics).
+PUBLIC_PATHS = [
+    r"^/health",
+    r"^/metrics",
+    r"^/docs",
+    r"^/schema",
+    r"^/v1/webhooks/[^/]+$",
+    r"^/ping$",
+    r"^/$",
+    r"^/console(/|$)",
+]
 
 
 class KeyCache:
@@ -61,30 +71,34 @@ def presented_key(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     return connection.headers.get("x-api-key") or None
 
 
+async def resolve_key(state: Any, key: str) -> Principal | None:
+    """The principal a presented key stands for, or None: the API's middleware and the
+    console's sign-in share this one lookup."""
+    operator_key: str = state.settings.operator_key
+    # An empty operator key would match an empty header: treat it as "no operator".
+    if operator_key and hmac.compare_digest(key.encode(), operator_key.encode()):
+        return OPERATOR
+    key_hash = hash_api_key(key)
+    cache: KeyCache = state.key_cache
+    hit, principal = cache.get(key_hash)
+    if not hit:
+        async with state.db.sessionmaker() as session:
+            row = (
+                await session.execute(
+                    select(ApiKey.id, ApiKey.tenant_id).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
+                )
+            ).first()
+        principal = Principal(tenant_id=row.tenant_id, key_id=row.id) if row else None
+        cache.put(key_hash, principal)
+    return principal
+
+
 class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
         key = presented_key(connection)
         if key is None:
             raise Unauthorized("Send an API key as 'Authorization: Bearer <key>' or 'X-API-Key'.")
-        state = connection.app.state
-        operator_key: str = state.settings.operator_key
-        # An empty operator key would match an empty header: treat it as "no operator".
-        if operator_key and hmac.compare_digest(key.encode(), operator_key.encode()):
-            return AuthenticationResult(user=OPERATOR, auth=None)
-        key_hash = hash_api_key(key)
-        cache: KeyCache = state.key_cache
-        hit, principal = cache.get(key_hash)
-        if not hit:
-            async with state.db.sessionmaker() as session:
-                row = (
-                    await session.execute(
-                        select(ApiKey.id, ApiKey.tenant_id).where(
-                            ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None)
-                        )
-                    )
-                ).first()
-            principal = Principal(tenant_id=row.tenant_id, key_id=row.id) if row else None
-            cache.put(key_hash, principal)
+        principal = await resolve_key(connection.app.state, key)
         if principal is None:
             raise Unauthorized("The API key is unknown or revoked.")
         return AuthenticationResult(user=principal, auth=None)
