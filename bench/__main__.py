@@ -27,6 +27,7 @@ BENCHMARKS = (
     "document_delivery",
     "reconciliation",
     "scale_out",
+    "event_delivery",
 )
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -21,6 +21,8 @@ from gateway.documents.routes import (
     DocumentTemplateController,
 )
 from gateway.errors import exception_handlers
+from gateway.events.openapi import openapi_webhooks
+from gateway.events.routes import EventEndpointController, EventMessageController, list_event_types
 from gateway.health.routes import live, ping, ready
 from gateway.idempotency.middleware import IdempotencyMiddleware
 from gateway.imports.portfolio import PolicyController
@@ -67,6 +69,9 @@ ROUTES: list[ControllerRouterHandler] = [
     ImportPreviewController,
     PolicyController,
     ReconciliationController,
+    list_event_types,
+    EventEndpointController,
+    EventMessageController,
     apidocs.assets_router(),
 ]
 
@@ -88,6 +93,7 @@ def openapi_config() -> OpenAPIConfig:
                 "ApiKey": SecurityScheme(type="http", scheme="bearer", description="Tenant or operator API key")
             }
         ),
+        webhooks=openapi_webhooks(),  # the outbound events Ponte sends
         security=[{"ApiKey": []}],
         use_handler_docstrings=True,
     )

@@ -48,6 +48,7 @@ TAGS: dict[str, str] = {
     "Portal data": "Read API over the synchronised portal data: beneficiaries, providers, statements, records.",
     "Documents": "Document delivery to the client portal: templates, destinations, deliveries, failures.",
     "Card reconciliation": "Card-sales reconciliation with Boavista: sales, runs, remittances, divergences.",
+    "Events": "Outbound events to the tenant's systems: catalogue, endpoints and secrets, messages, attempts, retry.",
     "Operations": "Health and benchmark endpoints for load balancers and operators (public).",
 }
 

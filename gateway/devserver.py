@@ -23,6 +23,7 @@ import uvicorn
 
 from gateway.devenv import env_path, write_env
 from gateway.embedded import EmbeddedServices
+from gateway.events.demo import register_demo_endpoint
 from gateway.server import APP, server_options
 from gateway.settings import get_settings
 
@@ -169,6 +170,7 @@ def run_dev(*, port: int, sandbox_port: int, data_dir: Path) -> None:
         )
         children.append(_child([sys.executable, "-m", "sandbox", "--port", str(sandbox_port)], env))
         children.append(_child([sys.executable, "-m", "gateway.cli", "worker"], env))
+        events_url = asyncio.run(register_demo_endpoint(get_settings()))
         click.echo(
             f"""
 Ponte is running.
@@ -177,6 +179,7 @@ Ponte is running.
   Console     {gateway_url}/console  (sign in with the demo key: {demo_key})
   Health      {gateway_url}/health/ready     Metrics {gateway_url}/metrics
   Sandbox     {sandbox_url}  (simulated insurers, core system, client portal, Boavista)
+  Events      the demo tenant's events go to {events_url} (received: {sandbox_url}/receiver/_receivers/demo/received)
   Demo key    {demo_key}
   Operator    {operator_key}
   Data        {data_dir.resolve()}

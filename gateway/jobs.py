@@ -4,6 +4,7 @@ The model metadata comes first, so foreign keys between domains resolve in every
 """
 
 import gateway.documents.jobs
+import gateway.events.emitters
 import gateway.imports.jobs
 import gateway.models
 import gateway.portal.jobs

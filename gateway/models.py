@@ -1,6 +1,7 @@
 """Every table, imported once so the metadata is complete (alembic, tests)."""
 
 from gateway.documents.models import DocumentDelivery, DocumentTemplate, PortalIntegration
+from gateway.events.models import Event, EventAttempt, EventDelivery, EventEndpoint
 from gateway.idempotency.models import IdempotencyRecord
 from gateway.imports.models import ImportResult, InsurerConnection, Policy, PolicyReceipt, ReceiptStatusChange
 from gateway.portal.models import (
@@ -33,6 +34,10 @@ __all__ = [
     "DocumentDelivery",
     "DocumentTemplate",
     "EstablishmentSetting",
+    "Event",
+    "EventAttempt",
+    "EventDelivery",
+    "EventEndpoint",
     "IdempotencyRecord",
     "ImportResult",
     "InsurerConnection",

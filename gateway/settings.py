@@ -39,9 +39,28 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     egress_allow_http: bool = False
     egress_max_response_bytes: int = 16 * 1024 * 1024
     document_max_bytes: int = 50 * 1024 * 1024
+    # Outbound events (gateway/events/). Endpoint URLs pass the egress guard (https unless
+    # egress_allow_http, public addresses unless egress_allow names them).
+    # Seconds before each attempt (Svix's schedule); the last entry is the last attempt.
+    event_retry_schedule: str = "0,5,300,1800,7200,18000,36000,36000"
+    event_attempt_timeout_seconds: float = 15.0
+    # An endpoint failing without a success this long is disabled (endpoint.disabled is emitted).
+    event_disable_after_seconds: float = 432_000.0
+    event_endpoint_concurrency: int = 10  # attempts in flight per endpoint and worker process
+    event_max_in_flight: int = 200  # attempts in flight per worker process
+    # Circuit breaker: after this many failures in a row, hold off the endpoint for the cooldown.
+    event_breaker_failures: int = 5
+    event_breaker_cooldown_seconds: float = 30.0
+    # A claimed delivery whose worker died is retried after this (at least 2 attempt timeouts + 5 s).
+    event_lease_seconds: float = 60.0
+    event_poll_seconds: float = 1.0  # fallback poll; commits wake the dispatcher at once (NOTIFY)
     log_level: str = "INFO"
     log_format: str = "json"  # json | console
     data_dir: str = ".ponte"
+
+    @property
+    def event_schedule(self) -> list[float]:
+        return [float(s) for s in self.event_retry_schedule.split(",") if s.strip()]
 
     @property
     def embedded(self) -> bool:

@@ -6,6 +6,7 @@ Each partner lives in its own module and exports a ``router`` mounted under its 
     /core       the health plan's core system
     /portal     the client document portal
     /boavista   the card-reconciliation integrator
+    /receiver   a tenant's own system, receiving Ponte's outbound events
 
 The sandbox is an outside party: it shares no code with ``gateway`` or ``workers``.
 Data is generated deterministically from seeds, so tests and benchmarks can predict it.
@@ -23,7 +24,13 @@ from sandbox.faults import FaultSettings, fault_injection, faults_router
 
 # Partner modules; each exports ``router``. A module that does not exist yet is skipped so
 # the skeleton runs while partners are being filled in.
-PARTNER_MODULES = ("sandbox.insurers", "sandbox.core_system", "sandbox.portal", "sandbox.boavista")
+PARTNER_MODULES = (
+    "sandbox.insurers",
+    "sandbox.core_system",
+    "sandbox.portal",
+    "sandbox.boavista",
+    "sandbox.receiver",
+)
 
 
 @get("/", sync_to_thread=False)

@@ -17,6 +17,7 @@ from arq.typing import WorkerCoroutine
 
 import gateway.jobs
 import gateway.portal.tables
+from gateway.events.dispatcher import Dispatcher
 from gateway.observability import configure_logging
 from gateway.outages import is_outage
 from gateway.queue import redis_settings
@@ -32,9 +33,14 @@ async def startup(ctx: dict[str, Any]) -> None:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
     ctx["runtime"] = await Runtime.start(settings)
+    # Outbound events are claimed from PostgreSQL by each worker's dispatcher, not queued in arq.
+    ctx["event_dispatcher"] = Dispatcher(ctx["runtime"]).start()
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    dispatcher: Dispatcher | None = ctx.get("event_dispatcher")
+    if dispatcher is not None:
+        await dispatcher.stop()
     runtime: Runtime | None = ctx.get("runtime")
     if runtime is not None:
         await runtime.close()

@@ -23,6 +23,7 @@ from sqlalchemy import Select, Table, and_, bindparam, func, or_, select, update
 from gateway.documents import templates
 from gateway.documents.integration import forget_portal_session, portal_session, refusal
 from gateway.documents.models import DeliveryStatus, DocumentDelivery, DocumentTemplate, PortalIntegration
+from gateway.events import emitters
 from gateway.partners.client_portal import ClientPortalClient, DeliveredFile, acting_as
 from gateway.partners.errors import PermanentPartnerError, TransientPartnerError
 from gateway.tasks.models import TaskStatus
@@ -171,31 +172,28 @@ _RECORD_OTHER = (
 
 
 async def _record(ctx: TaskContext, outcomes: list[Outcome]) -> None:
-    """Every outcome of the batch, in one transaction."""
-    delivered = [
-        {
-            "b_id": o.delivery_id,
-            "b_task": ctx.task_id,
-            "b_folder_path": o.folder_path,
-            "b_name_used": o.placed.name_used,
-            "b_file_id": o.placed.file_id,
-            "b_replaced": o.placed.replaced,
-            "b_sha256": o.placed.sha256,
-            "b_size": o.size,
-        }
-        for o in outcomes
-        if o.placed is not None
-    ]
-    other = [
-        {"b_id": o.delivery_id, "b_task": ctx.task_id, "b_status": o.status, "b_code": o.error_code, "b_error": o.error}
-        for o in outcomes
-        if o.placed is None
-    ]
-    async with ctx.runtime.db.unit_of_work() as session:
-        if delivered:
-            await session.execute(_RECORD_DELIVERED, delivered)
-        if other:
-            await session.execute(_RECORD_OTHER, other)
+    """Every outcome of the batch, with its outbound event, in one transaction."""
+    async with ctx.runtime.db.engine.begin() as conn:
+        for o in outcomes:
+            if o.placed is not None:
+                values: dict[str, Any] = {
+                    "b_id": o.delivery_id,
+                    "b_task": ctx.task_id,
+                    "b_folder_path": o.folder_path,
+                    "b_name_used": o.placed.name_used,
+                    "b_file_id": o.placed.file_id,
+                    "b_replaced": o.placed.replaced,
+                    "b_sha256": o.placed.sha256,
+                    "b_size": o.size,
+                }
+                statement = _RECORD_DELIVERED
+            else:
+                values = {"b_id": o.delivery_id, "b_task": ctx.task_id, "b_status": o.status}
+                values |= {"b_code": o.error_code, "b_error": o.error}
+                statement = _RECORD_OTHER
+            returning = statement.returning(*(_T.c[c] for c in emitters.DELIVERY_COLUMNS))
+            row = (await conn.execute(returning, values)).first()
+            await emitters.document_delivery(conn, o.delivery_id, row, {"error_code": o.error_code, "error": o.error})
 
 
 async def _content(portal: ClientPortalClient, delivery: Delivery, max_size: int) -> bytes:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db.base import utcnow
 from gateway.errors import Conflict, FieldError, NotFound, Unprocessable
+from gateway.events import emitters
 from gateway.pagination import PageParams, paginate
 from gateway.portal import connection as core_connection
 from gateway.portal import state as sync_state
@@ -141,6 +142,7 @@ async def start_due_runs(runtime: Runtime, now: datetime | None = None) -> list[
             else:
                 started.append(task.id)
             state.last_tick_at = tick
+            await emitters.sync_stale(session, tenant_id, key, frequency, state.schedule_updated_at, now)
     return started
 
 

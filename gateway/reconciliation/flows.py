@@ -17,6 +17,7 @@ import structlog
 from sqlalchemy import exists, select, update
 
 from gateway.db.base import utcnow
+from gateway.events import emitters
 from gateway.partners.errors import PermanentPartnerError
 from gateway.reconciliation import acquirer, matcher, remittances
 from gateway.reconciliation.establishment import client_for
@@ -153,6 +154,17 @@ async def collect_overdue_returns(ctx: TaskContext, setting: EstablishmentSettin
         ctx.count("returns_polled")
 
 
+EXPIRED_COLUMNS = (
+    CardSale.id,
+    CardSale.version,
+    CardSale.reason,
+    CardSale.sale_id,
+    CardSale.gross_amount_cents,
+    CardSale.currency,
+    CardSale.sold_at,
+)
+
+
 async def expire(runtime: Runtime, tenant_id: uuid.UUID, now: datetime) -> int:
     """Unreconciled sales whose window has ended become ``expired``: a person must look."""
     async with runtime.db.unit_of_work() as session:
@@ -163,9 +175,11 @@ async def expire(runtime: Runtime, tenant_id: uuid.UUID, now: datetime) -> int:
                     CardSale.tenant_id == tenant_id, CardSale.status.in_(UNRECONCILED), CardSale.window_ends_at <= now
                 )
                 .values(status=SaleStatus.expired, updated_at=now)
-                .returning(CardSale.id, CardSale.version, CardSale.reason)
+                .returning(*EXPIRED_COLUMNS)
             )
         ).all()
+        for r in rows:
+            await emitters.sale_expired(session, tenant_id, r)
         session.add_all(
             CardSaleEvent(
                 sale_pk=r.id, kind="expired", status=SaleStatus.expired, version=r.version, reason=r.reason, at=now

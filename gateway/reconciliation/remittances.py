@@ -17,6 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db.base import utcnow
+from gateway.events import emitters
 from gateway.reconciliation.models import (
     CardSale,
     CardSaleEvent,
@@ -234,4 +235,6 @@ async def apply_return(session: AsyncSession, tenant_id: uuid.UUID, data: Remitt
         counts["stale"],
     )
     await session.flush()
+    divergent = [sales[i.sale_pk] for i in items.values() if i.applied and i.result == "divergent"]
+    await emitters.remittance_returned(session, tenant_id, remittance, divergent)
     return counts

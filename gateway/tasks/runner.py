@@ -30,7 +30,7 @@ from gateway.partners.errors import PermanentPartnerError, TransientPartnerError
 from gateway.queue import enqueue_after_commit
 from gateway.runtime import Runtime
 from gateway.tasks.models import Task, TaskStatus
-from gateway.tasks.registry import HANDLERS
+from gateway.tasks.registry import FINISH_HOOKS, HANDLERS
 
 log = structlog.get_logger("ponte.tasks")
 
@@ -238,7 +238,8 @@ async def _heartbeat(ctx: TaskContext, work: asyncio.Task[Any]) -> None:
 
 
 async def _finish(ctx: TaskContext, outcome: TaskOutcome) -> str:
-    async with autocommit(ctx.runtime) as conn:
+    hooks = FINISH_HOOKS.get(ctx.kind)
+    async with ctx.runtime.db.engine.begin() if hooks else autocommit(ctx.runtime) as conn:
         done = await conn.execute(
             update(Task)
             .where(Task.id == ctx.task_id, Task.attempt == ctx.attempt, Task.status == TaskStatus.running)
@@ -255,6 +256,8 @@ async def _finish(ctx: TaskContext, outcome: TaskOutcome) -> str:
                 updated_at=func.now(),
             )
         )
+        for hook in (hooks or []) if done.rowcount else []:
+            await hook(conn, ctx, outcome)
     if done.rowcount == 0:
         return "lease_lost"
     log.info("task_finished", status=str(outcome.status), error_code=outcome.error_code)

@@ -16,6 +16,7 @@ import msgspec
 from sqlalchemy import select, update
 
 from gateway.db.base import utcnow
+from gateway.events import emitters
 from gateway.partners.errors import PermanentPartnerError
 from gateway.tasks.models import TaskStatus
 from gateway.tasks.registry import task_handler
@@ -30,9 +31,11 @@ _DONE = ("processed", "rejected", "failed")
 
 
 async def _mark(ctx: TaskContext, event_id: uuid.UUID, **values: object) -> None:
-    # One statement, atomic on its own: no BEGIN/COMMIT round trips around it.
-    async with ctx.runtime.db.autocommit() as conn:
-        await conn.execute(update(WebhookEvent).where(WebhookEvent.id == event_id).values(**values))
+    async with ctx.runtime.db.unit_of_work() as session:
+        await session.execute(update(WebhookEvent).where(WebhookEvent.id == event_id).values(**values))
+        if values.get("status") == "failed":  # for good: the tenant hears of it with the status change
+            event = await session.get(WebhookEvent, event_id)
+            await emitters.inbound_event_failed(session, event, values.get("error"))  # type: ignore[arg-type]
 
 
 def _retryable(exc: Exception) -> bool:

@@ -1,0 +1,98 @@
+"""``emit``: write an event in the caller's transaction, fanned out to the endpoints that want it.
+
+The outbox guarantee comes from doing it all in one statement on the caller's session or
+connection: if the change that causes the event rolls back, the event and its deliveries do not
+exist; if it commits, they do, and the dispatcher delivers them whatever happens to Valkey or
+to a worker. ``pg_notify`` in the same statement wakes the dispatchers at commit (PostgreSQL
+sends notifications only when the transaction commits, and folds duplicates into one).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from gateway.db.base import utcnow
+from gateway.events.catalogue import EVENT_TYPES
+
+NOTIFY_CHANNEL = "ponte_events"
+
+
+class Envelope(msgspec.Struct, kw_only=True):
+    """What every delivery's body is: the Standard Webhooks envelope plus id, version and tenant."""
+
+    id: uuid.UUID
+    type: str
+    version: int
+    timestamp: datetime
+    tenant_id: uuid.UUID
+    data: Any
+
+
+_EMIT = text(
+    """
+    WITH ev AS (
+        INSERT INTO events (id, tenant_id, type, version, body, created_at)
+        VALUES (:id, :tenant_id, :type, :version, :body, now())
+        RETURNING id, tenant_id, type
+    ), fan AS (
+        INSERT INTO event_deliveries
+            (id, tenant_id, event_id, endpoint_id, status, attempts, next_attempt_at, created_at)
+        SELECT gen_random_uuid(), ev.tenant_id, ev.id, ep.id, 'pending', 0, now(), now()
+        FROM ev JOIN event_endpoints ep ON ep.tenant_id = ev.tenant_id AND ep.enabled
+            AND CASE WHEN CAST(:only AS uuid) IS NULL
+                     THEN cardinality(ep.event_types) = 0 OR ev.type = ANY(ep.event_types)
+                     ELSE ep.id = CAST(:only AS uuid) END
+        RETURNING 1
+    )
+    SELECT count(*) AS fanned, count(pg_notify('"""
+    + NOTIFY_CHANNEL
+    + """', '')) AS notified FROM fan
+    """
+)
+
+
+WAKE = text("SELECT pg_notify('" + NOTIFY_CHANNEL + "', '')")
+
+
+def envelope_bytes(event_id: uuid.UUID, tenant_id: uuid.UUID, event_type: str, data: msgspec.Struct) -> bytes:
+    spec = EVENT_TYPES[event_type]
+    if not isinstance(data, spec.data):
+        raise TypeError(f"{event_type} carries {spec.data.__name__}, not {type(data).__name__}")
+    envelope = Envelope(
+        id=event_id, type=event_type, version=spec.version, timestamp=utcnow(), tenant_id=tenant_id, data=data
+    )
+    return msgspec.json.encode(envelope)
+
+
+async def emit(
+    db: AsyncSession | AsyncConnection,
+    tenant_id: uuid.UUID,
+    event_type: str,
+    data: msgspec.Struct,
+    *,
+    endpoint_id: uuid.UUID | None = None,
+) -> uuid.UUID:
+    """Write ``event_type`` with ``data`` for ``tenant_id`` in ``db``'s transaction; returns its id.
+
+    Every enabled endpoint of the tenant whose filter takes the type gets a delivery (only
+    ``endpoint_id`` when given: a test ping). Call it where the state change is written, never
+    after the commit: that is what makes "no change, no event" and "change, then event" hold.
+    """
+    event_id = uuid.uuid4()
+    body = envelope_bytes(event_id, tenant_id, event_type, data)
+    params: dict[str, Any] = {
+        "id": event_id,
+        "tenant_id": tenant_id,
+        "type": event_type,
+        "version": EVENT_TYPES[event_type].version,
+        "body": body,
+        "only": endpoint_id,
+    }
+    await db.execute(_EMIT, params)
+    return event_id
