@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import secrets
 import statistics
@@ -29,6 +30,8 @@ from gateway.settings import Settings, load_settings
 from sandbox.server import SandboxServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+# The embedded servers' helpers turn on INFO logging; a line per HTTP request drowns the figures.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 @dataclass
@@ -96,6 +99,11 @@ class BenchStack:
             self.sandbox.stop()
         self._services.stop()
 
+    @property
+    def processes(self) -> list[subprocess.Popen[bytes]]:
+        """The gateway and worker processes started so far, in order."""
+        return list(self._procs)
+
     def env(self) -> dict[str, str]:
         s = self.settings
         return {
@@ -144,6 +152,12 @@ class BenchStack:
         ]
         self._procs += procs
         return procs
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a live process has used so far, in seconds (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -241,6 +255,19 @@ async def http_load(
     return LoadResult(count, time.perf_counter() - started, latencies, statuses)
 
 
+def record_ratio(name: str, ours: float, ceiling: float, ratio: float, target: float | None, unit: str) -> None:
+    """Append the ratio to ``$PONTE_BENCH_RESULTS`` (JSON lines), for ``python -m bench``'s table."""
+    path = os.environ.get("PONTE_BENCH_RESULTS")
+    if not path:
+        return
+    main = sys.modules["__main__"]
+    spec = getattr(main, "__spec__", None)
+    bench = spec.name.removeprefix("bench.") if spec else Path(sys.argv[0]).stem
+    row = {"benchmark": bench, "name": name, "figure": ours, "ceiling": ceiling, "unit": unit, "ratio": ratio}
+    with open(path, "a") as out:
+        out.write(json.dumps(row | {"target": target}) + "\n")
+
+
 class Report:
     """Prints figures as they come, and ratios against the run's own ceiling."""
 
@@ -251,10 +278,11 @@ class Report:
     def figure(self, name: str, value: float, unit: str = "") -> None:
         print(f"{name:<40} {value:>12,.1f} {unit}", flush=True)
 
-    def ratio(self, name: str, ours: float, ceiling: float, target: float | None = None) -> float:
+    def ratio(self, name: str, ours: float, ceiling: float, target: float | None = None, unit: str = "") -> float:
         ratio = ours / ceiling if ceiling else float("nan")
         verdict = "" if target is None else ("  ok" if ratio >= target else f"  BELOW target {target}")
         print(f"{name:<40} {ratio:>12.3f} (ratio){verdict}", flush=True)
+        record_ratio(name, ours, ceiling, ratio, target, unit)
         return ratio
 
     def line(self, text: str) -> None:

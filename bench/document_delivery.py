@@ -31,7 +31,7 @@ from arq.constants import health_check_key_suffix
 from sqlalchemy import text
 from standardwebhooks import Webhook
 
-from bench.common import ROOT, BenchStack, Report, http_load, http_request, signed_webhook_request
+from bench.common import ROOT, BenchStack, Report, cpu_seconds, http_load, http_request, signed_webhook_request
 from gateway.documents import integration, schemas
 from gateway.partners.client_portal import numbered
 from gateway.queue import QUEUE_NAME
@@ -137,17 +137,39 @@ def portal_process() -> Iterator[str]:
         proc.wait(timeout=15)
 
 
-async def ready_workers(stack: BenchStack, n: int) -> None:
+class CpuMeter:
+    """CPU seconds the gateway and the workers spend between ``start`` and ``stop``."""
+
+    def __init__(self, gateway: int, workers: list[int]) -> None:
+        self.pids = {"gateway": [gateway], "workers": workers}
+        self.spent: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        return {role: sum(cpu_seconds(p) for p in pids) for role, pids in self.pids.items()}
+
+    def start(self) -> None:
+        self._started = self._now()
+
+    def stop(self) -> None:
+        self.spent = {role: used - self._started[role] for role, used in self._now().items()}
+
+    def report(self, report: Report, deliveries: int) -> None:
+        for role, seconds in self.spent.items():
+            report.figure(f"{role} CPU per delivery", seconds / max(deliveries, 1) * 1000, "ms")
+
+
+async def ready_workers(stack: BenchStack, n: int) -> list[int]:
     """Start the workers and wait until they poll the queue: their boot is not delivery time."""
     redis = stack.runtime.queue.redis
     await redis.delete(HEALTH_CHECK)
-    stack.start_workers(n)
+    procs = stack.start_workers(n)
     deadline = time.monotonic() + 60
     while not await redis.exists(HEALTH_CHECK):
         if time.monotonic() > deadline:
             raise RuntimeError("workers did not start")
         await asyncio.sleep(0.1)
     await asyncio.sleep(1)  # the first worker wrote the key; the others boot alongside it
+    return [p.pid for p in procs]
 
 
 async def wait_finished(stack: BenchStack, total: int, timeout: float) -> dict[str, int]:
@@ -220,6 +242,7 @@ async def run(
         for c in range(VIEWING_CLIENTS):
             (await http.put(f"{portal}/_clients/bench-c{c:02d}", json={"auto_view": True})).raise_for_status()
     url = stack.start_gateway()
+    gateway_pid = stack.processes[-1].pid
     requests = signed_events(url.removeprefix("http://"), str(endpoint.id), secret, events, docs)
     in_flight = workers * concurrency
     report = Report(
@@ -231,12 +254,14 @@ async def run(
 
     async with httpx.AsyncClient() as http:
         (await http.put(f"{sandbox_url}/_faults/portal", json={"error_rate": error_rate, "seed": 3})).raise_for_status()
-    await ready_workers(stack, workers)
+    cpu = CpuMeter(gateway_pid, await ready_workers(stack, workers))
+    cpu.start()
     started = time.perf_counter()
     posted = await http_load(url, requests, count=len(requests), concurrency=16)
     report.line(posted.line("POST task.completed (signed)"))
     counts = await wait_finished(stack, total, timeout=1800)
     seconds = time.perf_counter() - started
+    cpu.stop()
     async with httpx.AsyncClient() as http:
         (await http.delete(f"{sandbox_url}/_faults/")).raise_for_status()
     async with rt.db.engine.connect() as conn:
@@ -248,7 +273,8 @@ async def run(
     report.line(f"deliveries by status: {counts}; {retried[0]} needed more than one attempt (max {retried[1]})")
     rate = counts.get("delivered", 0) / seconds
     report.figure("deliveries/s (first post to last delivery)", rate, "deliveries/s")
-    report.ratio("deliveries / raw uploads", rate, ceiling)
+    report.ratio("deliveries / raw uploads", rate, ceiling, target=0.3, unit="/s")
+    cpu.report(report, counts.get("delivered", 0))
     problems = await verify(stack, portal, total)
     for p in problems[:20]:
         report.line(f"  PROBLEM {p}")

@@ -88,7 +88,7 @@ async def main(beneficiaries: int) -> None:
         report.figure("raw bulk upsert (ceiling)", raw_rows / raw_s, "records/s")
         report.figure("full sync", full_rate, "records/s")
         report.line(f"full counters: {full.counters}")
-        report.ratio("full sync / raw upsert", full_rate, raw_rows / raw_s, target=0.3)
+        report.ratio("full sync / raw upsert", full_rate, raw_rows / raw_s, target=0.3, unit="records/s")
 
         # An hour later in the core system, 1% of the beneficiaries change.
         later = datetime.fromisoformat((await sandbox.get("/_config")).json()["now"]) + timedelta(hours=1)

@@ -194,7 +194,13 @@ async def main(scale: float, rounds: int) -> None:
         )
         report.figure("Ponte matched/s", result.matched / seconds, "pairs/s")
         report.figure("re-run (replaces the same matches)", again_seconds, "s")
-        report.ratio("matched/s vs raw join pairs/s", result.matched / seconds, raw_pairs / raw_seconds, target=0.25)
+        report.ratio(
+            "matched/s vs raw join pairs/s",
+            result.matched / seconds,
+            raw_pairs / raw_seconds,
+            target=0.25,
+            unit="pairs/s",
+        )
 
 
 if __name__ == "__main__":

@@ -10,15 +10,15 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db.base import utcnow
-from gateway.documents import schemas
+from gateway.documents import intake, schemas
 from gateway.documents.models import DeliveryStatus, DocumentDelivery
 from gateway.errors import Conflict, NotFound
 from gateway.pagination import PageParams, paginate
 from gateway.tasks import service as tasks_service
-from gateway.tasks.models import Task
 
 CARD_TITLE = "Falha no envio de documentos ao Portal do Cliente"
 RETRY_BATCH = 500
+RETRY_TASK_SIZE = 50  # deliveries per retry task: one task's batch, delivered concurrently
 
 
 class DeliveryFilter(schemas.DeliveryRetry, kw_only=True):
@@ -89,21 +89,37 @@ async def summary(
     )
 
 
+async def _requeue(session: AsyncSession, tenant_id: uuid.UUID, delivery_ids: list[uuid.UUID]) -> None:
+    """Queue failed deliveries again under one new task of their own.
+
+    The rows move to the new task, so the task that failed them (maybe still running for
+    their siblings) no longer touches them.
+    """
+    task, _ = await tasks_service.create_task(
+        session,
+        tenant_id=tenant_id,
+        kind=intake.DELIVER,
+        params={"delivery_ids": [str(i) for i in delivery_ids]},
+        subject_id=str(delivery_ids[0]) if len(delivery_ids) == 1 else None,
+        trigger="retry",
+        max_attempts=intake.DELIVERY_MAX_ATTEMPTS,
+    )
+    await session.execute(
+        update(DocumentDelivery)
+        .where(DocumentDelivery.id.in_(delivery_ids), DocumentDelivery.status == DeliveryStatus.failed)
+        .values(status=DeliveryStatus.queued, error_code=None, error=None, task_id=task.id, updated_at=utcnow())
+    )
+
+
 async def retry_delivery(session: AsyncSession, tenant_id: uuid.UUID, delivery_id: uuid.UUID) -> DocumentDelivery:
     """Run a failed delivery again (after mapping its template, fixing a permission...)."""
     delivery = await get_delivery(session, tenant_id, delivery_id)
-    if delivery.status != DeliveryStatus.failed or delivery.task_id is None:
+    if delivery.status != DeliveryStatus.failed:
         raise Conflict(
             f"Only failed deliveries can be retried; this one is {delivery.status}.",
             extra={"delivery_status": delivery.status},
         )
-    task = await session.get_one(Task, delivery.task_id)
-    await tasks_service.requeue_task(session, task)
-    await session.execute(
-        update(DocumentDelivery)
-        .where(DocumentDelivery.id == delivery.id)
-        .values(status=DeliveryStatus.queued, error_code=None, error=None, updated_at=utcnow())
-    )
+    await _requeue(session, tenant_id, [delivery.id])
     await session.refresh(delivery)
     return delivery
 
@@ -111,15 +127,8 @@ async def retry_delivery(session: AsyncSession, tenant_id: uuid.UUID, delivery_i
 async def retry_deliveries(session: AsyncSession, tenant_id: uuid.UUID, f: schemas.DeliveryRetry) -> tuple[int, bool]:
     """Retry up to ``RETRY_BATCH`` failed deliveries matching ``f``; ``more`` if others remain."""
     selection = DeliveryFilter(**{k: getattr(f, k) for k in f.__struct_fields__}, status=DeliveryStatus.failed)
-    stmt = _filtered(tenant_id, selection).where(DocumentDelivery.task_id.is_not(None))
-    rows = list((await session.scalars(stmt.order_by(DocumentDelivery.created_at).limit(RETRY_BATCH + 1))).all())
-    requeued = 0
-    for delivery in rows[:RETRY_BATCH]:
-        task = await session.get_one(Task, delivery.task_id)
-        if task.status in ("queued", "running"):
-            continue  # already going again
-        await tasks_service.requeue_task(session, task)
-        delivery.status, delivery.error_code, delivery.error = DeliveryStatus.queued, None, None
-        requeued += 1
-    await session.flush()
-    return requeued, len(rows) > RETRY_BATCH
+    stmt = _filtered(tenant_id, selection).with_only_columns(DocumentDelivery.id)
+    ids = list((await session.scalars(stmt.order_by(DocumentDelivery.created_at).limit(RETRY_BATCH + 1))).all())
+    for start in range(0, min(len(ids), RETRY_BATCH), RETRY_TASK_SIZE):
+        await _requeue(session, tenant_id, ids[start : min(start + RETRY_TASK_SIZE, RETRY_BATCH)])
+    return min(len(ids), RETRY_BATCH), len(ids) > RETRY_BATCH

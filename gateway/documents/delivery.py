@@ -1,33 +1,45 @@
-"""Delivering one document: resolve the folder, get the bytes, upload under the naming rule.
+"""Delivering documents: one task delivers a batch (an event's documents, or a retry) concurrently.
 
-The portal client's ``deliver_file`` decides replace vs ``Name (n).ext`` and is idempotent on
-the content's sha256, so a task that runs twice (crash, redelivery) never makes a second copy.
+Each document keeps its own delivery row, status and error code. The task claims its rows in
+one statement (only rows still pointing at it: a person's retry moves a row to a new task),
+uploads them concurrently under the naming rule, and records every outcome in one
+transaction. The portal client's ``deliver_file`` decides replace vs ``Name (n).ext`` and is
+idempotent on the content's sha256, so a batch that runs twice (crash, redelivery) never makes
+a second copy. Transient failures stay ``queued`` and the task retries only those, with backoff.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import Select, and_, select, update
+import structlog
+from sqlalchemy import Select, Table, and_, bindparam, func, or_, select, update
 
-from gateway.db.base import utcnow
 from gateway.documents import templates
 from gateway.documents.integration import forget_portal_session, portal_session, refusal
 from gateway.documents.models import DeliveryStatus, DocumentDelivery, DocumentTemplate, PortalIntegration
 from gateway.events import emitters
-from gateway.partners.client_portal import ClientPortalClient, acting_as
+from gateway.partners.client_portal import ClientPortalClient, DeliveredFile, acting_as
 from gateway.partners.errors import PermanentPartnerError, TransientPartnerError
-from gateway.runtime import Runtime
-from gateway.tasks.runner import RetryTask, TaskContext, TaskFailed, TaskOutcome, autocommit
+from gateway.tasks.models import TaskStatus
+from gateway.tasks.runner import RetryTask, TaskContext, TaskOutcome
+
+log = structlog.get_logger("ponte.documents")
+
+# Uploads in flight per task; a worker runs several tasks, so this times its job slots bounds
+# what one process asks of the portal at once.
+CONCURRENCY = 10
 
 
 class Delivery(msgspec.Struct, frozen=True):
     """The columns a delivery attempt reads, with its template's folder and the integration."""
 
+    id: uuid.UUID
     client_id: str
     employee: str | None
     template: str
@@ -54,21 +66,49 @@ class Delivery(msgspec.Struct, frozen=True):
         )
 
 
+class Outcome(msgspec.Struct, frozen=True):
+    """What one document's attempt came to; ``retry`` means it waits for the task's next try."""
+
+    delivery_id: uuid.UUID
+    status: DeliveryStatus
+    error_code: str | None = None
+    error: str | None = None
+    placed: DeliveredFile | None = None
+    folder_path: list[str] | None = None
+    size: int | None = None
+    retry: bool = False
+    retry_now: bool = False  # a stale folder id: nothing to wait for
+
+
 _D = DocumentDelivery
-_DONE = (DeliveryStatus.delivered, DeliveryStatus.skipped)
+_T: Table = DocumentDelivery.__table__  # type: ignore[assignment]  # Core executemany, not ORM bulk
 
 
-def _claim_statement(delivery_id: uuid.UUID, tenant_id: uuid.UUID) -> Select[Any]:
-    """Mark the delivery delivering and read what it needs, in one statement.
+def _scope(ctx: TaskContext) -> Any:
+    """The task's rows: its event's documents, or the ids of a retry (older tasks: one id)."""
+    if "event_id" in ctx.params:
+        return and_(_D.tenant_id == ctx.tenant_id, _D.event_id == uuid.UUID(ctx.params["event_id"]))
+    ids = ctx.params.get("delivery_ids") or [ctx.params["delivery_id"]]
+    return and_(_D.tenant_id == ctx.tenant_id, _D.id.in_([uuid.UUID(i) for i in ids]))
 
-    Delivered and skipped rows are left alone (the statement returns nothing): a redelivered
-    task must not upload twice. The template and integration are joined, not fetched apart.
+
+def _claim_statement(ctx: TaskContext) -> Select[Any]:
+    """Mark the task's pending rows delivering and read what they need, in one statement.
+
+    Pending: queued, delivering (a crashed attempt), or failed at intake and never tried (an
+    unmapped template, mapped since perhaps). Delivered, skipped and rows failed by an attempt
+    are left alone, and so are rows a retry handed to another task.
     """
+    pending = or_(
+        _D.status.in_((DeliveryStatus.queued, DeliveryStatus.delivering)),
+        and_(_D.status == DeliveryStatus.failed, _D.attempts == 0),
+    )
     claimed = (
         update(_D)
-        .where(_D.id == delivery_id, _D.tenant_id == tenant_id, _D.status.not_in(_DONE))
-        .values(status=DeliveryStatus.delivering, attempts=_D.attempts + 1, updated_at=utcnow())
+        .where(_scope(ctx), _D.task_id == ctx.task_id, pending)
+        .values(status=DeliveryStatus.delivering, attempts=_D.attempts + 1, updated_at=func.now())
         .returning(
+            _D.id,
             _D.client_id,
             _D.employee,
             _D.template,
@@ -80,7 +120,7 @@ def _claim_statement(delivery_id: uuid.UUID, tenant_id: uuid.UUID) -> Select[Any
         )
         .cte("claimed")
     )
-    template = and_(DocumentTemplate.tenant_id == tenant_id, DocumentTemplate.name == claimed.c.template)
+    template = and_(DocumentTemplate.tenant_id == ctx.tenant_id, DocumentTemplate.name == claimed.c.template)
     return select(
         claimed,
         DocumentTemplate.folder_path,
@@ -90,35 +130,70 @@ def _claim_statement(delivery_id: uuid.UUID, tenant_id: uuid.UUID) -> Select[Any
         PortalIntegration.checked_at,
     ).select_from(
         claimed.outerjoin(DocumentTemplate, template).outerjoin(
-            PortalIntegration, PortalIntegration.tenant_id == tenant_id
+            PortalIntegration, PortalIntegration.tenant_id == ctx.tenant_id
         )
     )
 
 
-async def _load(ctx: TaskContext, delivery_id: uuid.UUID) -> Delivery | None:
-    """Load what the delivery needs and mark it delivering; None when there is nothing to do."""
-    async with autocommit(ctx.runtime) as conn:
-        row = (await conn.execute(_claim_statement(delivery_id, ctx.tenant_id))).first()
-    return None if row is None else Delivery(*row)
+async def _claim(ctx: TaskContext) -> list[Delivery]:
+    async with ctx.runtime.db.autocommit() as conn:
+        rows = (await conn.execute(_claim_statement(ctx))).all()
+    return [Delivery(*row) for row in rows]
 
 
-async def _record(runtime: Runtime, delivery_id: uuid.UUID, **values: object) -> None:
-    # Never overwrite a delivered row: a stale worker's late failure must not hide a success.
-    async with runtime.db.engine.begin() as conn:  # the status and its outbound event commit together
-        row = (
-            await conn.execute(
-                update(_D)
-                .where(_D.id == delivery_id, _D.status != DeliveryStatus.delivered)
-                .values(updated_at=utcnow(), **values)
-                .returning(*(getattr(_D, c) for c in emitters.DELIVERY_COLUMNS))
-            )
-        ).first()
-        await emitters.document_delivery(conn, delivery_id, row, values)
+# Never overwrite a delivered row (a stale worker's late failure must not hide a success), nor
+# a row a retry gave to another task.
+_FENCE = and_(_T.c.id == bindparam("b_id"), _T.c.task_id == bindparam("b_task"), _T.c.status != "delivered")
+_RECORD_DELIVERED = (
+    update(_T)
+    .where(_FENCE)
+    .values(
+        status=DeliveryStatus.delivered,
+        error_code=None,
+        error=None,
+        content=None,  # the bytes left Ponte: the row keeps where they went, their checksum and size
+        folder_path=bindparam("b_folder_path"),
+        name_used=bindparam("b_name_used"),
+        portal_file_id=bindparam("b_file_id"),
+        replaced=bindparam("b_replaced"),
+        sha256=bindparam("b_sha256"),
+        size=bindparam("b_size"),
+        delivered_at=func.now(),
+        updated_at=func.now(),
+    )
+)
+_RECORD_OTHER = (
+    update(_T)
+    .where(_FENCE)
+    .values(
+        status=bindparam("b_status"), error_code=bindparam("b_code"), error=bindparam("b_error"), updated_at=func.now()
+    )
+)
 
 
-async def _fail(runtime: Runtime, delivery_id: uuid.UUID, code: str, detail: str) -> TaskFailed:
-    await _record(runtime, delivery_id, status=DeliveryStatus.failed, error_code=code, error=detail)
-    return TaskFailed(detail, code=code)
+async def _record(ctx: TaskContext, outcomes: list[Outcome]) -> None:
+    """Every outcome of the batch, with its outbound event, in one transaction."""
+    async with ctx.runtime.db.engine.begin() as conn:
+        for o in outcomes:
+            if o.placed is not None:
+                values: dict[str, Any] = {
+                    "b_id": o.delivery_id,
+                    "b_task": ctx.task_id,
+                    "b_folder_path": o.folder_path,
+                    "b_name_used": o.placed.name_used,
+                    "b_file_id": o.placed.file_id,
+                    "b_replaced": o.placed.replaced,
+                    "b_sha256": o.placed.sha256,
+                    "b_size": o.size,
+                }
+                statement = _RECORD_DELIVERED
+            else:
+                values = {"b_id": o.delivery_id, "b_task": ctx.task_id, "b_status": o.status}
+                values |= {"b_code": o.error_code, "b_error": o.error}
+                statement = _RECORD_OTHER
+            returning = statement.returning(*(_T.c[c] for c in emitters.DELIVERY_COLUMNS))
+            row = (await conn.execute(returning, values)).first()
+            await emitters.document_delivery(conn, o.delivery_id, row, {"error_code": o.error_code, "error": o.error})
 
 
 async def _content(portal: ClientPortalClient, delivery: Delivery, max_size: int) -> bytes:
@@ -131,25 +206,15 @@ async def _content(portal: ClientPortalClient, delivery: Delivery, max_size: int
     return await portal.fetch_content(delivery.content_url, max_size=max_size)
 
 
-async def deliver(ctx: TaskContext) -> TaskOutcome | None:
-    delivery_id = uuid.UUID(ctx.params["delivery_id"])
-    delivery = await _load(ctx, delivery_id)
-    if delivery is None:
-        return TaskOutcome(result={"note": "already delivered or skipped"})
-    integration = delivery.integration(ctx.tenant_id)
-    if integration is not None and not integration.enabled:
-        raise await _fail(
-            ctx.runtime, delivery_id, "integration_disabled", "The client-portal integration is not enabled."
-        )
-    if integration is None or integration.token_encrypted is None or integration.checked_at is None:
-        async with ctx.runtime.db.sessionmaker() as session:
-            unmapped = await templates.count_unmapped(session, ctx.tenant_id)
-        raise await _fail(ctx.runtime, delivery_id, "portal_unchecked", str(refusal(integration, unmapped)))
+def _failed(delivery: Delivery, code: str, detail: str) -> Outcome:
+    return Outcome(delivery.id, DeliveryStatus.failed, code, detail)
+
+
+async def _deliver_one(ctx: TaskContext, portal: ClientPortalClient, delivery: Delivery) -> Outcome:
     if delivery.folder_path is None:
-        raise await _fail(
-            ctx.runtime, delivery_id, "template_unmapped", f"Template {delivery.template!r} has no destination folder."
-        )
-    portal = portal_session(ctx.runtime, integration)
+        return _failed(delivery, "template_unmapped", f"Template {delivery.template!r} has no destination folder.")
+    # On the last try a transient failure is final; before it, the row waits queued for the retry.
+    waiting = DeliveryStatus.failed if ctx.last_attempt else DeliveryStatus.queued
     try:
         content = await _content(portal, delivery, ctx.runtime.settings.document_max_bytes)
         sha = hashlib.sha256(content).hexdigest()
@@ -160,36 +225,93 @@ async def deliver(ctx: TaskContext) -> TaskOutcome | None:
                 delivery.client_id, delivery.folder_path, delivery.file_name, content, delivery.content_type
             )
     except TransientPartnerError as exc:
-        status = DeliveryStatus.failed if ctx.last_attempt else DeliveryStatus.queued  # queued: a retry is scheduled
-        await _record(ctx.runtime, delivery_id, status=status, error_code=exc.code, error=exc.detail)
-        raise
+        return Outcome(delivery.id, waiting, exc.code, exc.detail, retry=not ctx.last_attempt)
     except PermanentPartnerError as exc:
-        if exc.code == "folder_not_found":
+        if exc.code == "folder_not_found" and not ctx.last_attempt:
             # A cached folder id went stale (the folder was removed in the portal): start afresh.
-            forget_portal_session(ctx.runtime, integration)
-            await _record(ctx.runtime, delivery_id, status=DeliveryStatus.queued, error_code=exc.code, error=exc.detail)
-            raise RetryTask("portal folder changed", defer=0, code=exc.code) from exc
-        raise await _fail(ctx.runtime, delivery_id, exc.code, exc.detail) from exc
+            return Outcome(delivery.id, DeliveryStatus.queued, exc.code, exc.detail, retry=True, retry_now=True)
+        return _failed(delivery, exc.code, exc.detail)
     except Exception:
-        # The runner retries a crash like a transient error; the row must say so, not "delivering".
-        status = DeliveryStatus.failed if ctx.last_attempt else DeliveryStatus.queued
-        await _record(ctx.runtime, delivery_id, status=status, error_code="internal", error="internal error")
-        raise
-    # The bytes leave Ponte here: the row keeps where they went, their checksum and size.
-    await _record(
-        ctx.runtime,
-        delivery_id,
-        status=DeliveryStatus.delivered,
-        error_code=None,
-        error=None,
-        content=None,
-        folder_path=delivery.folder_path,
-        name_used=placed.name_used,
-        portal_file_id=placed.file_id,
-        replaced=placed.replaced,
-        sha256=sha,
-        size=len(content),
-        delivered_at=utcnow(),
+        # Recorded like a transient error, so the row says so rather than "delivering".
+        log.exception("delivery_crashed", delivery_id=str(delivery.id))
+        return Outcome(delivery.id, waiting, "internal", "internal error", retry=not ctx.last_attempt)
+    return Outcome(
+        delivery.id, DeliveryStatus.delivered, placed=placed, folder_path=delivery.folder_path, size=len(content)
     )
-    ctx.count("replaced" if placed.replaced else "already_delivered" if placed.already_delivered else "created")
-    return TaskOutcome(result={"name_used": placed.name_used, "file_id": placed.file_id, "replaced": placed.replaced})
+
+
+async def deliver(ctx: TaskContext) -> TaskOutcome | None:
+    """Deliver the task's pending documents concurrently; record each outcome; retry the transient."""
+    batch = await _claim(ctx)
+    if not batch:  # a re-run after the outcomes were recorded: report what they were
+        return _task_outcome(ctx, [], await _earlier(ctx, []))
+    integration = batch[0].integration(ctx.tenant_id)
+    if integration is not None and not integration.enabled:
+        detail = "The client-portal integration is not enabled."
+        outcomes = [_failed(d, "integration_disabled", detail) for d in batch]
+    elif integration is None or integration.token_encrypted is None or integration.checked_at is None:
+        async with ctx.runtime.db.sessionmaker() as session:
+            unmapped = await templates.count_unmapped(session, ctx.tenant_id)
+        detail = str(refusal(integration, unmapped))
+        outcomes = [_failed(d, "portal_unchecked", detail) for d in batch]
+    else:
+        portal = portal_session(ctx.runtime, integration)
+        limit = asyncio.Semaphore(CONCURRENCY)
+
+        async def one(delivery: Delivery) -> Outcome:
+            async with limit:
+                return await _deliver_one(ctx, portal, delivery)
+
+        outcomes = list(await asyncio.gather(*(one(d) for d in batch)))
+        if any(o.retry_now for o in outcomes):
+            forget_portal_session(ctx.runtime, integration)
+    await _record(ctx, outcomes)
+    return _task_outcome(ctx, outcomes, await _earlier(ctx, outcomes) if ctx.attempt > 1 else _Tally())
+
+
+class _Tally(msgspec.Struct):
+    delivered: int = 0
+    failed: list[tuple[str | None, str | None]] = msgspec.field(default_factory=list)
+
+
+async def _earlier(ctx: TaskContext, outcomes: list[Outcome]) -> _Tally:
+    """What earlier attempts of the task settled: the rows this attempt did not claim."""
+    stmt = select(_D.status, _D.error_code, _D.error).where(
+        _scope(ctx),
+        _D.task_id == ctx.task_id,
+        _D.status.in_((DeliveryStatus.delivered, DeliveryStatus.failed)),
+        _D.id.not_in([o.delivery_id for o in outcomes]),
+    )
+    tally = _Tally()
+    async with ctx.runtime.db.autocommit() as conn:
+        for status, code, error in await conn.execute(stmt):
+            if status == DeliveryStatus.delivered:
+                tally.delivered += 1
+            else:
+                tally.failed.append((code, error))
+    return tally
+
+
+def _task_outcome(ctx: TaskContext, outcomes: list[Outcome], earlier: _Tally) -> TaskOutcome:
+    for o in outcomes:
+        if o.placed is not None:
+            placed = o.placed
+            ctx.count("replaced" if placed.replaced else "already_delivered" if placed.already_delivered else "created")
+        elif o.status == DeliveryStatus.failed:
+            ctx.count("failed")
+    waiting = [o for o in outcomes if o.retry]
+    if waiting:
+        first = waiting[0]
+        defer = 0.0 if all(o.retry_now for o in waiting) else None
+        detail = f"{len(waiting)} of {len(outcomes)} deliveries wait: {first.error}"
+        raise RetryTask(detail, defer=defer, code=first.error_code or "retry")
+    failed = [(o.error_code, o.error) for o in outcomes if o.status == DeliveryStatus.failed] + earlier.failed
+    delivered = sum(o.placed is not None for o in outcomes) + earlier.delivered
+    result: dict[str, Any] = {"delivered": delivered, "failed": len(failed)}
+    if len(outcomes) == 1 and outcomes[0].placed is not None:
+        placed = outcomes[0].placed
+        result |= {"name_used": placed.name_used, "file_id": placed.file_id, "replaced": placed.replaced}
+    if not failed:
+        return TaskOutcome(result=result)
+    status = TaskStatus.partially_succeeded if delivered else TaskStatus.failed
+    return TaskOutcome(status=status, result=result, error_code=failed[0][0], error=failed[0][1])

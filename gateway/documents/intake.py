@@ -1,4 +1,4 @@
-"""Turning a task-completed event into deliveries: one per document, each with its task."""
+"""Turning a task-completed event into deliveries: one per document, one task delivering them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import binascii
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -61,8 +61,9 @@ async def record_completed_task(
 ) -> int:
     """Create the deliveries of one completed task; returns how many were new.
 
-    Idempotent per event: a second run (crash, replay) finds the same rows and the same tasks.
-    Skipped documents get no task: there is nothing to do for them.
+    Idempotent per event: a second run (crash, replay) finds the same rows and the same task.
+    One ``documents.deliver`` task delivers the event's documents together; skipped ones are
+    not in it (there is nothing to do for them).
     """
     if not data.documents:
         return 0
@@ -71,58 +72,57 @@ async def record_completed_task(
     refused = refusal(integration, 0)
     if refused is not None:  # the count is worth a query only when it is shown
         refused = refusal(integration, await templates.count_unmapped(session, tenant_id))
-    by_name = await templates.templates_by_name(
-        session, tenant_id, (d.template for d in data.documents), data.department
-    )
-    known = set(
-        await session.scalars(
-            select(DocumentDelivery.document_id).where(
-                DocumentDelivery.tenant_id == tenant_id, DocumentDelivery.event_id == event_id
-            )
-        )
-    )
+    folders = await templates.folders_by_name(session, tenant_id, (d.template for d in data.documents), data.department)
     rows: list[dict[str, Any]] = []
+    task_id: uuid.UUID | None = None  # one task delivers the event's documents, made with the first
+    seen: set[str] = set()
     for doc in data.documents:
-        if doc.id in known:
+        if doc.id in seen:
             continue
-        known.add(doc.id)
-        status, code, reason = _first_verdict(doc, enabled, refused, by_name[doc.template].folder_path is not None)
+        seen.add(doc.id)
+        status, code, reason = _first_verdict(doc, enabled, refused, folders[doc.template] is not None)
         content = _inline_content(doc) if status != DeliveryStatus.skipped else None
-        row: dict[str, Any] = {
-            "id": delivery_id(event_id, doc.id),
-            "tenant_id": tenant_id,
-            "event_id": event_id,
-            "document_id": doc.id,
-            "source_task_id": data.task_id,
-            "client_id": data.client_id,
-            "employee": data.employee,
-            "completed_at": data.completed_at,
-            "template": doc.template,
-            "origin": doc.origin,
-            "file_name": doc.file_name,
-            "content_type": doc.content_type,
-            "content_url": doc.content_url if status != DeliveryStatus.skipped else None,
-            "content": content,
-            "expected_sha256": doc.sha256,
-            "status": status,
-            "error_code": code,
-            "error": reason,
-            "task_id": None,
-        }
-        if status != DeliveryStatus.skipped:
+        if status != DeliveryStatus.skipped and task_id is None:
+            # Deduplicated on the event: a second run finds the same task (and its rows exist).
             task, _ = await tasks_service.create_task(
                 session,
                 tenant_id=tenant_id,
                 kind=DELIVER,
-                params={"delivery_id": str(row["id"])},
-                subject_id=str(row["id"]),
+                params={"event_id": str(event_id)},
+                subject_id=str(event_id),
                 trigger="webhook",
-                dedup_key=f"{event_id}:{doc.id}",
+                dedup_key=str(event_id),
                 max_attempts=DELIVERY_MAX_ATTEMPTS,
             )
-            row["task_id"] = task.id
-        rows.append(row)
-    if rows:  # one multi-row insert per event, not one round trip per document
-        stmt = insert(DocumentDelivery).values(rows)
-        await session.execute(stmt.on_conflict_do_nothing(index_elements=["tenant_id", "event_id", "document_id"]))
-    return len(rows)
+            task_id = task.id
+        rows.append(
+            {
+                "id": delivery_id(event_id, doc.id),
+                "tenant_id": tenant_id,
+                "event_id": event_id,
+                "document_id": doc.id,
+                "source_task_id": data.task_id,
+                "client_id": data.client_id,
+                "employee": data.employee,
+                "completed_at": data.completed_at,
+                "template": doc.template,
+                "origin": doc.origin,
+                "file_name": doc.file_name,
+                "content_type": doc.content_type,
+                "content_url": doc.content_url if status != DeliveryStatus.skipped else None,
+                "content": content,
+                "expected_sha256": doc.sha256,
+                "status": status,
+                "error_code": code,
+                "error": reason,
+                "task_id": task_id if status != DeliveryStatus.skipped else None,
+            }
+        )
+    # One statement for the event (a cached executemany, not a fresh multi-row compile); rows of
+    # a second run already exist and are left as they are.
+    new = await session.scalars(_INSERT, rows)
+    return len(new.all())
+
+
+_T: Table = DocumentDelivery.__table__  # type: ignore[assignment]
+_INSERT = insert(_T).on_conflict_do_nothing(index_elements=["tenant_id", "event_id", "document_id"]).returning(_T.c.id)

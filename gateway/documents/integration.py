@@ -130,10 +130,20 @@ class RetryingPortalClient(ClientPortalClient):
     outages still fall through to the task runner's backoff.
     """
 
+    def __init__(self, base_url: str, token: str, *, http: httpx.AsyncClient, max_in_flight: int) -> None:
+        super().__init__(base_url, token, http=http)
+        # The session is shared by every delivery of the tenant in this process: bound what it
+        # asks of the portal at once (beyond that, requests only queue in the pool, which
+        # httpcore scans on every request), and list a client's folders once, not per document.
+        self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._listing: dict[str, asyncio.Lock] = {}
+        self._listed: set[str] = set()
+
     async def _call(self, *args: Any, **kwargs: Any) -> httpx.Response:
         for attempt in range(1, IN_PLACE_TRIES + 1):
             try:
-                return await super()._call(*args, **kwargs)
+                async with self._in_flight:
+                    return await super()._call(*args, **kwargs)
             except TransientPartnerError:
                 if attempt == IN_PLACE_TRIES:
                     raise
@@ -142,11 +152,27 @@ class RetryingPortalClient(ClientPortalClient):
 
     async def ensure_folder_path(self, client_id: str, path: Sequence[str]) -> str:
         # One listing caches every folder of the client, not just this path: the next
-        # template of the same client then needs no round trip.
-        if (client_id, tuple(path)) not in self._folder_ids:
-            for folder in await self.list_folders(client_id):
-                self._folder_ids.setdefault((client_id, tuple(folder.path)), folder.id)
-        return await super().ensure_folder_path(client_id, path)
+        # template of the same client then needs no round trip. Missing folders are created
+        # from the cached ids, without listing again.
+        key = (client_id, tuple(path))
+        cached = self._folder_ids.get(key)
+        if cached is not None:
+            return cached
+        async with self._listing.setdefault(client_id, asyncio.Lock()):  # concurrent deliveries wait for one
+            if client_id not in self._listed:
+                for folder in await self.list_folders(client_id):
+                    self._folder_ids.setdefault((client_id, tuple(folder.path)), folder.id)
+                self._listed.add(client_id)
+            parent_id: str | None = None
+            for depth in range(1, len(path) + 1):
+                folder_id = self._folder_ids.get((client_id, tuple(path[:depth])))
+                if folder_id is None:
+                    folder_id = await self.create_folder(client_id, path[depth - 1], parent_id)
+                    self._folder_ids[(client_id, tuple(path[:depth]))] = folder_id
+                parent_id = folder_id
+        if parent_id is None:
+            raise ValueError("a destination folder path needs at least one folder")
+        return parent_id
 
     async def deliver_file(
         self,
@@ -177,7 +203,9 @@ def portal_client(runtime: Runtime, integration: PortalIntegration) -> ClientPor
     if integration.token_encrypted is None:
         raise ValueError("no portal token stored")
     token = str(runtime.cipher.decrypt(integration.token_encrypted)["token"])
-    return RetryingPortalClient(integration.base_url, token, http=runtime.http)
+    return RetryingPortalClient(
+        integration.base_url, token, http=runtime.http, max_in_flight=runtime.settings.worker_concurrency
+    )
 
 
 # Deliveries reuse one portal session per (tenant, address, token) in a process, so the

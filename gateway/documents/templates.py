@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 
 import msgspec
-from sqlalchemy import func, select, update
+from sqlalchemy import ARRAY, String, any_, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -169,3 +169,29 @@ async def templates_by_name(
         select(DocumentTemplate).where(DocumentTemplate.tenant_id == tenant_id, DocumentTemplate.name.in_(wanted))
     )
     return {t.name: t for t in rows}
+
+
+async def folders_by_name(
+    session: AsyncSession, tenant_id: uuid.UUID, names: Iterable[str], department: str | None
+) -> dict[str, list[str] | None]:
+    """The destination folder of each template an event names (None: unmapped).
+
+    Names seen for the first time are registered through ``templates_by_name``; the usual
+    event, whose templates all exist, costs one read.
+    """
+    wanted = set(names)
+    found: dict[str, list[str] | None] = dict(
+        (await session.execute(_FOLDERS, {"tenant_id": tenant_id, "names": sorted(wanted)})).tuples().all()
+    )
+    if len(found) < len(wanted):
+        registered = await templates_by_name(session, tenant_id, wanted, department)
+        found = {name: t.folder_path for name, t in registered.items()}
+    return found
+
+
+# ``= ANY(array)``, not ``IN (...)``: one statement text whatever the number of names, so each
+# pooled connection prepares it once.
+_FOLDERS = select(DocumentTemplate.name, DocumentTemplate.folder_path).where(
+    DocumentTemplate.tenant_id == bindparam("tenant_id"),
+    DocumentTemplate.name == any_(bindparam("names", type_=ARRAY(String))),
+)

@@ -194,15 +194,20 @@ class ClientPortalClient(PartnerClient):
         for depth in range(1, len(path) + 1):
             folder_id = by_path.get(tuple(path[:depth]))
             if folder_id is None:
-                # Creating is idempotent in the portal, so a racing creator just gets the same folder.
-                body = {"name": path[depth - 1], "parent_id": parent_id}
-                response = await self._call("POST", f"/clients/{client_id}/folders", json=body)
-                folder_id = msgspec.json.decode(response.content, type=PortalFolder).id
+                folder_id = await self.create_folder(client_id, path[depth - 1], parent_id)
             parent_id = folder_id
         if parent_id is None:
             raise ValueError("a destination folder path needs at least one folder")
         self._folder_ids[key] = parent_id
         return parent_id
+
+    async def create_folder(self, client_id: str, name: str, parent_id: str | None) -> str:
+        """The id of folder ``name`` under ``parent_id`` (None: the root), created if missing.
+
+        Creating is idempotent in the portal, so a racing creator just gets the same folder."""
+        body = {"name": name, "parent_id": parent_id}
+        response = await self._call("POST", f"/clients/{client_id}/folders", json=body)
+        return msgspec.json.decode(response.content, type=PortalFolder).id
 
     async def list_files(self, client_id: str, folder_id: str, *, name: str | None = None) -> list[PortalFile]:
         """Files of a folder; with ``name``, only that name and its numbered copies."""

@@ -35,6 +35,7 @@ from gateway.partners.errors import (
     transient_from_transport,
 )
 from gateway.partners.insurer_rest import PolicyRecord
+from gateway.partners.soap_reader import ReplyReader
 
 # zeep is only partly annotated: name its entry points once as ``Any`` for mypy --strict.
 AsyncClient: Any = zeep.AsyncClient
@@ -45,6 +46,11 @@ Transport: Any = zeep.transports.Transport
 UsernameToken: Any = zeep.wsse.username.UsernameToken
 serialize_object: Any = zeep.helpers.serialize_object
 
+# Operations whose large replies are read with lxml against the WSDL's types: zeep's object
+# mapping of a portfolio page was most of the import's time (see ``soap_reader``).
+LXML_READ = frozenset({"GetPortfolio"})
+RAW_REPLIES = zeep.Settings(raw_response=True)
+_READERS: dict[tuple[int, str], ReplyReader] = {}
 _WSDLS: dict[str, Any] = {}
 _WSDL_LOCK = threading.Lock()
 # zeep's AsyncTransport wants a sync client for WSDL loading; ours are preloaded, so one client
@@ -133,6 +139,8 @@ class InsurerSoapClient(PartnerClient):
         self._token = UsernameToken(username, password)
         super().__init__(egress=egress, timeout=timeout)
         self._service: Any = None
+        self._zeep: Any = None
+        self._binding: Any = None
 
     async def iter_portfolio(self, period_from: date, period_to: date) -> AsyncIterator[list[PolicyRecord]]:
         """The policies changed in one window, a page at a time (empty pages are skipped)."""
@@ -166,18 +174,33 @@ class InsurerSoapClient(PartnerClient):
         if self._service is None:
             document = await load_wsdl(f"{self.base_url}?wsdl", self._http, partner=self.insurer)
             transport = AsyncTransport(client=self._http, wsdl_client=_IDLE_WSDL_CLIENT)
-            client = AsyncClient(document, wsse=self._token, transport=transport)
+            # Raw replies: ``_call`` reads them, the portfolio with lxml (``soap_reader``) and
+            # every other reply through zeep's own ``process_reply``.
+            self._zeep = AsyncClient(document, wsse=self._token, transport=transport, settings=RAW_REPLIES)
             # Bind to the configured endpoint, not the WSDL's address, so a proxy or a moved
             # service keeps working with the same cached WSDL.
             # (AsyncClient.create_service would build a sync proxy, hence the explicit class.)
-            binding = next(iter(document.bindings.values()))
-            self._service = AsyncServiceProxy(client, binding, address=self.base_url)
+            self._binding = next(iter(document.bindings.values()))
+            self._service = AsyncServiceProxy(self._zeep, self._binding, address=self.base_url)
         return self._service
+
+    def _reader(self, operation: str) -> ReplyReader | None:
+        if operation not in LXML_READ:
+            return None
+        key = (id(self._binding), operation)  # WSDL documents are cached for the process's life
+        reader = _READERS.get(key)
+        if reader is None:
+            reader = _READERS[key] = ReplyReader(self._binding, operation)
+        return reader
 
     async def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         service = await self._bound_service()
         try:
-            reply = await getattr(service, operation)(**kwargs)
+            response = await getattr(service, operation)(**kwargs)
+            reader = self._reader(operation)
+            if reader is not None and reader.handles(response):
+                return reader.read(self._zeep, response)
+            reply = self._binding.process_reply(self._zeep, self._binding.get(operation), response)
         except Fault as exc:
             raise _fault_error(exc, self.insurer, operation) from exc
         except TransportError as exc:

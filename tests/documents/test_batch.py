@@ -1,0 +1,125 @@
+"""One task delivers an event's documents together: its outcomes, its retries, a crash inside it."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import uuid
+
+from sqlalchemy import select
+
+from gateway.partners.client_portal import ClientPortalClient, PortalFolder
+from gateway.tasks.models import Task
+from tests.documents.support import (
+    complete_task,
+    deliveries,
+    delivery_tasks,
+    document,
+    enable_portal,
+    portal_files,
+    set_portal_faults,
+    task_completed,
+)
+from tests.workers_support import start_worker_process
+
+
+async def test_an_event_with_a_failure_is_partially_succeeded_and_a_retry_gets_its_own_task(
+    client, tenants, runtime, worker, sandbox
+) -> None:
+    t = await tenants.create()
+    await enable_portal(client, sandbox.url, t)
+    docs = [document("ok", file_name="DAS.pdf"), document("um", template="Procuração", file_name="Procuração.pdf")]
+    await complete_task(runtime, t, task_completed(docs))
+    await worker()
+    [task] = await delivery_tasks(runtime, t)
+    assert (task.status, task.error_code, task.result["delivered"], task.result["failed"]) == (
+        "partially_succeeded",
+        "template_unmapped",
+        1,
+        1,
+    )
+    by_doc = {d.document_id: d for d in await deliveries(runtime, t)}
+    assert by_doc["ok"].task_id == by_doc["um"].task_id == task.id
+    unmapped = (await client.get("/v1/document-templates?mapped=false", headers=t.headers)).json()["items"]
+    [template] = [u["id"] for u in unmapped if u["name"] == "Procuração"]
+    r = await client.patch(
+        f"/v1/document-templates/{template}", json={"folder_path": ["Procurações"]}, headers=t.headers
+    )
+    assert r.status_code == 200, r.text
+    r = await client.post(f"/v1/document-deliveries/{by_doc['um'].id}/retry", headers=t.headers)
+    assert r.status_code == 202, r.text
+    retry_task = uuid.UUID(r.json()["task_id"])
+    assert retry_task != task.id  # the event's task, finished, keeps its record; the retry is a task of its own
+    await worker()
+    by_doc = {d.document_id: d for d in await deliveries(runtime, t)}
+    assert (by_doc["um"].status, by_doc["um"].task_id, by_doc["um"].attempts) == ("delivered", retry_task, 2)
+    async with runtime.db.sessionmaker() as session:
+        tasks = {x.id: x for x in await session.scalars(select(Task).where(Task.id.in_([task.id, retry_task])))}
+    assert (tasks[task.id].status, tasks[retry_task].status, tasks[retry_task].trigger) == (
+        "partially_succeeded",
+        "succeeded",
+        "retry",
+    )
+    assert sorted(f["name"] for f in await portal_files(sandbox.url, t)) == ["DAS.pdf", "Procuração.pdf"]
+
+
+async def test_concurrent_deliveries_to_a_new_client_list_its_folders_once(
+    client, tenants, runtime, worker, sandbox, monkeypatch
+) -> None:
+    listings: list[str] = []
+    list_folders = ClientPortalClient.list_folders
+
+    async def counted(self: ClientPortalClient, client_id: str) -> list[PortalFolder]:
+        listings.append(client_id)
+        return await list_folders(self, client_id)
+
+    monkeypatch.setattr(ClientPortalClient, "list_folders", counted)
+    t = await tenants.create()
+    await enable_portal(client, sandbox.url, t)
+    templates = ["DAS", "DARF", "Holerite", "Guia do FGTS", "Balancete"]
+    docs = [document(f"d{n}", template=templates[n % 5], file_name=f"F{n}.pdf") for n in range(10)]
+    await complete_task(runtime, t, task_completed(docs, client_id="cli-folders"))
+    await worker()
+    assert {d.status for d in await deliveries(runtime, t)} == {"delivered"}
+    assert listings == ["cli-folders"]  # ten documents, five folders, one listing
+    assert len(await portal_files(sandbox.url, t, "cli-folders")) == 10
+
+
+async def test_a_worker_killed_mid_batch_leaves_each_document_delivered_once(
+    client, tenants, runtime, settings, sandbox_faults
+) -> None:
+    t = await tenants.create()
+    await enable_portal(client, sandbox_faults, t)
+    await set_portal_faults(sandbox_faults, latency_ms=300)  # the batch takes a while: room to kill it
+    docs = [document(f"d{n}", file_name=f"F{n:02d}.pdf") for n in range(30)]
+    await complete_task(runtime, t, task_completed(docs))
+
+    first = start_worker_process(settings)
+    try:
+        for _ in range(600):
+            if await portal_files(sandbox_faults, t):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    # Killed with part of the batch in the portal, none of it recorded: the rows still say delivering.
+    assert 0 < len(await portal_files(sandbox_faults, t)) < 30
+    assert {d.status for d in await deliveries(runtime, t)} == {"delivering"}
+    second = start_worker_process(settings)
+    try:
+        for _ in range(600):
+            [task] = await delivery_tasks(runtime, t)
+            if task.status not in ("queued", "running"):
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=20)
+    rows = await deliveries(runtime, t)
+    assert {d.status for d in rows} == {"delivered"}
+    files = await portal_files(sandbox_faults, t)
+    assert sorted(f["name"] for f in files) == [f"F{n:02d}.pdf" for n in range(30)]
+    assert {f["version_count"] for f in files} == {1}  # nothing uploaded twice
+    [task] = await delivery_tasks(runtime, t)
+    assert (task.status, task.attempt) == ("succeeded", 2)
