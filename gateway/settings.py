@@ -39,6 +39,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     egress_allow_http: bool = False
     egress_max_response_bytes: int = 16 * 1024 * 1024
     document_max_bytes: int = 50 * 1024 * 1024
+    # Per-tenant rate limits (gateway/ratelimit.py), requests per window; 0 turns one off.
+    # Reads and writes are per tenant, intake per webhook endpoint.
+    rate_limit_window_seconds: int = 60
+    rate_limit_reads: int = 6000
+    rate_limit_writes: int = 1200
+    rate_limit_intake: int = 6000
     log_level: str = "INFO"
     log_format: str = "json"  # json | console
     data_dir: str = ".ponte"
