@@ -23,6 +23,7 @@ import uvicorn
 
 from gateway.devenv import env_path, write_env
 from gateway.embedded import EmbeddedServices
+from gateway.server import APP, server_options
 from gateway.settings import get_settings
 
 
@@ -186,7 +187,7 @@ In another terminal, every `ponte` command finds this stack through {env_file}; 
 Ctrl-C stops everything.
 """
         )
-        config = uvicorn.Config("gateway.app:create_app", factory=True, host="127.0.0.1", port=port, access_log=False)
+        config = uvicorn.Config(APP, factory=True, host="127.0.0.1", port=port, **server_options())
         GatewayServer(config).run()
     finally:
         env_path(data_dir).unlink(missing_ok=True)

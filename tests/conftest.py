@@ -6,6 +6,7 @@ Each test starts from empty tables and an empty queue.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -13,6 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
+import structlog
+import structlog.testing
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
@@ -122,6 +125,18 @@ def sandbox_faults(sandbox: SandboxServer) -> Iterator[str]:
     """The sandbox URL; fault injection set during the test is cleared after it."""
     yield sandbox.url
     httpx.delete(f"{sandbox.url}/_faults/")
+
+
+@pytest.fixture
+def request_log() -> Iterator[list[dict[str, Any]]]:
+    """Every structlog entry, INFO included, as dicts (the per-request lines among them)."""
+    wrapper = structlog.get_config()["wrapper_class"]
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+    try:
+        with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as entries:
+            yield entries
+    finally:
+        structlog.configure(wrapper_class=wrapper)
 
 
 @pytest.fixture
