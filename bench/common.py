@@ -74,6 +74,10 @@ class BenchStack:
                 # The egress guard lets partner calls reach the loopback sandboxes over http.
                 "egress_allow": "127.0.0.1/32",
                 "egress_allow_http": True,
+                # Budgets no benchmark reaches: the limiter's Valkey round trip is still paid.
+                "rate_limit_reads": 10**9,
+                "rate_limit_writes": 10**9,
+                "rate_limit_intake": 10**9,
                 **self._overrides,
             },
         )
@@ -117,6 +121,9 @@ class BenchStack:
             "PONTE_LOG_LEVEL": "WARNING",
             "PONTE_EGRESS_ALLOW": s.egress_allow,
             "PONTE_EGRESS_ALLOW_HTTP": "true" if s.egress_allow_http else "false",
+            "PONTE_RATE_LIMIT_READS": str(s.rate_limit_reads),
+            "PONTE_RATE_LIMIT_WRITES": str(s.rate_limit_writes),
+            "PONTE_RATE_LIMIT_INTAKE": str(s.rate_limit_intake),
             **{f"PONTE_{k.upper()}": str(v) for k, v in self._overrides.items()},
         }
 

@@ -36,6 +36,7 @@ from gateway.portal.routes import (
     SyncController,
     SyncRunController,
 )
+from gateway.ratelimit import rate_limit
 from gateway.reconciliation.routes import ReconciliationController
 from gateway.runtime import Runtime
 from gateway.settings import Settings, get_settings
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         before_request=check_request,
         middleware=[
             DefineMiddleware(ApiKeyAuthentication, exclude=PUBLIC_PATHS),
+            rate_limit,
             IdempotencyMiddleware,
         ],
         lifespan=[lifespan],

@@ -102,7 +102,10 @@ def _problem_response(status: int, description: str | None = None) -> dict[str, 
     }
     if status == 429:
         response["headers"] = {
-            "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer", "minimum": 0}}
+            "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer", "minimum": 0}},
+            "RateLimit-Limit": {"description": "The budget of the window", "schema": {"type": "integer"}},
+            "RateLimit-Remaining": {"description": "What is left of it: 0", "schema": {"type": "integer"}},
+            "RateLimit-Reset": {"description": "Seconds until the window closes", "schema": {"type": "integer"}},
         }
     return response
 

@@ -52,12 +52,18 @@ class PonteError(Exception):
     slug: str = "bad-request"
 
     def __init__(
-        self, detail: str, *, errors: list[FieldError] | None = None, extra: dict[str, Any] | None = None
+        self,
+        detail: str,
+        *,
+        errors: list[FieldError] | None = None,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = errors
         self.extra = extra or {}
+        self.headers = headers
 
 
 class BadRequest(PonteError):
@@ -191,6 +197,7 @@ def handle_ponte_error(request: Request[Any, Any, Any], exc: PonteError) -> Resp
         detail=exc.detail,
         errors=exc.errors,
         extra=exc.extra,
+        headers=exc.headers,
     )
 
 

@@ -54,6 +54,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # A claimed delivery whose worker died is retried after this (at least 2 attempt timeouts + 5 s).
     event_lease_seconds: float = 60.0
     event_poll_seconds: float = 1.0  # fallback poll; commits wake the dispatcher at once (NOTIFY)
+    # Per-tenant rate limits (gateway/ratelimit.py), requests per window; 0 turns one off.
+    # Reads and writes are per tenant, intake per webhook endpoint.
+    rate_limit_window_seconds: int = 60
+    rate_limit_reads: int = 6000
+    rate_limit_writes: int = 1200
+    rate_limit_intake: int = 6000
     log_level: str = "INFO"
     log_format: str = "json"  # json | console
     data_dir: str = ".ponte"

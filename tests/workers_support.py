@@ -43,6 +43,9 @@ def worker_env(settings: Settings) -> dict[str, str]:
         "PONTE_LOG_LEVEL": "WARNING",
         "PONTE_EGRESS_ALLOW": settings.egress_allow,
         "PONTE_EGRESS_ALLOW_HTTP": "true" if settings.egress_allow_http else "false",
+        "PONTE_RATE_LIMIT_READS": str(settings.rate_limit_reads),
+        "PONTE_RATE_LIMIT_WRITES": str(settings.rate_limit_writes),
+        "PONTE_RATE_LIMIT_INTAKE": str(settings.rate_limit_intake),
     }
 
 

@@ -1,0 +1,117 @@
+"""Per-tenant rate limits, counted in Valkey so every gateway process draws on one budget.
+
+Three budgets, each ``PONTE_RATE_LIMIT_<NAME>`` requests per ``PONTE_RATE_LIMIT_WINDOW_SECONDS``:
+
+- ``reads``: GET and HEAD with a tenant key, per tenant;
+- ``writes``: the other methods with a tenant key (work-creating POSTs, PUT, PATCH, DELETE), per tenant;
+- ``intake``: webhook deliveries, per endpoint (counted before the signature is checked, so a
+  flood is turned away before it costs an HMAC).
+
+A window opens with a subject's first request and lasts the window length. The check is one
+Lua call (INCR, PEXPIRE on the first hit, PTTL): one Valkey round trip per request, atomic
+across processes. Over the budget the answer is 429 with a problem body, ``Retry-After``
+(seconds until the window closes) and ``RateLimit-Limit``/``RateLimit-Remaining``/
+``RateLimit-Reset``. Operator calls and public paths (health, metrics, docs) are not limited;
+a limit of 0 turns its budget off. If Valkey cannot be reached the request passes: the limits
+protect capacity, and /health/ready already reports the queue down.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import structlog
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Receive, Scope, Send
+from redis.exceptions import RedisError
+
+from gateway.contract import OperationInfo, add_problem_rule
+from gateway.errors import PonteError
+from gateway.settings import Settings
+
+log = structlog.get_logger("ponte.ratelimit")
+
+INTAKE_PATH = re.compile(r"^/v1/webhooks/([^/]+)$")
+READ_METHODS = frozenset({"GET", "HEAD"})
+KEY_PREFIX = "ponte:rl"
+
+# KEYS[1] the counter, ARGV[1] the window in ms -> {count, ms left in the window}.
+_SCRIPT = """
+local n = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {n, ttl}
+"""
+
+
+class TooManyRequests(PonteError):
+    status, title, slug = 429, "Too many requests", "rate-limited"
+
+
+def limited_operations(op: OperationInfo) -> set[int]:
+    """For the spec: 429 wherever a budget applies, every operation a key calls and the intake.
+    (An operator-only operation counts too: a tenant key calling it spends its budget first.)"""
+    return {429} if op.secured or (op.method == "POST" and INTAKE_PATH.match(op.path)) else set()
+
+
+add_problem_rule(limited_operations)
+
+
+def budget_for(method: str, path: str, user: object, settings: Settings) -> tuple[str, str, int] | None:
+    """(budget, subject, limit) for this request, or None when it is not limited."""
+    tenant_id = getattr(user, "tenant_id", None)
+    if tenant_id is not None:
+        if method in READ_METHODS:
+            return "reads", str(tenant_id), settings.rate_limit_reads
+        return "writes", str(tenant_id), settings.rate_limit_writes
+    if method == "POST" and (match := INTAKE_PATH.match(path)):
+        return "intake", match.group(1)[:64], settings.rate_limit_intake
+    return None
+
+
+def rate_limit(app: ASGIApp) -> ASGIApp:
+    """ASGI middleware; sits after authentication, which names the tenant."""
+    script: Any = None
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        nonlocal script
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        state = scope["app"].state
+        settings: Settings = state.settings
+        found = budget_for(scope["method"], scope["path"], scope.get("user"), settings)
+        if found is None or found[2] <= 0:
+            await app(scope, receive, send)
+            return
+        budget, subject, limit = found
+        window_ms = settings.rate_limit_window_seconds * 1000
+        try:
+            redis = state.queue.redis
+            if script is None or script.registered_client is not redis:  # a new client: register again
+                script = redis.register_script(_SCRIPT)
+            count, left_ms = await script(keys=[f"{KEY_PREFIX}:{budget}:{subject}"], args=[window_ms])
+        except (RedisError, OSError) as exc:
+            log.warning("rate_limit_unavailable", error=type(exc).__name__)
+            await app(scope, receive, send)
+            return
+        if int(count) > limit:
+            reset = max(1, math.ceil(int(left_ms) / 1000))
+            raise TooManyRequests(
+                f"Over the {budget} budget of {limit} requests per {settings.rate_limit_window_seconds} s; "
+                f"retry in {reset} s.",
+                headers={
+                    "Retry-After": str(reset),
+                    "RateLimit-Limit": str(limit),
+                    "RateLimit-Remaining": "0",
+                    "RateLimit-Reset": str(reset),
+                },
+            )
+        await app(scope, receive, send)
+
+    return middleware

@@ -1,0 +1,150 @@
+"""Per-tenant rate limits (gateway/ratelimit.py), counted in the real Valkey."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import msgspec
+import pytest
+from arq.connections import ArqRedis
+from litestar.testing import AsyncTestClient
+
+from gateway.app import create_app
+from gateway.openapi import render_spec
+from gateway.queue import Queue
+from gateway.runtime import Runtime
+from gateway.settings import Settings
+from gateway.tenants import service
+from sandbox.server import free_port
+from tests.conftest import OPERATOR_KEY
+from tests.factories import TenantFactory
+
+WINDOW = 3600  # a window opens with the first request, so none closes during a test
+
+
+@pytest.fixture
+async def limited(settings: Settings, runtime: Runtime) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
+    tight = msgspec.structs.replace(
+        settings, rate_limit_window_seconds=WINDOW, rate_limit_reads=3, rate_limit_writes=2, rate_limit_intake=2
+    )
+    async with AsyncTestClient(app=create_app(tight)) as c:
+        yield c
+
+
+def assert_throttled(response: httpx.Response, limit: int) -> None:
+    assert response.status_code == 429, response.text
+    problem = response.json()
+    assert (problem["type"], problem["status"]) == ("urn:ponte:problem:rate-limited", 429)
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert 0 < int(response.headers["retry-after"]) <= WINDOW
+    assert response.headers["ratelimit-limit"] == str(limit)
+    assert response.headers["ratelimit-remaining"] == "0"
+
+
+async def test_reads_writes_and_intake_have_separate_budgets(limited, operator_headers) -> None:
+    tenants = TenantFactory(limited, operator_headers)
+    t, other = await tenants.create(), await tenants.create()
+    for _ in range(3):
+        assert (await limited.get("/v1/me", headers=t.headers)).status_code == 200
+    assert_throttled(await limited.get("/v1/me", headers=t.headers), 3)
+    assert (await limited.get("/v1/me", headers=other.headers)).status_code == 200  # per tenant
+
+    endpoints = []
+    for _ in range(2):  # reads exhausted, writes still have their own budget
+        r = await limited.post("/v1/webhook-endpoints", json={"source": "task-system"}, headers=t.headers)
+        assert r.status_code == 201, r.text
+        endpoints.append(r.json()["id"])
+    assert_throttled(await limited.post("/v1/webhook-endpoints", json={"source": "x"}, headers=t.headers), 2)
+
+    # Intake is counted per endpoint, before the signature: junk uses up that endpoint's budget only.
+    junk = {"content-type": "application/json"}
+    for _ in range(2):
+        assert (await limited.post(f"/v1/webhooks/{endpoints[0]}", content=b"{}", headers=junk)).status_code < 429
+    assert_throttled(await limited.post(f"/v1/webhooks/{endpoints[0]}", content=b"{}", headers=junk), 2)
+    assert (await limited.post(f"/v1/webhooks/{endpoints[1]}", content=b"{}", headers=junk)).status_code < 429
+
+    # Operators and health checks are not limited.
+    for _ in range(5):
+        assert (await limited.get("/v1/tenants", headers=operator_headers)).status_code == 200
+        assert (await limited.get("/health/live")).status_code == 200
+
+
+@pytest.fixture
+def two_gateways(settings: Settings) -> Iterator[list[str]]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "PONTE_OPERATOR_KEY": OPERATOR_KEY,
+        "PONTE_SECRET_KEY": settings.secret_key,
+        "PONTE_LOG_LEVEL": "WARNING",
+        "PONTE_RATE_LIMIT_WINDOW_SECONDS": str(WINDOW),
+        "PONTE_RATE_LIMIT_READS": "4",
+    }
+    ports = [free_port(), free_port()]
+    cmd = [sys.executable, "-m", "uvicorn", "gateway.app:create_app", "--factory", "--no-access-log"]
+    procs = [
+        subprocess.Popen([*cmd, "--host", "127.0.0.1", "--port", str(p)], env=env)  # noqa: S603
+        for p in ports
+    ]
+    urls = [f"http://127.0.0.1:{p}" for p in ports]
+    try:
+        for url in urls:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{url}/health/live", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline, f"{url} did not start"
+                    time.sleep(0.2)
+        yield urls
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=30)
+
+
+async def test_two_gateway_processes_share_one_budget(runtime: Runtime, two_gateways: list[str]) -> None:
+    async with runtime.db.unit_of_work() as session:
+        tenant = await service.create_tenant(session, name="Shared", slug="shared-budget")
+        _, key = await service.create_api_key(session, tenant.id, name="t")
+    headers = {"Authorization": f"Bearer {key}"}
+    a, b = two_gateways
+    async with httpx.AsyncClient(headers=headers, timeout=30) as http:
+        for url in (a, b, a, b):
+            assert (await http.get(f"{url}/v1/me")).status_code == 200
+        assert_throttled(await http.get(f"{a}/v1/me"), 4)
+        assert_throttled(await http.get(f"{b}/v1/me"), 4)
+
+
+def test_the_spec_documents_429_where_a_budget_applies() -> None:
+    spec = json.loads(render_spec())
+    paths = spec["paths"]
+    for path, method in (("/v1/me", "get"), ("/v1/webhook-endpoints", "post"), ("/v1/webhooks/{endpoint_id}", "post")):
+        response = paths[path][method]["responses"]["429"]
+        assert {"Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} <= set(response["headers"])
+    assert "429" not in paths["/health/live"]["get"]["responses"]
+
+
+async def test_requests_pass_while_valkey_cannot_be_reached(limited, operator_headers) -> None:
+    t = await TenantFactory(limited, operator_headers).create()
+    for _ in range(3):
+        await limited.get("/v1/me", headers=t.headers)
+    assert (await limited.get("/v1/me", headers=t.headers)).status_code == 429
+    state = limited.app.state
+    queue = state.queue
+    state.queue = Queue(ArqRedis(host="127.0.0.1", port=free_port()))  # nothing listens there
+    try:
+        assert (await limited.get("/v1/me", headers=t.headers)).status_code == 200  # fails open
+    finally:
+        await state.queue.close()
+        state.queue = queue
+    assert (await limited.get("/v1/me", headers=t.headers)).status_code == 429
