@@ -165,12 +165,10 @@ def run_dev(*, port: int, sandbox_port: int, data_dir: Path) -> None:
                 "PONTE_KEY": demo_key,
                 "PONTE_OPERATOR_KEY": operator_key,
                 "PONTE_SECRET_KEY": env["PONTE_SECRET_KEY"],
-                "PONTE_EGRESS_ALLOW": env["PONTE_EGRESS_ALLOW"],
-                "PONTE_EGRESS_ALLOW_HTTP": env["PONTE_EGRESS_ALLOW_HTTP"],
-                "PONTE_DATA_DIR": str(data_dir.resolve()),
                 # A second `ponte worker` beside this one reaches the sandbox like this one does.
                 "PONTE_EGRESS_ALLOW": env["PONTE_EGRESS_ALLOW"],
                 "PONTE_EGRESS_ALLOW_HTTP": env["PONTE_EGRESS_ALLOW_HTTP"],
+                "PONTE_DATA_DIR": str(data_dir.resolve()),
             },
         )
         children.append(_child([sys.executable, "-m", "sandbox", "--port", str(sandbox_port)], env))
