@@ -25,7 +25,8 @@ def render_plugins() -> list[OpenAPIRenderPlugin]:
             js_url=f"{ASSETS}/scalar-standalone.js",
             css_url=f"{ASSETS}/scalar.css",
             favicon=FAVICON,
-            options={"withDefaultFonts": False, "hideClientButton": True},
+            # No web fonts and no AI agent: both call scalar.com, which a closed network cannot reach.
+            options={"withDefaultFonts": False, "hideClientButton": True, "agent": {"disabled": True}},
         ),
         SwaggerRenderPlugin(
             js_url=f"{ASSETS}/swagger-ui-bundle.js",
