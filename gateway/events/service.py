@@ -6,8 +6,7 @@ Services never commit; the request's unit of work does. Another tenant's endpoin
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -109,18 +108,10 @@ async def rotate_secret(
     """New secret first; the previous ones keep signing for ``grace_seconds`` (never longer
     than they already had), so receivers can switch at their pace. Only the newest few stay."""
     now = utcnow()
-    until = now + timedelta(seconds=grace_seconds)
-    kept: list[dict[str, Any]] = []
-    for entry in endpoint.secrets:
-        expires = datetime.fromisoformat(entry["expires_at"]) if entry.get("expires_at") else None
-        new_expiry = min(expires, until) if expires else until
-        if new_expiry > now:
-            kept.append({**entry, "expires_at": new_expiry.isoformat()})
-    secret = signing.new_secret()
-    endpoint.secrets = [signing.seal(cipher, secret, now=now), *kept][: signing.MAX_SECRETS]
+    endpoint.secrets, secret, until = signing.rotate(cipher, endpoint.secrets, now=now, grace_seconds=grace_seconds)
     endpoint.updated_at = now  # a new version: dispatchers re-read the signers
     await session.flush()
-    return secret, (until if kept and grace_seconds else None)
+    return secret, until
 
 
 async def send_ping(session: AsyncSession, endpoint: EventEndpoint) -> uuid.UUID:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -79,18 +78,11 @@ async def rotate_secret(
 ) -> tuple[str, datetime | None]:
     """New secret first; the previous ones stay valid ``grace_seconds`` (never longer than
     they already had), and only the newest few are kept."""
-    now = utcnow()
-    until = now + timedelta(seconds=grace_seconds)
-    kept: list[dict[str, Any]] = []
-    for entry in endpoint.secrets:
-        expires = datetime.fromisoformat(entry["expires_at"]) if entry.get("expires_at") else None
-        new_expiry = min(expires, until) if expires else until
-        if new_expiry > now:
-            kept.append({**entry, "expires_at": new_expiry.isoformat()})
-    secret = signing.new_secret()
-    endpoint.secrets = [signing.seal(cipher, secret, now=now), *kept][: signing.MAX_SECRETS]
+    endpoint.secrets, secret, until = signing.rotate(
+        cipher, endpoint.secrets, now=utcnow(), grace_seconds=grace_seconds
+    )
     await session.flush()
-    return secret, (until if kept and grace_seconds else None)
+    return secret, until
 
 
 async def disable_endpoint(session: AsyncSession, endpoint: WebhookEndpoint) -> None:

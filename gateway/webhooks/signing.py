@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import secrets
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from standardwebhooks import Webhook
@@ -31,6 +31,24 @@ def seal(cipher: CredentialCipher, secret: str, *, now: datetime, expires_at: da
         "created_at": now.isoformat(),
         "expires_at": expires_at.isoformat() if expires_at else None,
     }
+
+
+def rotate(
+    cipher: CredentialCipher, sealed: list[dict[str, Any]], *, now: datetime, grace_seconds: int
+) -> tuple[list[dict[str, Any]], str, datetime | None]:
+    """A new secret first; the previous ones stay valid ``grace_seconds`` (never longer than they
+    already had), and only the newest few are kept. Returns the sealed list, the new secret in
+    clear (shown once) and until when the previous one stays valid (None: it does not)."""
+    until = now + timedelta(seconds=grace_seconds)
+    kept: list[dict[str, Any]] = []
+    for entry in sealed:
+        expires = datetime.fromisoformat(entry["expires_at"]) if entry.get("expires_at") else None
+        new_expiry = min(expires, until) if expires else until
+        if new_expiry > now:
+            kept.append({**entry, "expires_at": new_expiry.isoformat()})
+    secret = new_secret()
+    rotated = [seal(cipher, secret, now=now), *kept][:MAX_SECRETS]
+    return rotated, secret, (until if kept and grace_seconds else None)
 
 
 def active_secrets(cipher: CredentialCipher, sealed: list[dict[str, Any]], *, now: datetime) -> list[str]:
