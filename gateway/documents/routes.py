@@ -10,6 +10,7 @@ from litestar import Controller, delete, get, patch, post, put
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.contract import PARTNER_PROBLEMS
 from gateway.documents import dashboard, integration, schemas, templates
 from gateway.documents.models import DeliveryStatus, DocumentDelivery, DocumentTemplate
 from gateway.pagination import PageParams
@@ -107,6 +108,7 @@ class DocumentTemplateController(Controller):
         "/destinations",
         operation_id="SetDocumentTemplateDestinations",
         summary="One destination folder for many templates",
+        problems=PARTNER_PROBLEMS,
     )
     async def set_destinations(
         self, session: AsyncSession, runtime: Runtime, tenant_id: uuid.UUID, data: schemas.TemplateDestinationBulk
@@ -143,7 +145,12 @@ class DocumentPortalController(Controller):
     ) -> schemas.PortalIntegration:
         return await integration.describe(session, tenant_id, settings)
 
-    @put("/integration", operation_id="UpdatePortalIntegration", summary="Configure, enable or disable the integration")
+    @put(
+        "/integration",
+        operation_id="UpdatePortalIntegration",
+        summary="Configure, enable or disable the integration",
+        problems=PARTNER_PROBLEMS,
+    )
     async def update_integration(
         self, session: AsyncSession, runtime: Runtime, tenant_id: uuid.UUID, data: schemas.PortalIntegrationUpdate
     ) -> schemas.PortalIntegration:
@@ -155,6 +162,7 @@ class DocumentPortalController(Controller):
         "/clients/{client_id:str}/folders",
         operation_id="ListPortalClientFolders",
         summary="A model client's folder names",
+        problems=PARTNER_PROBLEMS,
     )
     async def client_folders(
         self, session: AsyncSession, runtime: Runtime, tenant_id: uuid.UUID, client_id: str

@@ -9,6 +9,7 @@ from typing import Annotated
 import msgspec
 
 from gateway.documents.models import DeliveryStatus
+from gateway.inputs import HeaderToken, HttpUrl
 
 FolderName = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^/\s]([^/]*[^/\s])?$")]
 FolderPath = Annotated[
@@ -97,8 +98,8 @@ class PortalIntegration(msgspec.Struct):
 
 class PortalIntegrationUpdate(msgspec.Struct):
     enabled: bool
-    base_url: Annotated[str, msgspec.Meta(pattern=r"^https?://", max_length=500)] | None = None  # default: sandbox
-    token: Annotated[str, msgspec.Meta(min_length=1, max_length=500)] | None = None  # omit to keep the stored one
+    base_url: HttpUrl | None = None  # default: sandbox
+    token: HeaderToken | None = None  # omit to keep the stored one
     # "Habilitar configuração de pastas padrão nos documentos": apply department defaults too.
     apply_default_folders: bool = False
 

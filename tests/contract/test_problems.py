@@ -72,3 +72,32 @@ async def test_huge_integer_in_a_body_is_a_4xx_problem(client, tenants) -> None:
     )
     assert r.status_code == 207, r.text
     assert r.json()["rejected"][0]["errors"][0]["pointer"] == "/items/0/gross_amount_cents"
+
+
+async def test_a_body_is_taken_as_its_schema_says_without_lenient_coercion(client, tenants) -> None:
+    t = await tenants.create()
+    r = await client.put("/v1/document-portal/integration", json={"enabled": 0}, headers=t.headers)
+    body = assert_problem(r, 422)
+    assert body["errors"][0]["pointer"] == "/enabled"
+    r = await client.post("/v1/tenants/00000000-0000-0000-0000-000000000000/keys", json={"name": 5}, headers=t.headers)
+    assert r.status_code in (403, 422)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"token": "t", "base_url": "http://exa mple.test"},  # httpx cannot parse it
+        {"token": "t", "base_url": "http://example.test:99999"},  # no such port
+        {"token": "tökén"},  # a header value must be ASCII
+    ],
+)
+async def test_partner_addresses_and_tokens_are_ones_a_client_can_send(client, tenants, body) -> None:
+    t = await tenants.create()
+    assert_problem(await client.put("/v1/portal/connection", json=body, headers=t.headers), 422)
+
+
+@pytest.mark.parametrize("value", ["0.5", "253402300800", "1e20"])
+async def test_a_date_time_parameter_takes_rfc3339_not_a_number(client, tenants, value) -> None:
+    t = await tenants.create()
+    body = assert_problem(await client.get("/v1/tasks", params={"created_to": value}, headers=t.headers), 400)
+    assert body["errors"][0]["pointer"] == "/created_to"
