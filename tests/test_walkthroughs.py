@@ -23,6 +23,9 @@ import pytest
 
 from sandbox.server import free_port
 
+# Each test drives a real `ponte dev` through several CLI runs: longer than the suite's default.
+pytestmark = pytest.mark.timeout(600)
+
 ROOT = Path(__file__).resolve().parents[1]
 WALKTHROUGH = re.compile(r"^```sh walkthrough\n(.*?)^```$", re.S | re.M)
 # What the user's own shell does not have: the variables of a stack they did not start.

@@ -101,3 +101,11 @@ async def test_a_date_time_parameter_takes_rfc3339_not_a_number(client, tenants,
     t = await tenants.create()
     body = assert_problem(await client.get("/v1/tasks", params={"created_to": value}, headers=t.headers), 400)
     assert body["errors"][0]["pointer"] == "/created_to"
+
+
+async def test_an_integral_float_is_an_integer_as_json_schema_says(client, tenants) -> None:
+    t = await tenants.create()
+    r = await client.post("/v1/webhook-endpoints", json={"source": "boavista"}, headers=t.headers)
+    endpoint = r.json()["id"]
+    r = await client.post(f"/v1/webhook-endpoints/{endpoint}/rotate", json={"grace_seconds": 600.0}, headers=t.headers)
+    assert r.status_code == 201, r.text
