@@ -68,6 +68,9 @@ class BenchStack:
                 "sandbox_url": self.sandbox.url,
                 "public_url": f"http://127.0.0.1:{self.gateway_port}",
                 "log_level": "WARNING",
+                # The egress guard lets partner calls reach the loopback sandboxes over http.
+                "egress_allow": "127.0.0.1/32",
+                "egress_allow_http": True,
                 **self._overrides,
             },
         )
@@ -104,6 +107,8 @@ class BenchStack:
             "PONTE_SANDBOX_URL": s.sandbox_url,
             "PONTE_PUBLIC_URL": s.public_url,
             "PONTE_LOG_LEVEL": "WARNING",
+            "PONTE_EGRESS_ALLOW": s.egress_allow,
+            "PONTE_EGRESS_ALLOW_HTTP": "true" if s.egress_allow_http else "false",
             **{f"PONTE_{k.upper()}": str(v) for k, v in self._overrides.items()},
         }
 

@@ -25,7 +25,7 @@ from gateway.idempotency.middleware import IdempotencyMiddleware
 from gateway.imports.portfolio import PolicyController
 from gateway.imports.routes import ConnectionController, ImportController, InsurerController
 from gateway.inputs import check_request
-from gateway.observability import MetricsController, configure_logging, prometheus_config, request_context
+from gateway.observability import MetricsController, configure_logging, observe_requests
 from gateway.portal.record_routes import PortalDataController
 from gateway.portal.routes import (
     CoreSystemConnectionController,
@@ -110,8 +110,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=exception_handlers,
         before_request=check_request,
         middleware=[
-            request_context,
-            prometheus_config.middleware,
             DefineMiddleware(ApiKeyAuthentication, exclude=PUBLIC_PATHS),
             IdempotencyMiddleware,
         ],
@@ -121,4 +119,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_max_body_size=settings.max_body_bytes,
     )
     contract.install(app)
+    # Outside Litestar's app-level exception handler, so problems raised by middleware and the
+    # router (401, 404, ...) get their X-Request-ID and are logged with the status really sent.
+    app.asgi_handler = observe_requests(app.asgi_handler)
     return app

@@ -46,9 +46,9 @@ def dev(port: int, sandbox_port: int, data_dir: str | None) -> None:
 @click.option("--port", default=8000, show_default=True)
 @click.option("--workers", default=1, show_default=True, help="uvicorn worker processes")
 def api(host: str, port: int, workers: int) -> None:
-    import uvicorn
+    from gateway.server import serve
 
-    uvicorn.run("gateway.app:create_app", factory=True, host=host, port=port, workers=workers, access_log=False)
+    serve(host=host, port=port, workers=workers)
 
 
 @main.command(help="Run an arq worker (production: N of them).")

@@ -17,13 +17,29 @@ from gateway.tenants.auth import provide_tenant_id
 async def provide_db_session(state: State, request: Request[Any, Any, Any]) -> AsyncIterator[AsyncSession]:
     """One transaction per request, committed after the handler returns and before the
     response is sent; tasks created during the request are enqueued only after that commit.
-    Reads (GET/HEAD) skip the transaction: nothing to commit, two round trips saved."""
+    Reads (GET/HEAD) skip the transaction: nothing to commit, two round trips saved.
+
+    One flat generator that does no I/O before its ``yield``: the connection is taken by the
+    first statement. When a sibling dependency fails (a bad ``limit``, an operator key on a
+    tenant route), Litestar abandons this generator before the handler runs, and the garbage
+    collector closes it later from another task. Holding a connection at that point leaked
+    it ("non-checked-in connection"), and a nested context manager made the two finalizers
+    race ("aclose(): asynchronous generator is already running").
+    """
+    db = state.db
     if request.method in ("GET", "HEAD"):
-        async with state.db.reader() as session:
+        session = db.read_sessionmaker()
+        try:
             yield session
+        finally:
+            await session.close()
         return
-    async with state.db.unit_of_work(state.queue) as session:
+    session = db.sessionmaker()
+    try:
         yield session
+        await db.commit(session, state.queue)
+    finally:
+        await session.close()  # rolls back whatever was not committed
 
 
 def provide_settings(state: State) -> Any:

@@ -23,6 +23,7 @@ import uvicorn
 
 from gateway.devenv import env_path, write_env
 from gateway.embedded import EmbeddedServices
+from gateway.server import APP, server_options
 from gateway.settings import get_settings
 
 
@@ -146,6 +147,9 @@ def run_dev(*, port: int, sandbox_port: int, data_dir: Path) -> None:
             "PONTE_SECRET_KEY": os.environ.get("PONTE_SECRET_KEY", secret_key),
             "PONTE_PUBLIC_URL": gateway_url,
             "PONTE_SANDBOX_URL": sandbox_url,
+            # The egress guard lets the partners through to exactly the sandbox, over plain http.
+            "PONTE_EGRESS_ALLOW": f"127.0.0.1:{sandbox_port}",
+            "PONTE_EGRESS_ALLOW_HTTP": "true",
             "PONTE_LOG_FORMAT": os.environ.get("PONTE_LOG_FORMAT", "console"),
         }
         os.environ.update(env)
@@ -181,7 +185,7 @@ In another terminal, every `ponte` command finds this stack through {env_file}; 
 Ctrl-C stops everything.
 """
         )
-        config = uvicorn.Config("gateway.app:create_app", factory=True, host="127.0.0.1", port=port, access_log=False)
+        config = uvicorn.Config(APP, factory=True, host="127.0.0.1", port=port, **server_options())
         GatewayServer(config).run()
     finally:
         env_path(data_dir).unlink(missing_ok=True)

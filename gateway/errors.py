@@ -20,6 +20,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import DBAPIError
 
+from gateway.observability import CLIENT_CLOSED_REQUEST, client_gone
 from gateway.partners.errors import PartnerError, TransientPartnerError
 
 log = structlog.get_logger("ponte.errors")
@@ -228,6 +229,9 @@ def handle_database_error(request: Request[Any, Any, Any], exc: DBAPIError) -> R
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    if client_gone(request.scope):
+        # Reading the body failed because the client left: nobody to answer, nothing to fix.
+        return Response(content=b"", status_code=CLIENT_CLOSED_REQUEST)
     # The body says only that it failed and where to look; the stack trace goes to the log.
     instance = request_instance(request)
     log.error("unhandled_exception", instance=instance, path=request.url.path, exc_info=exc)

@@ -16,9 +16,9 @@ import structlog
 from litestar import Response, get
 from litestar.datastructures import State
 from litestar.enums import ScopeType
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
+from litestar.plugins.prometheus import PrometheusController
+from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import text
 
 log = structlog.get_logger("ponte.http")
@@ -45,47 +45,117 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(message)s")
-    for noisy in ("httpx", "uvicorn.access", "arq.worker", "arq.jobs"):
+    # zeep logs whole SOAP envelopes at DEBUG (WS-Security passwords included) and httpcore
+    # logs partners' response headers: neither may reach the logs, at any level.
+    for noisy in ("httpx", "httpcore", "zeep", "uvicorn.access", "arq.worker", "arq.jobs"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def request_context(app: ASGIApp) -> ASGIApp:
-    """Give every request an id (honouring an incoming ``X-Request-ID``), echo it back, and
-    log one line per request with method, path, status and duration."""
+_REQUEST_ID = b"x-request-id"
+CLIENT_GONE = "client_gone"
+# nginx's "client closed request": logged and counted, never seen by anyone.
+CLIENT_CLOSED_REQUEST = 499
 
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+
+def client_gone(scope: Scope) -> bool:
+    """The client disconnected before its request was read: whatever failed next is not a server error."""
+    return bool(scope.get("state", {}).get(CLIENT_GONE))
+
+
+# The names and labels Litestar's Prometheus middleware used, so dashboards keep working.
+_LABELS = ["method", "path", "status_code", "app_name"]
+REQUESTS = Counter("ponte_requests_total", "Total requests", _LABELS)
+REQUEST_ERRORS = Counter("ponte_requests_error_total", "Total errors in requests", _LABELS)
+REQUEST_TIME = Histogram("ponte_request_duration_seconds", "Request duration, in seconds", _LABELS)
+IN_PROGRESS = Gauge("ponte_requests_in_progress", "Requests being answered", multiprocess_mode="livesum")
+
+
+class _RouteMetrics:
+    """The labelled children of one (method, route, status): looked up once, then reused, because
+    ``labels()`` takes a lock and builds a key on every call."""
+
+    __slots__ = ("count", "errors", "time")
+
+    def __init__(self, method: str, path: str, status: int) -> None:
+        labels = (method, path, str(status), "ponte")
+        self.count = REQUESTS.labels(*labels)
+        self.time = REQUEST_TIME.labels(*labels)
+        self.errors = REQUEST_ERRORS.labels(*labels) if status >= 500 else None
+
+
+_route_metrics: dict[tuple[str, str, int], _RouteMetrics] = {}
+
+
+def _record(method: str, path: str, status: int, seconds: float) -> None:
+    key = (method, path, status)
+    metrics = _route_metrics.get(key)
+    if metrics is None:
+        metrics = _route_metrics[key] = _RouteMetrics(method, path, status)
+    metrics.count.inc()
+    metrics.time.observe(seconds)
+    if metrics.errors is not None:
+        metrics.errors.inc()
+
+
+def observe_requests(app: ASGIApp) -> ASGIApp:
+    """Every HTTP request gets an id (an incoming ``X-Request-ID`` is kept), echoed on the
+    response, bound to its log lines, and one log line and one metrics sample with the status
+    actually sent.
+
+    This wraps Litestar's app-level exception handler (see ``create_app``), so it also sees
+    the problems raised by middleware (401/403 from auth, the Idempotency-Key 422) and by the
+    router (404, 405), which route-level middleware never does. It is one plain function on
+    the hot path: the request line, the id and the metrics cost a few microseconds.
+    """
+
+    async def observed(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if 0 < len(incoming) <= 64 and incoming.isascii() else uuid.uuid4().hex
+        request_id = ""
+        for name, value in scope["headers"]:
+            if name == _REQUEST_ID:
+                request_id = value.decode("latin-1")
+                break
+        if not (0 < len(request_id) <= 64 and request_id.isascii() and request_id.isprintable()):
+            request_id = uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        header = (_REQUEST_ID, request_id.encode())
+        status = 0
         started = time.perf_counter()
-        status = 500
+
+        async def receive_watching() -> ReceiveMessage:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                scope["state"][CLIENT_GONE] = True
+            return message
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
-            try:
-                await app(scope, receive, send_with_id)
-            finally:
-                log.info(
-                    "request",
-                    method=scope["method"],
-                    path=scope["path"],
-                    status=status,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                )
+        tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
+        IN_PROGRESS.inc()
+        try:
+            await app(scope, receive_watching, send_with_id)
+        finally:
+            IN_PROGRESS.dec()
+            seconds = time.perf_counter() - started
+            # Nothing sent means the app failed past every handler: the server answers 500.
+            sent = status or 500
+            path = scope.get("path_template") or "unmatched"
+            if path != "/metrics":
+                _record(scope["method"], path, sent, seconds)
+            log.info(
+                "request", method=scope["method"], path=scope["path"], status=sent, duration_ms=round(seconds * 1000, 2)
+            )
+            structlog.contextvars.reset_contextvars(**tokens)
 
-    return middleware
+    return observed
 
-
-prometheus_config = PrometheusConfig(app_name="ponte", prefix="ponte", group_path=True, exclude=[r"^/metrics"])
 
 TASKS = Gauge("ponte_tasks", "Tasks by kind and status", ["kind", "status"])
 QUEUE_DEPTH = Gauge("ponte_queue_depth", "Jobs waiting in the arq queue")

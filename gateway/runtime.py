@@ -11,6 +11,7 @@ import httpx
 
 from gateway.crypto import CredentialCipher
 from gateway.db.session import Database
+from gateway.egress import EgressPolicy
 from gateway.queue import Queue
 from gateway.settings import Settings
 
@@ -21,18 +22,22 @@ class Runtime:
     db: Database
     queue: Queue
     cipher: CredentialCipher
+    egress: EgressPolicy
+    # Shared pool for partner calls, behind the egress guard like every outbound request.
     http: httpx.AsyncClient
 
     @classmethod
     async def start(cls, settings: Settings) -> Runtime:
         if not settings.database_url or not settings.redis_url:
             raise RuntimeError("DATABASE_URL and REDIS_URL must be set (ponte dev starts embedded ones)")
+        egress = EgressPolicy.from_settings(settings)
         return cls(
             settings=settings,
             db=Database(settings.database_url, pool_size=settings.db_pool_size),
             queue=await Queue.connect(settings.redis_url),
             cipher=CredentialCipher(settings.secret_key),
-            http=httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0), limits=httpx.Limits(max_connections=100)),
+            egress=egress,
+            http=egress.client(),
         )
 
     async def close(self) -> None:

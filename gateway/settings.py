@@ -32,6 +32,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # A remittance still without its return webhook this long after sending is asked for by
     # the next reconciliation run (Boavista's polling fallback).
     boavista_return_grace_seconds: float = 3600.0
+    # The egress guard (gateway/egress.py): addresses allowed although not public (CIDRs or
+    # host:port, comma separated; ``ponte dev`` sets exactly the sandbox), plain http (dev and
+    # tests only), and the body caps of partner answers and of fetched document contents.
+    egress_allow: str = ""
+    egress_allow_http: bool = False
+    egress_max_response_bytes: int = 16 * 1024 * 1024
+    document_max_bytes: int = 50 * 1024 * 1024
     log_level: str = "INFO"
     log_format: str = "json"  # json | console
     data_dir: str = ".ponte"

@@ -6,6 +6,7 @@ Each test starts from empty tables and an empty queue.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -13,6 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
+import structlog
+import structlog.testing
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
@@ -25,6 +28,7 @@ from gateway.settings import Settings, load_settings
 from sandbox.server import SandboxServer
 from tests.cli_support import api_over_asgi  # noqa: F401 - a fixture for CLI tests
 from tests.factories import TenantFactory
+from tests.loopback import LOOPBACK_ALLOW
 
 OPERATOR_KEY = "op-test-key"
 
@@ -59,6 +63,8 @@ def settings(backing_services: tuple[str, str]) -> Settings:
         api_key_cache_seconds=0.0,
         log_format="console",
         log_level="WARNING",
+        egress_allow=LOOPBACK_ALLOW,
+        egress_allow_http=True,
     )
 
 
@@ -115,6 +121,18 @@ def sandbox_faults(sandbox: SandboxServer) -> Iterator[str]:
     """The sandbox URL; fault injection set during the test is cleared after it."""
     yield sandbox.url
     httpx.delete(f"{sandbox.url}/_faults/")
+
+
+@pytest.fixture
+def request_log() -> Iterator[list[dict[str, Any]]]:
+    """Every structlog entry, INFO included, as dicts (the per-request lines among them)."""
+    wrapper = structlog.get_config()["wrapper_class"]
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+    try:
+        with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as entries:
+            yield entries
+    finally:
+        structlog.configure(wrapper_class=wrapper)
 
 
 @pytest.fixture

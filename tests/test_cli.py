@@ -151,6 +151,12 @@ def test_ponte_dev_brings_up_gateway_docs_worker_and_sandbox_then_stops(tmp_path
         me = httpx.get(f"{base}/v1/me", headers={"Authorization": f"Bearer {key}"})
         assert me.json()["slug"] == "demo"
         assert httpx.get(f"http://127.0.0.1:{sandbox_port}/").status_code == 200
+        # The egress guard lets the gateway reach exactly the sandbox: not itself, not another port.
+        auth = {"Authorization": f"Bearer {key}"}
+        own = httpx.put(f"{base}/v1/portal/connection", headers=auth, json={"token": "sandbox-d", "base_url": base})
+        assert (own.status_code, own.json()["errors"][0]["pointer"]) == (422, "/base_url")
+        assert httpx.put(f"{base}/v1/portal/connection", headers=auth, json={"token": "sandbox-d"}).status_code == 200
+        assert httpx.post(f"{base}/v1/portal/connection/check", headers=auth, timeout=30).status_code == 200
         assert (tmp_path / ".ponte" / "postgres").is_dir()  # data persists between runs
     finally:
         proc.send_signal(signal.SIGINT)

@@ -41,6 +41,8 @@ def worker_env(settings: Settings) -> dict[str, str]:
         "PONTE_SWEEP_GRACE_SECONDS": str(settings.sweep_grace_seconds),
         "PONTE_SWEEP_INTERVAL_SECONDS": "1",
         "PONTE_LOG_LEVEL": "WARNING",
+        "PONTE_EGRESS_ALLOW": settings.egress_allow,
+        "PONTE_EGRESS_ALLOW_HTTP": "true" if settings.egress_allow_http else "false",
     }
 
 

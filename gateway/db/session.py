@@ -34,23 +34,31 @@ class Database:
             async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # The same pool, with each checkout in autocommit: reads need no BEGIN/COMMIT.
+        self.read_sessionmaker = async_sessionmaker(
+            self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+        )
 
     @asynccontextmanager
     async def unit_of_work(self, queue: Queue | None = None) -> AsyncIterator[AsyncSession]:
-        """Commit once at the end; jobs buffered on the session are enqueued only after commit.
-
-        Enqueueing after commit means a worker never picks up a task row it cannot see yet; if
-        the enqueue itself fails, the row is already durable and the sweeper dispatches it.
-        """
+        """Commit once at the end; jobs buffered on the session are enqueued only after commit."""
         async with self.sessionmaker() as session:
             try:
                 yield session
             except BaseException:
                 await session.rollback()
                 raise
-            await session.commit()
-            if queue is not None:
-                await queue.flush(session)
+            await self.commit(session, queue)
+
+    async def commit(self, session: AsyncSession, queue: Queue | None = None) -> None:
+        """Commit, then enqueue the jobs buffered on the session.
+
+        Enqueueing after commit means a worker never picks up a task row it cannot see yet; if
+        the enqueue itself fails, the row is already durable and the sweeper dispatches it.
+        """
+        await session.commit()
+        if queue is not None:
+            await queue.flush(session)
 
     @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[AsyncConnection]:
@@ -74,7 +82,7 @@ class Database:
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:
         """A session for reads only: statements run without BEGIN/COMMIT, one round trip each."""
-        async with self.autocommit() as conn, AsyncSession(bind=conn, expire_on_commit=False) as session:
+        async with self.read_sessionmaker() as session:
             yield session
 
     async def dispose(self) -> None:

@@ -106,14 +106,14 @@ async def _fail(runtime: Runtime, delivery_id: uuid.UUID, code: str, detail: str
     return TaskFailed(detail, code=code)
 
 
-async def _content(portal: ClientPortalClient, delivery: Delivery) -> bytes:
+async def _content(portal: ClientPortalClient, delivery: Delivery, max_size: int) -> bytes:
     if delivery.content is not None:
         if not delivery.content:
             raise PermanentPartnerError("inline content is not valid base64", code="content_unavailable")
         return delivery.content
     if delivery.content_url is None:
         raise PermanentPartnerError("the document carries no content", code="content_unavailable")
-    return await portal.fetch_content(delivery.content_url)
+    return await portal.fetch_content(delivery.content_url, max_size=max_size)
 
 
 async def deliver(ctx: TaskContext) -> TaskOutcome | None:
@@ -132,7 +132,7 @@ async def deliver(ctx: TaskContext) -> TaskOutcome | None:
         )
     portal = portal_session(ctx.runtime, integration)
     try:
-        content = await _content(portal, delivery)
+        content = await _content(portal, delivery, ctx.runtime.settings.document_max_bytes)
         sha = hashlib.sha256(content).hexdigest()
         if delivery.expected_sha256 and delivery.expected_sha256 != sha:
             raise PermanentPartnerError("the content does not match the sha256 sent with it", code="checksum_mismatch")

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.db.base import utcnow
 from gateway.documents import schemas, templates
 from gateway.documents.models import PortalIntegration
+from gateway.egress import check_configured_url
 from gateway.errors import FieldError, NotFound, ServiceUnavailable, Unprocessable
 from gateway.partners.client_portal import ClientPortalClient, DeliveredFile, PortalConflictError
 from gateway.partners.errors import PermanentPartnerError, TransientPartnerError
@@ -53,6 +54,7 @@ async def update_integration(
         integration = PortalIntegration(tenant_id=tenant_id, base_url=default_base_url(runtime.settings))
         session.add(integration)
     if data.base_url is not None:
+        await check_configured_url(runtime.egress, data.base_url, pointer="/base_url")
         integration.base_url = data.base_url.rstrip("/")
     if data.token is not None:
         integration.token_encrypted = runtime.cipher.encrypt({"token": data.token})

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.egress import check_configured_url
 from gateway.errors import Conflict, FieldError, NotFound, ServiceUnavailable, Unprocessable
 from gateway.imports import schemas
 from gateway.imports.catalogue import INSURERS, Insurer, validate_options
@@ -71,6 +72,8 @@ async def create_connection(
 ) -> InsurerConnection:
     insurer = insurer_or_422(data.insurer)
     _check_options(insurer, data.options)
+    if data.base_url:
+        await check_configured_url(runtime.egress, data.base_url, pointer="/base_url")
     model = InsurerConnection(
         id=uuid.uuid4(), tenant_id=tenant_id, insurer=insurer.code, options=dict(data.options), enabled=data.enabled,
         base_url=data.base_url or insurer.endpoint_url(runtime.settings.sandbox_url),
@@ -134,6 +137,7 @@ async def update_connection(
     if data.credentials is not None:
         model.credentials = runtime.cipher.encrypt(msgspec_to_dict(data.credentials))
     if data.base_url is not None:
+        await check_configured_url(runtime.egress, data.base_url, pointer="/base_url")
         model.base_url = data.base_url
     if data.schedule is not None:
         _schedule(model, data.schedule, insurer)
@@ -161,6 +165,7 @@ def open_client(runtime: Runtime, connection: InsurerConnection, *, page_size: i
         secret["password"],
         connection.options,
         page_size=page_size,
+        egress=runtime.egress,
     )
 
 
@@ -183,6 +188,7 @@ async def check_connection(runtime: Runtime, connection: InsurerConnection) -> s
             "permission_denied": ("/credentials", "the account may not use this web service"),
             "identity_mismatch": ("/options/identity", "the account's identity does not match the requested brand"),
             "not_found": ("/base_url", "no such web service at this address"),
+            "egress_refused": ("/base_url", exc.detail),
         }.get(exc.code, ("/options", exc.detail))
         raise Unprocessable(
             f"The insurer refused the connection ({exc.code}).",

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from gateway.egress import EgressPolicy
 from gateway.partners.base import PartnerClient
 from gateway.partners.errors import PermanentPartnerError, raise_for_partner, transient_from_transport
 
@@ -33,9 +34,15 @@ class BoavistaClient(PartnerClient):
     """One establishment token against one Boavista base URL; pass ``client`` to share a connection pool."""
 
     def __init__(
-        self, base_url: str, token: str, *, timeout: float = 10.0, client: httpx.AsyncClient | None = None
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout: float = 10.0,
+        client: httpx.AsyncClient | None = None,
+        egress: EgressPolicy | None = None,
     ) -> None:
-        super().__init__(client, timeout=timeout)
+        super().__init__(client, egress=egress, timeout=timeout)
         self._base = base_url.rstrip("/") + "/boavista"
         self._headers = {"authorization": f"Bearer {token}"}
 

@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 import httpx
 import msgspec
 
+from gateway.egress import EgressPolicy, max_bytes
 from gateway.partners.base import PartnerClient
 from gateway.partners.errors import TRANSIENT_STATUSES, PermanentPartnerError, TransientPartnerError
 
@@ -112,8 +113,10 @@ def numbered(name: str, n: int) -> str:
 class ClientPortalClient(PartnerClient):
     """One firm's session with the portal. Reuse it: it keeps a connection pool and a folder-id cache."""
 
-    def __init__(self, base_url: str, token: str, *, http: httpx.AsyncClient | None = None) -> None:
-        super().__init__(http, timeout=httpx.Timeout(10.0, connect=5.0))
+    def __init__(
+        self, base_url: str, token: str, *, http: httpx.AsyncClient | None = None, egress: EgressPolicy | None = None
+    ) -> None:
+        super().__init__(http, egress=egress, timeout=httpx.Timeout(10.0, connect=5.0))
         self._base = base_url.rstrip("/")
         self._auth = {"Authorization": f"Bearer {token}"}
         self._folder_ids: dict[tuple[str, tuple[str, ...]], str] = {}
@@ -242,10 +245,14 @@ class ClientPortalClient(PartnerClient):
                 holders[candidate] = conflict.file  # re-judge this name with what holds it now
         raise TransientPartnerError(f"{name!r} kept colliding after {MAX_CONFLICTS} tries", code="name_contention")
 
-    async def fetch_content(self, url: str) -> bytes:
-        """Document bytes from the task system's URL (no portal token); 404/410 -> ``content_unavailable``."""
+    async def fetch_content(self, url: str, *, max_size: int) -> bytes:
+        """Document bytes from the task system's URL (no portal token); 404/410 -> ``content_unavailable``.
+
+        Redirects are followed, each hop through the egress guard; a body over ``max_size``
+        bytes raises ``ResponseTooLarge``.
+        """
         try:
-            response = await self._http.get(url)
+            response = await self._http.get(url, follow_redirects=True, extensions=max_bytes(max_size))
         except httpx.TransportError as exc:
             raise TransientPartnerError(
                 f"content unreachable: {type(exc).__name__}", code="content_unavailable"

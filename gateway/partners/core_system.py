@@ -21,6 +21,7 @@ from typing import Any, Literal, TypeVar
 import httpx
 import msgspec
 
+from gateway.egress import EgressPolicy
 from gateway.partners.base import PartnerClient
 from gateway.partners.errors import PermanentPartnerError, raise_for_partner, transient_from_transport
 
@@ -96,8 +97,9 @@ class CoreSystemClient(PartnerClient):
         *,
         timeout: float = 30.0,
         http: httpx.AsyncClient | None = None,
+        egress: EgressPolicy | None = None,
     ) -> None:
-        super().__init__(http, timeout=timeout)
+        super().__init__(http, egress=egress, timeout=timeout)
         self._base = base_url.rstrip("/")
         self._headers = {"authorization": f"Bearer {credentials.token}"}
 

@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 import httpx
 
+from gateway.egress import EgressPolicy
 from gateway.partners.base import PartnerClient
 from gateway.partners.errors import PermanentPartnerError, raise_for_partner, transient_from_transport
 
@@ -47,11 +48,14 @@ class InsurerRestClient(PartnerClient):
         *,
         timeout: float = 30.0,
         page_size: int = 500,
+        egress: EgressPolicy | None = None,
     ) -> None:
         self.insurer = insurer
         self.page_size = page_size
         self._options = dict(options or {})
-        super().__init__(base_url=base_url.rstrip("/"), auth=httpx.BasicAuth(username, password), timeout=timeout)
+        super().__init__(
+            egress=egress, base_url=base_url.rstrip("/"), auth=httpx.BasicAuth(username, password), timeout=timeout
+        )
 
     async def iter_portfolio(self, period_from: date, period_to: date) -> AsyncIterator[list[PolicyRecord]]:
         """The policies changed in one window, a page at a time (empty pages are skipped)."""

@@ -1,21 +1,22 @@
 """Client for the Portuguese insurers' SOAP portfolio services (seed 000), through zeep.
 
-zeep loads a WSDL synchronously (python-zeep#1409), so each WSDL is loaded once, in a thread,
-and the parsed document is cached per URL for the life of the process; calls then go through
-``zeep.AsyncClient`` on httpx. Records are normalised to the shape documented in
+zeep loads a WSDL synchronously (python-zeep#1409), so each WSDL is fetched once through the
+guarded async client (gateway/egress.py), parsed in a thread with every further load refused
+(imports, ``file://``), and cached per URL for the life of the process; calls then go through
+``zeep.AsyncClient`` on the same guarded httpx client. Records are normalised to the shape documented in
 ``gateway.partners.insurer_rest`` (snake_case keys, receipts under ``receipts``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import threading
 from collections.abc import AsyncIterator, Mapping
 from datetime import date
 from typing import Any
 
 import httpx
-import requests
 import zeep
 import zeep.helpers
 import zeep.proxy
@@ -24,6 +25,7 @@ import zeep.wsdl
 import zeep.wsse.username
 from zeep.exceptions import Fault, TransportError, XMLSyntaxError
 
+from gateway.egress import EgressPolicy, EgressRefused, RefuseAllTransport
 from gateway.partners.base import PartnerClient
 from gateway.partners.errors import (
     TRANSIENT_STATUSES,
@@ -45,9 +47,9 @@ serialize_object: Any = zeep.helpers.serialize_object
 
 _WSDLS: dict[str, Any] = {}
 _WSDL_LOCK = threading.Lock()
-# zeep's AsyncTransport wants a sync client for WSDL loading; ours are preloaded, so one idle
-# client serves every transport instead of each opening its own.
-_IDLE_WSDL_CLIENT = httpx.Client()
+# zeep's AsyncTransport wants a sync client for WSDL loading; ours are preloaded, so one client
+# that refuses to send serves every transport (nothing leaves Ponte around the egress guard).
+_IDLE_WSDL_CLIENT = httpx.Client(transport=RefuseAllTransport())
 
 POLICY_KEYS = {
     "policyNumber": "policy_number",
@@ -74,24 +76,37 @@ RECEIPT_KEYS = {
 FAULT_CODES = {"NotFound": "not_found", "WindowTooLong": "window_too_long", "InvalidRequest": "invalid_request"}
 
 
-def _load_wsdl(url: str, timeout: float) -> Any:
+class _NoFurtherLoads(Transport):  # type: ignore[misc]
+    """zeep's loader for a WSDL already fetched: anything it would load next is refused."""
+
+    def load(self, url: str) -> bytes:
+        raise EgressRefused(f"the WSDL refers to {url}, which is not fetched")
+
+
+def _parse_wsdl(url: str, content: bytes) -> Any:
     with _WSDL_LOCK:
         if url not in _WSDLS:
-            _WSDLS[url] = Document(url, Transport(timeout=timeout), settings=zeep.Settings())
+            settings = zeep.Settings(forbid_external=True)
+            _WSDLS[url] = Document(io.BytesIO(content), _NoFurtherLoads(), base=url, settings=settings)
         return _WSDLS[url]
 
 
-async def load_wsdl(url: str, *, partner: str, load_timeout: float = 30.0) -> Any:
-    """The parsed WSDL at ``url``, loaded off the event loop on first use, then cached."""
+async def load_wsdl(url: str, http: httpx.AsyncClient, *, partner: str) -> Any:
+    """The parsed WSDL at ``url``, fetched through ``http`` (a guarded client) and parsed off the
+    event loop on first use, then cached."""
     cached = _WSDLS.get(url)
     if cached is not None:
         return cached
     try:
-        return await asyncio.to_thread(_load_wsdl, url, load_timeout)
-    except requests.RequestException as exc:
+        response = await http.get(url)
+    except httpx.TransportError as exc:
         raise TransientPartnerError(f"{partner} WSDL unreachable: {type(exc).__name__}") from exc
-    except TransportError as exc:
-        raise _transport_error(exc, partner) from exc
+    if not response.is_success:
+        raise _status_error(response.status_code, partner)
+    try:
+        return await asyncio.to_thread(_parse_wsdl, url, response.content)
+    except XMLSyntaxError as exc:
+        raise PermanentPartnerError(f"{partner} sent an invalid WSDL", code="invalid_response") from exc
 
 
 class InsurerSoapClient(PartnerClient):
@@ -108,6 +123,7 @@ class InsurerSoapClient(PartnerClient):
         *,
         timeout: float = 30.0,
         page_size: int = 500,
+        egress: EgressPolicy | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.insurer = insurer
@@ -115,7 +131,7 @@ class InsurerSoapClient(PartnerClient):
         self.timeout = timeout
         self._options = dict(options or {})  # none of the Portuguese services takes options today
         self._token = UsernameToken(username, password)
-        super().__init__(timeout=timeout)
+        super().__init__(egress=egress, timeout=timeout)
         self._service: Any = None
 
     async def iter_portfolio(self, period_from: date, period_to: date) -> AsyncIterator[list[PolicyRecord]]:
@@ -148,7 +164,7 @@ class InsurerSoapClient(PartnerClient):
 
     async def _bound_service(self) -> Any:
         if self._service is None:
-            document = await load_wsdl(f"{self.base_url}?wsdl", partner=self.insurer, load_timeout=self.timeout)
+            document = await load_wsdl(f"{self.base_url}?wsdl", self._http, partner=self.insurer)
             transport = AsyncTransport(client=self._http, wsdl_client=_IDLE_WSDL_CLIENT)
             client = AsyncClient(document, wsse=self._token, transport=transport)
             # Bind to the configured endpoint, not the WSDL's address, so a proxy or a moved
@@ -195,7 +211,10 @@ def _fault_error(fault: Fault, partner: str, operation: str) -> PartnerError:
 
 
 def _transport_error(exc: TransportError, partner: str) -> PartnerError:
-    status = exc.status_code or None
+    return _status_error(exc.status_code or None, partner)
+
+
+def _status_error(status: int | None, partner: str) -> PartnerError:
     detail = f"{partner} answered HTTP {status}"
     if status is None or status in TRANSIENT_STATUSES or status >= 500:
         return TransientPartnerError(detail, status=status)

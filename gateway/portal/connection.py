@@ -11,6 +11,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db.base import utcnow
+from gateway.egress import check_configured_url
 from gateway.errors import Conflict, NotFound
 from gateway.partners.core_system import CoreSystemClient, CoreSystemCredentials
 from gateway.partners.errors import PartnerError
@@ -28,6 +29,8 @@ async def configure(
     session: AsyncSession, runtime: Runtime, tenant_id: uuid.UUID, *, base_url: str | None, token: str
 ) -> CoreSystemConnection:
     """Create or replace the connection; any change means it must be checked again."""
+    if base_url:
+        await check_configured_url(runtime.egress, base_url, pointer="/base_url")
     connection = await session.get(CoreSystemConnection, tenant_id)
     if connection is None:
         connection = CoreSystemConnection(tenant_id=tenant_id)

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.egress import check_configured_url
 from gateway.errors import FieldError, NotFound, ServiceUnavailable, Unprocessable
 from gateway.partners.boavista import BoavistaClient
 from gateway.partners.errors import PermanentPartnerError, TransientPartnerError
@@ -54,6 +55,7 @@ async def update_setting(
     if data.api_token is not None:
         setting.api_token_encrypted = runtime.cipher.encrypt({"token": data.api_token})
     if data.base_url is not None:
+        await check_configured_url(runtime.egress, data.base_url, pointer="/base_url")
         setting.base_url = data.base_url.rstrip("/")
     if data.timezone is not None:
         try:
@@ -92,7 +94,7 @@ async def _connect(session: AsyncSession, runtime: Runtime, setting: Establishme
         url, secret = await webhook_wiring.return_endpoint(session, runtime, setting)
         await client.configure_webhook(code, url, secret)
     except PermanentPartnerError as exc:
-        pointer = "/api_token" if exc.code == "unauthorized" else "/establishment_code"
+        pointer = {"unauthorized": "/api_token", "egress_refused": "/base_url"}.get(exc.code, "/establishment_code")
         raise Unprocessable(
             f"Boavista refused the establishment ({exc.code}).", errors=[FieldError(pointer=pointer, detail=str(exc))]
         ) from exc

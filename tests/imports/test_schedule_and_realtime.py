@@ -13,6 +13,7 @@ from gateway.imports.models import InsurerConnection, PolicyReceipt, ReceiptStat
 from gateway.imports.schedule import schedule_due_imports
 from gateway.partners.insurer_soap import InsurerSoapClient
 from tests.imports.conftest import TODAY, days_ago, get_import, load_task, policies
+from tests.loopback import LOOPBACK_EGRESS
 from tests.webhooks.support import create_endpoint, deliver
 
 NOON = datetime.combine(TODAY, time(12), tzinfo=UTC)
@@ -117,7 +118,9 @@ async def test_a_push_for_an_unknown_receipt_reads_its_policy(
     t = await tenants.create()
     await connect(t, "allianz")
     endpoint = await create_endpoint(client, t.headers, source="insurer:allianz")
-    async with InsurerSoapClient(f"{sandbox.url}/insurers/soap/allianz", "allianz", "broker-1", "sandbox") as soap:
+    async with InsurerSoapClient(
+        f"{sandbox.url}/insurers/soap/allianz", "allianz", "broker-1", "sandbox", egress=LOOPBACK_EGRESS
+    ) as soap:
         [first, *_] = [
             p
             async for page in soap.iter_portfolio(TODAY - timedelta(days=20), TODAY)

@@ -19,6 +19,7 @@ from gateway.partners.boavista import BoavistaClient
 from gateway.partners.errors import PermanentPartnerError, TransientPartnerError
 from sandbox.server import SandboxServer
 from tests.boavista_sandbox import WebhookReceiver, sandbox_config
+from tests.loopback import LOOPBACK_EGRESS
 
 CODE = "1020304050"
 TODAY = date(2024, 5, 10)
@@ -62,7 +63,7 @@ async def token(admin: httpx.AsyncClient) -> str:
 
 @pytest.fixture
 async def boavista(sandbox: SandboxServer, token: str) -> AsyncIterator[BoavistaClient]:
-    async with BoavistaClient(sandbox.url, token) as client:
+    async with BoavistaClient(sandbox.url, token, egress=LOOPBACK_EGRESS) as client:
         yield client
 
 
@@ -283,7 +284,7 @@ async def test_return_is_retried_until_the_receiver_accepts(
 
 async def test_bad_token_and_unknown_establishment(sandbox: SandboxServer, boavista: BoavistaClient) -> None:
     assert (await boavista.ping(CODE))["establishment_code"] == CODE
-    async with BoavistaClient(sandbox.url, "bvt_wrong") as intruder:
+    async with BoavistaClient(sandbox.url, "bvt_wrong", egress=LOOPBACK_EGRESS) as intruder:
         with pytest.raises(PermanentPartnerError) as denied:
             await intruder.ping(CODE)
     assert (denied.value.code, denied.value.status) == ("unauthorized", 401)
@@ -300,6 +301,6 @@ async def test_injected_outage_and_timeout_are_transient(
         await boavista.ping(CODE)
     assert outage.value.status == 503
     (await admin.put("/_faults/boavista", json={"timeout_rate": 1.0, "timeout_s": 2.0})).raise_for_status()
-    async with BoavistaClient(sandbox.url, "bvt_any", timeout=0.2) as slow:
+    async with BoavistaClient(sandbox.url, "bvt_any", timeout=0.2, egress=LOOPBACK_EGRESS) as slow:
         with pytest.raises(TransientPartnerError):
             await slow.ping(CODE)

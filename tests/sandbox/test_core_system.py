@@ -14,6 +14,7 @@ from gateway.partners.core_system import CoreRequestSubmission, CoreSystemClient
 from gateway.partners.errors import PermanentPartnerError, TransientPartnerError
 from gateway.portal.catalogue import SYNCS
 from sandbox.server import SandboxServer
+from tests.loopback import LOOPBACK_EGRESS
 
 T0 = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
 _operators = itertools.count()
@@ -44,7 +45,7 @@ class Core:
 @pytest.fixture
 async def core(sandbox: SandboxServer) -> AsyncIterator[Core]:
     token = f"sandbox-test-{next(_operators)}"
-    async with CoreSystemClient(f"{sandbox.url}/core", CoreSystemCredentials(token)) as client:
+    async with CoreSystemClient(f"{sandbox.url}/core", CoreSystemCredentials(token), egress=LOOPBACK_EGRESS) as client:
         yield Core(sandbox, client, token)
 
 
@@ -56,7 +57,9 @@ async def test_ping_checks_credentials(core: Core, sandbox: SandboxServer) -> No
     health = await core.client.ping()
     assert health.status == "ok"
     assert health.now == T0
-    async with CoreSystemClient(f"{sandbox.url}/core", CoreSystemCredentials("wrong-token")) as intruder:
+    async with CoreSystemClient(
+        f"{sandbox.url}/core", CoreSystemCredentials("wrong-token"), egress=LOOPBACK_EGRESS
+    ) as intruder:
         with pytest.raises(PermanentPartnerError) as caught:
             await intruder.ping()
         assert (caught.value.code, caught.value.status) == ("unauthorized", 401)

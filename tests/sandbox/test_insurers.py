@@ -17,6 +17,7 @@ from gateway.partners.errors import PermanentPartnerError, TransientPartnerError
 from gateway.partners.insurer_rest import InsurerRestClient
 from gateway.partners.insurer_soap import InsurerSoapClient, load_wsdl
 from sandbox.server import SandboxServer
+from tests.loopback import LOOPBACK_EGRESS
 
 TODAY = "2025-11-24"
 JULY = (date(2025, 7, 1), date(2025, 7, 31))
@@ -45,7 +46,9 @@ async def get(sandbox: SandboxServer, path: str, params: dict[str, str], auth: t
 
 
 def soap(sandbox: SandboxServer, insurer: str = "allianz", password: str = "sandbox", **kw: Any) -> InsurerSoapClient:
-    return InsurerSoapClient(f"{sandbox.url}/insurers/soap/{insurer}", insurer, "broker-1", password, **kw)
+    return InsurerSoapClient(
+        f"{sandbox.url}/insurers/soap/{insurer}", insurer, "broker-1", password, egress=LOOPBACK_EGRESS, **kw
+    )
 
 
 def rest(
@@ -53,7 +56,9 @@ def rest(
 ) -> InsurerRestClient:
     opts = {"product": "property"} if options is None and source == "warta" else options
     password = kw.pop("password", "sandbox")
-    return InsurerRestClient(f"{sandbox.url}/insurers/rest/{source}", source, "broker-1", password, opts, **kw)
+    return InsurerRestClient(
+        f"{sandbox.url}/insurers/rest/{source}", source, "broker-1", password, opts, egress=LOOPBACK_EGRESS, **kw
+    )
 
 
 async def collect(client: InsurerSoapClient | InsurerRestClient, start: date, end: date) -> list[list[dict[str, Any]]]:
@@ -63,8 +68,9 @@ async def collect(client: InsurerSoapClient | InsurerRestClient, start: date, en
 
 async def test_wsdl_loads_in_zeep(sandbox: SandboxServer) -> None:
     url = f"{sandbox.url}/insurers/soap/zurich?wsdl"
-    document = await load_wsdl(url, partner="zurich")
-    assert await load_wsdl(url, partner="zurich") is document  # cached, loaded once
+    async with LOOPBACK_EGRESS.client() as http:
+        document = await load_wsdl(url, http, partner="zurich")
+        assert await load_wsdl(url, http, partner="zurich") is document  # cached, loaded once
     operations = next(iter(document.bindings.values()))._operations
     assert set(operations) == {"GetPortfolio", "GetPolicy", "Ping"}
     async with soap(sandbox, "zurich") as client:
@@ -196,7 +202,7 @@ async def test_partner_outage_is_transient(sandbox: SandboxServer) -> None:
             with pytest.raises(TransientPartnerError):
                 await call()
         with pytest.raises(TransientPartnerError):
-            await load_wsdl(f"{sandbox.url}/insurers/soap/prevoir?wsdl", partner="prevoir")
+            await load_wsdl(f"{sandbox.url}/insurers/soap/prevoir?wsdl", soap_client._http, partner="prevoir")
         await put(sandbox, "/_faults/insurers", {"timeout_rate": 1.0, "timeout_s": 2})
     async with rest(sandbox, timeout=0.3) as slow:
         with pytest.raises(TransientPartnerError):

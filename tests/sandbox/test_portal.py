@@ -11,9 +11,13 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.egress import ResponseTooLarge
 from gateway.partners.client_portal import ClientPortalClient, DeliveredFile
 from gateway.partners.errors import PermanentPartnerError, TransientPartnerError
 from sandbox.server import SandboxServer
+from tests.loopback import LOOPBACK_EGRESS
+
+MiB = 1 << 20
 
 TOKEN = "ptk_firm-tests"
 DAS = ["Fiscal", "DAS"]
@@ -21,7 +25,7 @@ DAS = ["Fiscal", "DAS"]
 
 @pytest.fixture
 async def portal(sandbox: SandboxServer) -> AsyncIterator[ClientPortalClient]:
-    async with ClientPortalClient(f"{sandbox.url}/portal", TOKEN) as client:
+    async with ClientPortalClient(f"{sandbox.url}/portal", TOKEN, egress=LOOPBACK_EGRESS) as client:
         yield client
 
 
@@ -62,7 +66,7 @@ async def set_portal_faults(admin: httpx.AsyncClient, **faults: float) -> None:
 async def test_folder_creation_is_idempotent(sandbox: SandboxServer, client_id: str) -> None:
     ids = []
     for _ in range(2):  # a fresh client each time, so its folder cache cannot hide a duplicate
-        async with ClientPortalClient(f"{sandbox.url}/portal", TOKEN) as portal:
+        async with ClientPortalClient(f"{sandbox.url}/portal", TOKEN, egress=LOOPBACK_EGRESS) as portal:
             ids.append(await portal.ensure_folder_path(client_id, ["Fiscal", "DAS", "2026"]))
             folders = await portal.list_folders(client_id)
     assert ids[0] == ids[1]
@@ -182,7 +186,7 @@ async def test_known_client_is_deterministic(portal: ClientPortalClient) -> None
 
 
 async def test_bad_token_is_rejected(sandbox: SandboxServer, client_id: str) -> None:
-    async with ClientPortalClient(f"{sandbox.url}/portal", "not-a-token") as portal:
+    async with ClientPortalClient(f"{sandbox.url}/portal", "not-a-token", egress=LOOPBACK_EGRESS) as portal:
         with pytest.raises(PermanentPartnerError) as rejected:
             await portal.get_client(client_id)
     assert (rejected.value.status, rejected.value.code) == (401, "unauthorized")
@@ -236,11 +240,13 @@ async def test_content_source(sandbox: SandboxServer, admin: httpx.AsyncClient, 
     doc_url = f"{sandbox.url}/portal/_content/doc-{uuid.uuid4().hex[:8]}"
     stored = await admin.put(doc_url, content=b"%PDF das", headers={"content-type": "application/pdf"})
     assert stored.status_code == 204
-    assert await portal.fetch_content(doc_url) == b"%PDF das"
+    assert await portal.fetch_content(doc_url, max_size=8) == b"%PDF das"
+    with pytest.raises(ResponseTooLarge):  # over the document size limit: refused, not read
+        await portal.fetch_content(doc_url, max_size=7)
     with pytest.raises(PermanentPartnerError) as gone:
-        await portal.fetch_content(f"{sandbox.url}/portal/_content/never-stored")
+        await portal.fetch_content(f"{sandbox.url}/portal/_content/never-stored", max_size=MiB)
     assert (gone.value.status, gone.value.code) == (404, "content_unavailable")
     await set_portal_faults(admin, error_rate=1.0)
     with pytest.raises(TransientPartnerError) as flaky:
-        await portal.fetch_content(doc_url)
+        await portal.fetch_content(doc_url, max_size=MiB)
     assert flaky.value.code == "content_unavailable"

@@ -1,0 +1,337 @@
+"""The egress guard: every request Ponte sends leaves through one checked httpx transport.
+
+Ponte calls URLs that tenants and partners hand it (insurer ``base_url``, the core-system and
+client-portal addresses, a document's ``content_url``, event endpoints), so without a guard a
+tenant could point it at ``http://169.254.169.254/``, at the gateway's own ``/metrics`` or at
+the private network and read the answer back. The guard:
+
+- allows ``http``/``https`` only, and ``http`` only with ``PONTE_EGRESS_ALLOW_HTTP`` (dev, tests);
+- resolves the host *at connect time* and connects to the address it checked (never resolving
+  twice), so a name that rebinds to a private address after a configuration check is refused;
+- refuses loopback, private (RFC 1918, ULA), shared, link-local (metadata), multicast,
+  unspecified and reserved addresses, and IPv6 forms that embed them (``::ffff:127.0.0.1``,
+  6to4, NAT64); integer and short IPv4 spellings (``2130706433``) resolve to what they mean first;
+- lets through only what ``PONTE_EGRESS_ALLOW`` names (CIDRs or ``host:port``), which
+  ``ponte dev`` sets to exactly the sandbox;
+- checks every redirect hop the same way (httpx sends each hop through the transport), and
+  caps response bodies (``EgressPolicy.max_response_bytes``, or ``max_bytes(n)`` per request).
+
+Use it like this (``runtime.egress`` is ``EgressPolicy.from_settings(settings)``):
+
+- ``runtime.http`` is already ``runtime.egress.client()``: share it, or call ``client(...)``
+  for one with other timeouts/base_url/auth. Never build a bare ``httpx.AsyncClient`` for
+  outbound calls.
+- ``await runtime.egress.check_url(url)`` when a tenant saves an address; it raises
+  ``EgressRefused`` which ``refusal_problem(exc, pointer)`` turns into a 422 with a pointer.
+- A refusal at send time raises ``EgressRefused`` (a ``PermanentPartnerError`` with code
+  ``egress_refused``), so tasks and deliveries fail at once with that code; an oversized body
+  raises ``ResponseTooLarge`` (code ``response_too_large``). Neither is retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import typing
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import httpcore
+import httpx
+
+from gateway.errors import FieldError, Unprocessable
+from gateway.partners.errors import PermanentPartnerError
+from gateway.settings import Settings
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+# Cloud metadata services, named so a refusal says what was hit (all are non-global anyway).
+METADATA = frozenset(
+    ipaddress.ip_address(a) for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254", "100.100.100.200")
+)
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+MAX_BYTES_EXTENSION = "ponte_max_response_bytes"
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+DEFAULT_LIMITS = httpx.Limits(max_connections=100)
+
+
+class EgressRefused(PermanentPartnerError):
+    """An outbound request the egress policy does not allow; never retried."""
+
+    code = "egress_refused"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, code=self.code)
+
+
+class ResponseTooLarge(PermanentPartnerError):
+    code = "response_too_large"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, code=self.code)
+
+
+def refusal_problem(exc: EgressRefused, pointer: str) -> Unprocessable:
+    """The 422 a configuration endpoint answers when an address it was given is refused."""
+    return Unprocessable(exc.detail, errors=[FieldError(pointer=pointer, detail=exc.detail)])
+
+
+async def check_configured_url(policy: EgressPolicy, url: str, *, pointer: str) -> None:
+    """``policy.check_url`` for an address in a request body: a refusal is a 422 at ``pointer``."""
+    try:
+        await policy.check_url(url)
+    except EgressRefused as exc:
+        raise refusal_problem(exc, pointer) from exc
+
+
+def blocked_reason(address: IPAddress) -> str | None:
+    """Why ``address`` may not be reached, or None when it is a public unicast address."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour or (address.teredo or (None, None))[1]
+        if embedded is None and address in NAT64:
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None:
+            inner = blocked_reason(embedded)
+            return f"embeds {embedded}, which is {inner}" if inner else None
+    checks = (
+        (address in METADATA, "a cloud metadata address"),
+        (address.is_unspecified, "unspecified"),
+        (address.is_loopback, "loopback"),
+        (address.is_link_local, "link-local"),
+        (address.is_multicast, "multicast"),
+        (address.is_private, "private"),
+        (address.is_reserved, "reserved"),
+        (not address.is_global, "not publicly routable"),
+    )
+    return next((reason for hit, reason in checks if hit), None)
+
+
+@dataclass(frozen=True)
+class AllowEntry:
+    """One allowlist entry: a network (any port) or a host:port (the name as written, or an IP)."""
+
+    network: IPNetwork | None = None
+    host: str | None = None
+    port: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> AllowEntry:
+        text = text.strip()
+        try:
+            return cls(network=ipaddress.ip_network(text, strict=False))
+        except ValueError:
+            pass
+        host, sep, port = text.rpartition(":")
+        if not sep or not port.isdigit() or not host:
+            raise ValueError(f"egress allowlist entry {text!r} is neither a CIDR nor host:port")
+        return cls(host=host.strip("[]").lower(), port=int(port))
+
+    def admits(self, host: str, port: int, address: IPAddress) -> bool:
+        if self.network is not None:
+            return address.version == self.network.version and address in self.network
+        if port != self.port:
+            return False
+        if self.host == host.lower():
+            return True
+        try:
+            return ipaddress.ip_address(self.host or "") == address
+        except ValueError:
+            return False
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    """Addresses for ``host`` from the OS (getaddrinfo also reads ``2130706433`` as 127.0.0.1)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+class EgressPolicy:
+    """What Ponte may connect to. Build with ``from_settings``; tests pass a stub ``resolver``."""
+
+    # A plain class, not a dataclass: Litestar's signature models would try to type its fields.
+    def __init__(
+        self,
+        allow: Iterable[AllowEntry] = (),
+        *,
+        allow_http: bool = False,
+        max_response_bytes: int = 16 * 1024 * 1024,
+        resolver: Resolver = system_resolver,
+    ) -> None:
+        self.allow = tuple(allow)
+        self.allow_http = allow_http
+        self.max_response_bytes = max_response_bytes
+        self.resolver = resolver
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, resolver: Resolver = system_resolver) -> EgressPolicy:
+        return cls(
+            allow=parse_allowlist(settings.egress_allow.split(",")),
+            allow_http=settings.egress_allow_http,
+            max_response_bytes=settings.egress_max_response_bytes,
+            resolver=resolver,
+        )
+
+    def check_scheme(self, url: httpx.URL) -> None:
+        if url.scheme == "https" or (url.scheme == "http" and self.allow_http):
+            return
+        allowed = "http or https" if self.allow_http else "https"
+        raise EgressRefused(f"{url.scheme or 'a missing'} scheme refused: only {allowed} is allowed")
+
+    async def addresses(self, host: str, port: int) -> list[str]:
+        """The resolved addresses of ``host`` Ponte may connect to; ``EgressRefused`` if none.
+
+        Only checked addresses are returned, and the caller connects to them directly, so what
+        was checked is what is reached. A DNS failure is an ``httpcore.ConnectError`` (transient).
+        """
+        try:
+            resolved = [str(ipaddress.ip_address(host.strip("[]")))]
+        except ValueError:
+            try:
+                resolved = await self.resolver(host, port)
+            except OSError as exc:
+                raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
+        allowed: list[str] = []
+        reasons: list[str] = []
+        for text in resolved:
+            address = ipaddress.ip_address(text.split("%", 1)[0])  # drop an IPv6 zone id
+            reason = blocked_reason(address)
+            if reason is None or any(entry.admits(host, port, address) for entry in self.allow):
+                allowed.append(text)
+            else:
+                reasons.append(f"{address} is {reason}")
+        if not allowed:
+            detail = "; ".join(reasons) or "it resolves to no address"
+            raise EgressRefused(f"destination {host}:{port} refused: {detail}")
+        return allowed
+
+    async def check_url(self, url: str) -> None:
+        """Configuration-time check of an address a tenant gives; raises ``EgressRefused``.
+
+        A name that does not resolve now is refused too: an address must work when saved.
+        """
+        try:
+            parsed = httpx.URL(url)
+        except httpx.InvalidURL as exc:
+            raise EgressRefused(f"not a valid URL: {exc}") from exc
+        self.check_scheme(parsed)
+        if not parsed.host:
+            raise EgressRefused("the URL has no host")
+        try:
+            await self.addresses(parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80))
+        except httpcore.ConnectError as exc:
+            raise EgressRefused(str(exc)) from exc
+
+    def transport(self, **kwargs: typing.Any) -> GuardedTransport:
+        return GuardedTransport(self, **kwargs)
+
+    def client(self, **kwargs: typing.Any) -> httpx.AsyncClient:
+        """A guarded ``httpx.AsyncClient``: default timeouts, redirects not followed unless asked
+        (``follow_redirects=True``; every hop is checked), bodies capped. Other kwargs pass through."""
+        limits = kwargs.pop("limits", DEFAULT_LIMITS)
+        kwargs.setdefault("timeout", DEFAULT_TIMEOUT)
+        kwargs.setdefault("max_redirects", 5)
+        return httpx.AsyncClient(transport=self.transport(limits=limits), **kwargs)
+
+
+def max_bytes(limit: int) -> dict[str, typing.Any]:
+    """Per-request body cap: ``client.get(url, extensions=max_bytes(n))``."""
+    return {MAX_BYTES_EXTENSION: limit}
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network layer with the policy in front of every TCP connect."""
+
+    def __init__(self, policy: EgressPolicy) -> None:
+        self._policy = policy
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        # TLS still verifies the certificate against the URL's host: httpcore passes it as
+        # server_hostname when it upgrades the stream returned here.
+        last: Exception | None = None
+        for address in await self._policy.addresses(host, port):
+            try:
+                return await self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
+            except httpcore.ConnectError as exc:
+                last = exc
+        raise last or httpcore.ConnectError(f"cannot connect to {host}:{port}")
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        raise EgressRefused("unix sockets are refused")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class GuardedTransport(httpx.AsyncHTTPTransport):
+    """``httpx.AsyncHTTPTransport`` whose pool connects through ``GuardedBackend``.
+
+    httpx takes no network backend, so the pool is rebuilt with one; with ``transport=`` set,
+    httpx also ignores proxy environment variables, which would otherwise bypass the check.
+    """
+
+    def __init__(self, policy: EgressPolicy, *, limits: httpx.Limits = DEFAULT_LIMITS) -> None:
+        super().__init__(limits=limits)
+        self._policy = policy
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=GuardedBackend(policy),
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self._policy.check_scheme(request.url)
+        limit = int(request.extensions.get(MAX_BYTES_EXTENSION, self._policy.max_response_bytes))
+        response = await super().handle_async_request(request)
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            await response.aclose()
+            raise ResponseTooLarge(f"{request.url.host} announced {declared} bytes, over the {limit}-byte limit")
+        stream = typing.cast(httpx.AsyncByteStream, response.stream)
+        return httpx.Response(
+            status_code=response.status_code,
+            headers=response.headers,
+            stream=_CappedStream(stream, limit, request.url.host),
+            extensions=response.extensions,
+        )
+
+
+class _CappedStream(httpx.AsyncByteStream):
+    def __init__(self, inner: httpx.AsyncByteStream, limit: int, host: str) -> None:
+        self._inner, self._limit, self._host = inner, limit, host
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        seen = 0
+        async for chunk in self._inner:
+            seen += len(chunk)
+            if seen > self._limit:
+                raise ResponseTooLarge(f"{self._host} sent more than the {self._limit}-byte limit")
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class RefuseAllTransport(httpx.BaseTransport):
+    """For sync clients that must exist but never send (zeep's WSDL client, WSDLs are preloaded)."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        raise EgressRefused(f"synchronous request to {request.url.host} refused")
+
+
+def parse_allowlist(entries: Sequence[str]) -> tuple[AllowEntry, ...]:
+    return tuple(AllowEntry.parse(e) for e in entries if e.strip())
