@@ -162,7 +162,7 @@ class DocumentPortalController(Controller):
         "/clients/{client_id:str}/folders",
         operation_id="ListPortalClientFolders",
         summary="A model client's folder names",
-        problems=PARTNER_PROBLEMS,
+        problems={422: "The client-portal integration has no token yet, or the portal refused.", **PARTNER_PROBLEMS},
     )
     async def client_folders(
         self, session: AsyncSession, runtime: Runtime, tenant_id: uuid.UUID, client_id: str

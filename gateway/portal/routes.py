@@ -42,7 +42,7 @@ class CoreSystemConnectionController(Controller):
         operation_id="CheckCoreSystem",
         summary="Call the core system's health check",
         status_code=200,
-        problems=PARTNER_PROBLEMS,
+        problems={404: "The core-system connection is not configured yet.", **PARTNER_PROBLEMS},
     )
     async def check(
         self, session: AsyncSession, runtime: Runtime, tenant_id: uuid.UUID
