@@ -67,6 +67,13 @@ _DESCRIPTIONS = {
 }
 
 
+# For ``problems=`` on a handler that calls a partner while the client waits.
+PARTNER_PROBLEMS = {
+    502: "The partner answered something that could not be used.",
+    503: "The partner did not answer in time or could not be reached; try again later.",
+}
+
+
 @dataclass(frozen=True)
 class OperationInfo:
     """What a problem rule sees of one operation."""
@@ -158,11 +165,16 @@ def _complete_operation(info: OperationInfo, components: dict[str, Any]) -> None
     body_type = info.handler.opt.get("request_body")
     if body_type is not None:
         (schema,), defs = _schema_components([body_type])
+        _mark_datetimes(defs, [body_type])
         components.update(defs)
+        if "discriminator" in schema and "anyOf" in schema:  # exactly one member matches its tag
+            schema["oneOf"] = schema.pop("anyOf")
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
     if _idempotent(info.path, info.method):
         op.setdefault("parameters", []).append(_idempotency_parameter())
     statuses = _statuses(info)
+    if info.method in ("POST", "PUT", "PATCH", "DELETE"):
+        statuses.add(409)  # a write can conflict with the resource's current state
     if _idempotent(info.path, info.method):
         statuses |= {409, 422}
     responses: dict[str, Any] = op.setdefault("responses", {})
@@ -176,6 +188,59 @@ def _complete_operation(info: OperationInfo, components: dict[str, Any]) -> None
         responses.setdefault(str(status), _problem_response(status, descriptions.get(status)))
 
 
+_OPTIONAL_BODIES: set[int] = set()
+
+
+def _walk_structs(info: Any, seen: dict[str, Any]) -> None:
+    if isinstance(info, msgspec.inspect.StructType):
+        if info.cls.__name__ in seen:
+            return
+        seen[info.cls.__name__] = info
+        for f in info.fields:
+            _walk_structs(f.type, seen)
+    for attr in ("types", "item_type", "key_type", "value_type", "item_types"):
+        inner = getattr(info, attr, None)
+        for item in inner if isinstance(inner, tuple) else [inner] if inner is not None else []:
+            _walk_structs(item, seen)
+
+
+def _mark_datetimes(defs: dict[str, Any], types: list[Any]) -> None:
+    """msgspec also takes a date-time without an offset, so it claims no ``format``; Litestar's
+    own schemas say ``date-time`` for the same fields, and so do these."""
+    structs: dict[str, Any] = {}
+    for info in msgspec.inspect.multi_type_info(types):
+        _walk_structs(info, structs)
+    for name, info in structs.items():
+        for f in info.fields:
+            members = f.type.types if isinstance(f.type, msgspec.inspect.UnionType) else (f.type,)
+            if not any(isinstance(m, msgspec.inspect.DateTimeType) for m in members):
+                continue
+            prop = defs.get(name, {}).get("properties", {}).get(f.encode_name, {})
+            for member in prop.get("anyOf", [prop]):
+                if member.get("type") == "string":
+                    member["format"] = "date-time"
+
+
+def _body_schemas(components: dict[str, Any], handlers: Iterable[HTTPRouteHandler]) -> dict[int, dict[str, Any]]:
+    """Request bodies described by msgspec, the library that validates them, so the schema says
+    what is enforced (nested constraints, ``forbid_unknown_fields``, tags). Struct components of
+    the same name are replaced; returns each handler's body schema by ``id(handler)``."""
+    typed = [
+        (handler, data.annotation)
+        for handler in handlers
+        if (data := handler.parsed_fn_signature.parameters.get("data")) is not None
+    ]
+    if not typed:
+        return {}
+    for handler, _ in typed:
+        if handler.parsed_fn_signature.parameters["data"].has_default:
+            _OPTIONAL_BODIES.add(id(handler))
+    schemas, defs = _schema_components(annotation for _, annotation in typed)
+    _mark_datetimes(defs, [annotation for _, annotation in typed])
+    components.update(defs)
+    return {id(handler): schema for (handler, _), schema in zip(typed, schemas, strict=True)}
+
+
 def derive_contract(app: Litestar, document: dict[str, Any]) -> dict[str, Any]:
     """The generated ``document`` completed as the module docstring says (a new dict)."""
     doc = copy.deepcopy(document)
@@ -183,6 +248,7 @@ def derive_contract(app: Litestar, document: dict[str, Any]) -> dict[str, Any]:
     _, problem_defs = _schema_components([Problem])
     components.update(problem_defs)
     handlers = _handlers(app)
+    body_schemas = _body_schemas(components, handlers.values())
     used_tags: set[str] = set()
     for path, item in doc.get("paths", {}).items():
         for method, op in item.items():
@@ -191,6 +257,9 @@ def derive_contract(app: Litestar, document: dict[str, Any]) -> dict[str, Any]:
                 continue
             used_tags.update(op.get("tags", []))
             info = OperationInfo(path, method.upper(), handler, op, secured=not is_public(path))
+            if id(handler) in body_schemas and "requestBody" in op:
+                op["requestBody"]["content"]["application/json"]["schema"] = body_schemas[id(handler)]
+                op["requestBody"]["required"] = id(handler) not in _OPTIONAL_BODIES
             _complete_operation(info, components)
     known = [{"name": name, "description": text} for name, text in TAGS.items() if name in used_tags]
     doc["tags"] = known + [{"name": name} for name in sorted(used_tags - TAGS.keys())]

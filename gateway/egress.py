@@ -158,15 +158,15 @@ class EgressPolicy:
         *,
         allow_http: bool = False,
         max_response_bytes: int = 16 * 1024 * 1024,
-        resolver: Resolver = system_resolver,
+        resolver: Resolver | None = None,
     ) -> None:
         self.allow = tuple(allow)
         self.allow_http = allow_http
         self.max_response_bytes = max_response_bytes
-        self.resolver = resolver
+        self.resolver = resolver or system_resolver  # looked up now: the test suite swaps it
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, resolver: Resolver = system_resolver) -> EgressPolicy:
+    def from_settings(cls, settings: Settings, *, resolver: Resolver | None = None) -> EgressPolicy:
         return cls(
             allow=parse_allowlist(settings.egress_allow.split(",")),
             allow_http=settings.egress_allow_http,

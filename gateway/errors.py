@@ -274,6 +274,7 @@ exception_handlers: dict[Any, Any] = {
     HTTPException: handle_http_exception,
     PartnerError: handle_partner_error,
     httpx.HTTPError: handle_partner_error,
+    httpx.InvalidURL: handle_partner_error,
     DBAPIError: handle_database_error,
     Exception: handle_unexpected,
 }

@@ -28,13 +28,15 @@ from gateway.settings import Settings, load_settings
 from sandbox.server import SandboxServer
 from tests.cli_support import api_over_asgi  # noqa: F401 - a fixture for CLI tests
 from tests.factories import TenantFactory
-from tests.loopback import LOOPBACK_ALLOW
+from tests.loopback import LOOPBACK_ALLOW, guard_name_resolution
 
 OPERATOR_KEY = "op-test-key"
 
 # `ponte` commands read .ponte/env for unset variables; a developer's running `ponte dev` must
 # not leak into the tests through it.
 os.environ["PONTE_DATA_DIR"] = tempfile.mkdtemp(prefix="ponte-test-data-")
+# No test asks the machine's (non-loopback) DNS about a name: see tests/loopback.py.
+guard_name_resolution()
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from gateway.db.base import utcnow
 from gateway.documents import schemas, templates
 from gateway.documents.models import PortalIntegration
 from gateway.egress import check_configured_url
-from gateway.errors import FieldError, NotFound, ServiceUnavailable, Unprocessable
+from gateway.errors import Conflict, FieldError, NotFound, ServiceUnavailable, Unprocessable
 from gateway.partners.client_portal import ClientPortalClient, DeliveredFile, PortalConflictError
 from gateway.partners.errors import PermanentPartnerError, TransientPartnerError
 from gateway.runtime import Runtime
@@ -97,10 +97,7 @@ async def check_integration(session: AsyncSession, tenant_id: uuid.UUID, runtime
     """Ask the portal whether it accepts the stored token; on success deliveries may start."""
     integration = await get_integration(session, tenant_id)
     if integration is None or integration.token_encrypted is None:
-        raise Unprocessable(
-            "Set the portal token first (PUT /v1/document-portal/integration).",
-            errors=[FieldError(pointer="/token", detail="not set")],
-        )
+        raise Conflict("Set the portal token first (PUT /v1/document-portal/integration).")
     await _check(runtime, integration)
     await session.flush()
     return await describe(session, tenant_id, runtime.settings)
@@ -239,7 +236,7 @@ async def model_client_folders(
     """Folder paths of a client chosen as model: only names are read, never files."""
     integration = await get_integration(session, tenant_id)
     if integration is None or integration.token_encrypted is None:
-        raise Unprocessable("Configure the client-portal integration (token) first.")
+        raise Conflict("Set the portal token first (PUT /v1/document-portal/integration).")
     try:
         folders = await portal_client(runtime, integration).list_folders(client_id)
     except TransientPartnerError as exc:

@@ -10,6 +10,7 @@ from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.contract import PARTNER_PROBLEMS
 from gateway.documents import dashboard, error_guide, integration, schemas, templates
 from gateway.documents.models import DeliveryStatus, DocumentDelivery, DocumentTemplate
 from gateway.errors import NotFound
@@ -121,6 +122,7 @@ class DocumentTemplateController(Controller):
         "/destinations",
         operation_id="SetDocumentTemplateDestinations",
         summary="One destination folder for many templates",
+        problems=PARTNER_PROBLEMS,
     )
     async def set_destinations(
         self, session: AsyncSession, runtime: Runtime, tenant_id: uuid.UUID, data: schemas.TemplateDestinationBulk
@@ -161,7 +163,7 @@ class DocumentPortalController(Controller):
         "/integration",
         operation_id="UpdatePortalIntegration",
         summary="Configure, enable or disable the integration",
-        problems=[503],  # enabling checks the token with the portal
+        problems=PARTNER_PROBLEMS,  # enabling checks the token with the portal
     )
     async def update_integration(
         self, session: AsyncSession, runtime: Runtime, tenant_id: uuid.UUID, data: schemas.PortalIntegrationUpdate
@@ -175,19 +177,29 @@ class DocumentPortalController(Controller):
         operation_id="CheckPortalIntegration",
         summary="Check the portal connection; deliveries wait for it",
         status_code=200,
-        problems=[503],
+        problems={
+            409: "The integration has no portal token yet.",
+            422: "The portal refused the stored token (pointer /token).",
+            503: PARTNER_PROBLEMS[503],
+        },
     )
     async def check_integration(
         self, session: AsyncSession, runtime: Runtime, tenant_id: uuid.UUID
     ) -> schemas.PortalIntegration:
-        """Asks the portal whether it accepts the stored token: 422 (``/token``) if it refuses,
-        503 if it does not answer. Until a check succeeds deliveries fail ``portal_unchecked``."""
+        """Asks the portal whether it accepts the stored token: 409 if none is stored yet, 422
+        (``/token``) if the portal refuses it, 503 if it does not answer. Until a check succeeds
+        deliveries fail ``portal_unchecked``."""
         return await integration.check_integration(session, tenant_id, runtime)
 
     @get(
         "/clients/{client_id:str}/folders",
         operation_id="ListPortalClientFolders",
         summary="A model client's folder names",
+        problems={
+            409: "The integration has no portal token yet.",
+            422: "The portal refused to show that client.",
+            **PARTNER_PROBLEMS,
+        },
     )
     async def client_folders(
         self, session: AsyncSession, runtime: Runtime, tenant_id: uuid.UUID, client_id: str

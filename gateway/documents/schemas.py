@@ -9,8 +9,12 @@ from typing import Annotated
 import msgspec
 
 from gateway.documents.models import DeliveryStatus
+from gateway.inputs import HeaderToken, HttpUrl
 
-FolderName = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^/\s]([^/]*[^/\s])?$")]
+# No "/" and no blank or control character at either end. Spelled out rather than \s, which
+# Python and the JSON Schema (ECMA-262) regex dialect read differently.
+_EDGE = r"[^/\x00-\x20\x7f-\xa0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff]"
+FolderName = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=rf"^{_EDGE}([^/]*{_EDGE})?$")]
 FolderPath = Annotated[
     list[FolderName],
     msgspec.Meta(min_length=1, max_length=10, description='Folder names from the root, e.g. ["Fiscal", "DAS"]'),
@@ -100,8 +104,8 @@ class PortalIntegration(msgspec.Struct):
 
 class PortalIntegrationUpdate(msgspec.Struct):
     enabled: bool
-    base_url: Annotated[str, msgspec.Meta(pattern=r"^https?://", max_length=500)] | None = None  # default: sandbox
-    token: Annotated[str, msgspec.Meta(min_length=1, max_length=500)] | None = None  # omit to keep the stored one
+    base_url: HttpUrl | None = None  # default: sandbox
+    token: HeaderToken | None = None  # omit to keep the stored one
     # "Habilitar configuração de pastas padrão nos documentos": apply department defaults too.
     apply_default_folders: bool = False
 

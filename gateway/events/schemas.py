@@ -2,17 +2,26 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 
+from gateway.events.catalogue import EVENT_TYPES
+from gateway.inputs import HttpUrl
+
 DeliveryStatus = Literal["pending", "sending", "succeeded", "failed"]
 
-EventTypeName = Annotated[str, msgspec.Meta(max_length=100, description="A name from GET /v1/event-types")]
+# The catalogue's names, so the spec lists them (an enum) and msgspec refuses any other.
+if TYPE_CHECKING:
+    EventTypeName = str
+else:
+    EventTypeName = Annotated[
+        Literal[tuple(EVENT_TYPES)], msgspec.Meta(description="A name from GET /v1/event-types")
+    ]
 
 
 class EventEndpointCreate(msgspec.Struct, forbid_unknown_fields=True):
-    url: Annotated[str, msgspec.Meta(min_length=1, max_length=2048, examples=["https://erp.example.com/ponte"])]
+    url: HttpUrl
     description: Annotated[str, msgspec.Meta(max_length=500)] = ""
     event_types: Annotated[
         list[EventTypeName], msgspec.Meta(max_length=50, description="Types to receive; empty means all")
@@ -21,7 +30,7 @@ class EventEndpointCreate(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class EventEndpointUpdate(msgspec.Struct, forbid_unknown_fields=True):
-    url: Annotated[str, msgspec.Meta(min_length=1, max_length=2048)] | None = None
+    url: HttpUrl | None = None
     description: Annotated[str, msgspec.Meta(max_length=500)] | None = None
     event_types: Annotated[list[EventTypeName], msgspec.Meta(max_length=50)] | None = None
 

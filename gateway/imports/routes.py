@@ -11,6 +11,7 @@ from litestar.params import Parameter
 from litestar.response import Stream
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.contract import PARTNER_PROBLEMS
 from gateway.errors import NotFound
 from gateway.imports import connections, health, preview, service
 from gateway.imports.catalogue import INSURERS
@@ -113,6 +114,7 @@ class ConnectionController(Controller):
     @post(
         "/{connection_id:uuid}/test", operation_id="TestInsurerConnection", status_code=200,
         summary="Call the insurer with the stored credentials (503: insurer down; 422: refused)",
+        problems=PARTNER_PROBLEMS,
     )  # fmt: skip
     async def test_connection(
         self, session: AsyncSession, runtime: Runtime, tenant_id: uuid.UUID, connection_id: uuid.UUID

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from gateway.imports import catalogue
+from gateway.inputs import HttpUrl
 from gateway.tasks.models import TaskStatus
 from gateway.tasks.schemas import Progress
 
@@ -78,7 +79,7 @@ class ConnectionCreate(msgspec.Struct, forbid_unknown_fields=True):
     insurer: str
     credentials: Credentials
     options: dict[str, str] = {}
-    base_url: str | None = None  # default: the sandbox's endpoint for the insurer
+    base_url: HttpUrl | None = None  # default: the sandbox's endpoint for the insurer
     schedule: Schedule = msgspec.field(default_factory=Schedule)
     enabled: bool = True
 
@@ -86,7 +87,7 @@ class ConnectionCreate(msgspec.Struct, forbid_unknown_fields=True):
 class ConnectionUpdate(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     credentials: Credentials | None = None
     options: dict[str, str] | None = None
-    base_url: str | None = None
+    base_url: HttpUrl | None = None
     schedule: Schedule | None = None
     enabled: bool | None = None
 

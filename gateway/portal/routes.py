@@ -9,6 +9,7 @@ from litestar import Controller, get, post, put
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.contract import PARTNER_PROBLEMS
 from gateway.db.base import utcnow
 from gateway.pagination import PageParams
 from gateway.portal import connection as core_connection
@@ -36,7 +37,13 @@ class CoreSystemConnectionController(Controller):
     async def read(self, session: AsyncSession, tenant_id: uuid.UUID) -> schemas.CoreSystemConnection:
         return views.connection(await core_connection.get(session, tenant_id))
 
-    @post("/check", operation_id="CheckCoreSystem", summary="Call the core system's health check", status_code=200)
+    @post(
+        "/check",
+        operation_id="CheckCoreSystem",
+        summary="Call the core system's health check",
+        status_code=200,
+        problems={404: "The core-system connection is not configured yet.", **PARTNER_PROBLEMS},
+    )
     async def check(
         self, session: AsyncSession, runtime: Runtime, tenant_id: uuid.UUID
     ) -> schemas.CoreSystemConnection:

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from gateway.inputs import HeaderToken, HttpUrl
 from gateway.tasks.schemas import Progress
 
 Frequency = Literal["on_demand", "hourly", "daily", "weekly"]
@@ -26,8 +27,8 @@ RequestKind = Literal[
 class CoreSystemConnectionUpdate(msgspec.Struct, kw_only=True):
     """The core system's address (default: the sandbox) and its token. The token is never returned."""
 
-    token: str
-    base_url: str | None = None
+    token: HeaderToken
+    base_url: HttpUrl | None = None
 
 
 class CoreSystemConnection(msgspec.Struct, kw_only=True):

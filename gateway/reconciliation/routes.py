@@ -11,6 +11,7 @@ from litestar.response import Stream
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.contract import PARTNER_PROBLEMS
 from gateway.db.base import utcnow
 from gateway.errors import Conflict
 from gateway.pagination import PageParams
@@ -35,6 +36,7 @@ class ReconciliationController(Controller):
         "/establishment",
         operation_id="UpdateBoavistaEstablishment",
         summary="Set the Boavista establishment; enabling checks it and wires the return webhook",
+        problems=PARTNER_PROBLEMS,
     )
     async def update_establishment(
         self, session: AsyncSession, runtime: Runtime, tenant_id: uuid.UUID, data: schemas.EstablishmentSettingUpdate
@@ -47,6 +49,7 @@ class ReconciliationController(Controller):
         "/sales",
         operation_id="ReceiveCardSales",
         summary="Receive up to 1,000 ERP card sales; idempotent on sale_id, invalid rows rejected one by one",
+        status_code=200,
         responses={
             207: ResponseSpec(data_container=schemas.CardSaleBatchResult, description="Some rows were rejected")
         },
@@ -142,6 +145,7 @@ class ReconciliationController(Controller):
         operation_id="StartReconciliationRun",
         summary="Fetch the last three days from Boavista, match, expire and remit now",
         status_code=202,
+        problems={404: "Boavista is not configured for this tenant.", 409: "A run is already queued or running."},
     )
     async def start_run(self, session: AsyncSession, tenant_id: uuid.UUID) -> Task:
         """One run at a time per tenant: a run still queued or running answers 409 with its id."""

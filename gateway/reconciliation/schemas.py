@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from gateway.errors import FieldError
+from gateway.inputs import HeaderToken, HttpUrl
 
 Code = Annotated[
     str,
@@ -31,8 +32,8 @@ class EstablishmentSettingUpdate(msgspec.Struct, forbid_unknown_fields=True):
 
     enabled: bool
     establishment_code: Code | None = None
-    api_token: Annotated[str, msgspec.Meta(min_length=1, max_length=500)] | None = None
-    base_url: Annotated[str, msgspec.Meta(pattern=r"^https?://", max_length=500)] | None = None
+    api_token: HeaderToken | None = None
+    base_url: HttpUrl | None = None
     timezone: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
 
 

@@ -8,7 +8,7 @@ type's schema is stored as ``rejected`` (for audit) and answered 422 with ``erro
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import msgspec
 
@@ -138,3 +138,21 @@ def source_family(source: str) -> str:
 
 def accepts(event_type: EventType, source: str) -> bool:
     return source_family(source) in event_type.sources
+
+
+def _envelope(event: EventType) -> Any:
+    """The envelope of one event type, tagged on ``type``, for the intake's documented body."""
+    name = "".join(part.title() for part in event.name.replace("_", ".").split(".")) + "Event"
+    return msgspec.defstruct(
+        name,
+        [("data", event.schema), ("timestamp", datetime | None, None)],
+        tag_field="type",
+        tag=event.name,
+        module=__name__,
+        namespace={"__doc__": f"{event.description} Sent by: {', '.join(event.sources)}."},
+    )
+
+
+# What a partner may post to the intake, discriminated on ``type`` (documentation of the same
+# schemas the intake validates ``data`` against).
+EventEnvelope = Union[tuple(_envelope(e) for e in EVENT_TYPES.values())]  # type: ignore[valid-type]  # noqa: UP007

@@ -15,7 +15,7 @@ from gateway.pagination import PageParams
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.webhooks import schemas, service
-from gateway.webhooks.events import EVENT_TYPES
+from gateway.webhooks.events import EVENT_TYPES, EventEnvelope
 from gateway.webhooks.intake import IntakeWriter
 from gateway.webhooks.models import WebhookEndpoint, WebhookEvent
 from gateway.webhooks.schemas import EventStatus
@@ -67,6 +67,14 @@ INTAKE_DESCRIPTION = (
 )
 
 
+_HEADER_DOCS = {
+    "id": "Unique message id; a redelivery repeats it (deduplicated per endpoint). `svix-id` accepted too.",
+    "timestamp": "Unix seconds when signed; more than 5 minutes off is refused. `svix-timestamp` accepted too.",
+    "signature": "`v1,<base64 HMAC-SHA256 of {webhook-id}.{webhook-timestamp}.{body}>` with the endpoint's "
+    "`whsec_` secret, space-separated for several; any active secret matches. `svix-signature` accepted too.",
+}
+
+
 @post(
     "/v1/webhooks/{endpoint_id:uuid}",
     operation_id="ReceiveWebhook",
@@ -83,8 +91,22 @@ INTAKE_DESCRIPTION = (
         413: "The body is over the size limit; nothing is stored.",
         422: "The payload breaks its event type's schema; stored as rejected, not processed.",
     },
+    request_body=EventEnvelope,
 )
-async def receive_webhook(request: Request, endpoint_id: uuid.UUID, state: State) -> Response[schemas.Accepted]:  # type: ignore[type-arg]
+async def receive_webhook(
+    request: Request,  # type: ignore[type-arg]
+    endpoint_id: uuid.UUID,
+    state: State,
+    webhook_id: Annotated[str | None, Parameter(header="webhook-id", description=_HEADER_DOCS["id"])] = None,
+    webhook_timestamp: Annotated[
+        str | None, Parameter(header="webhook-timestamp", description=_HEADER_DOCS["timestamp"])
+    ] = None,
+    webhook_signature: Annotated[
+        str | None, Parameter(header="webhook-signature", description=_HEADER_DOCS["signature"])
+    ] = None,
+) -> Response[schemas.Accepted]:
+    # The headers are declared for the spec; intake reads them (or their svix-* aliases) itself,
+    # so a missing one is its 401, not a 400 here.
     body = await request.body()
     outcome = await intake_writer(state).receive(endpoint_id, body, request.headers)
     if outcome.intake_status == 422 and outcome.problem is not None:

@@ -72,3 +72,57 @@ async def test_huge_integer_in_a_body_is_a_4xx_problem(client, tenants) -> None:
     )
     assert r.status_code == 207, r.text
     assert r.json()["rejected"][0]["errors"][0]["pointer"] == "/items/0/gross_amount_cents"
+
+
+async def test_a_body_is_taken_as_its_schema_says_without_lenient_coercion(client, tenants) -> None:
+    t = await tenants.create()
+    r = await client.put("/v1/document-portal/integration", json={"enabled": 0}, headers=t.headers)
+    body = assert_problem(r, 422)
+    assert body["errors"][0]["pointer"] == "/enabled"
+    r = await client.post("/v1/tenants/00000000-0000-0000-0000-000000000000/keys", json={"name": 5}, headers=t.headers)
+    assert r.status_code in (403, 422)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"token": "t", "base_url": "http://exa mple.test"},  # httpx cannot parse it
+        {"token": "t", "base_url": "http://example.test:99999"},  # no such port
+        {"token": "t", "base_url": "https://[c2]:8443"},  # not an IPv6 address
+        {"token": "t", "base_url": "https://[1::2::3]"},  # two "::"
+        {"token": "tökén"},  # a header value must be ASCII
+    ],
+)
+async def test_partner_addresses_and_tokens_are_ones_a_client_can_send(client, tenants, body) -> None:
+    t = await tenants.create()
+    assert_problem(await client.put("/v1/portal/connection", json=body, headers=t.headers), 422)
+
+
+@pytest.mark.parametrize("value", ["0.5", "253402300800", "1e20"])
+async def test_a_date_time_parameter_takes_rfc3339_not_a_number(client, tenants, value) -> None:
+    t = await tenants.create()
+    body = assert_problem(await client.get("/v1/tasks", params={"created_to": value}, headers=t.headers), 400)
+    assert body["errors"][0]["pointer"] == "/created_to"
+
+
+async def test_an_integral_float_is_an_integer_as_json_schema_says(client, tenants) -> None:
+    t = await tenants.create()
+    r = await client.post("/v1/webhook-endpoints", json={"source": "boavista"}, headers=t.headers)
+    endpoint = r.json()["id"]
+    r = await client.post(f"/v1/webhook-endpoints/{endpoint}/rotate", json={"grace_seconds": 600.0}, headers=t.headers)
+    assert r.status_code == 201, r.text
+
+
+async def test_a_bracketed_ipv6_address_is_a_valid_partner_address(client, tenants) -> None:
+    t = await tenants.create()
+    body = {"token": "t", "base_url": "http://[::1]:9/core"}
+    r = await client.put("/v1/portal/connection", json=body, headers=t.headers)
+    # The pattern takes it; the egress guard then decides (the tests allow 127.0.0.1 only).
+    assert assert_problem(r, 422)["detail"] == "destination ::1:9 refused: ::1 is loopback"
+
+
+async def test_a_wrong_type_then_malformed_json_is_400_not_a_crash(client, operator_headers) -> None:
+    # A typed decode stops at the wrong type (a number, not an object) before the bad bytes.
+    headers = {**operator_headers, "Content-Type": "application/json"}
+    r = await client.post("/v1/tenants", content=b"0\xff\xfe", headers=headers)
+    assert_problem(r, 400)

@@ -29,7 +29,7 @@ async def test_new_firm_starts_on_but_refused_until_the_portal_is_checked(
 
     # Checking without a token, or with one the portal refuses, leaves it refused.
     r = await client.post("/v1/document-portal/integration/check", headers=t.headers)
-    assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/token"
+    assert r.status_code == 409 and "token first" in r.json()["detail"]
     body = {"enabled": True, "token": "not-a-portal-token", "base_url": f"{sandbox.url}/portal"}
     r = await client.put("/v1/document-portal/integration", json=body, headers=t.headers)
     assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/token"

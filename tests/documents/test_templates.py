@@ -96,7 +96,7 @@ async def test_bulk_destination_for_many_templates(client, tenants) -> None:
 async def test_model_client_tree_gives_folder_names_only(client, tenants, sandbox) -> None:
     t = await tenants.create()
     r = await client.get("/v1/document-portal/clients/model-1/folders", headers=t.headers)
-    assert r.status_code == 422  # no integration configured yet
+    assert r.status_code == 409  # no integration configured yet
     await enable_portal(client, sandbox.url, t, defaults=False)
     r = await client.get("/v1/document-portal/clients/model-1/folders", headers=t.headers)
     assert r.status_code == 200, r.text
