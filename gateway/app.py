@@ -23,7 +23,7 @@ from gateway.errors import exception_handlers
 from gateway.health.routes import live, ping, ready
 from gateway.idempotency.middleware import IdempotencyMiddleware
 from gateway.imports.portfolio import PolicyController
-from gateway.imports.routes import ConnectionController, ImportController, InsurerController
+from gateway.imports.routes import ConnectionController, ImportController, ImportPreviewController, InsurerController
 from gateway.inputs import check_request
 from gateway.observability import MetricsController, configure_logging, observe_requests
 from gateway.portal.record_routes import PortalDataController
@@ -63,6 +63,7 @@ ROUTES: list[ControllerRouterHandler] = [
     InsurerController,
     ConnectionController,
     ImportController,
+    ImportPreviewController,
     PolicyController,
     ReconciliationController,
     apidocs.assets_router(),

@@ -12,6 +12,7 @@ from arq import cron
 from arq.connections import RedisSettings
 
 import gateway.jobs
+import gateway.portal.tables
 from gateway.observability import configure_logging
 from gateway.queue import redis_settings
 from gateway.reconciliation.jobs import daily_cron as reconciliation_daily
@@ -50,6 +51,7 @@ class WorkerSettings:
     cron_jobs = [
         cron(sweep, second=_every(get_settings().sweep_interval_seconds), run_at_startup=True),
         cron(gateway.portal.jobs.start_due_syncs, second=0),  # each minute; one run per sync and period
+        cron(gateway.portal.tables.watch_tables, second=30),  # each minute; TISS sync when the tables move
         cron(gateway.imports.schedule.scheduled_imports, second=0),  # each minute; one task per connection a day
         cron(reconciliation_daily, minute=7),  # hourly; one run per tenant per local day
     ]

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from datetime import datetime
 from typing import Any
 
 import msgspec
 from sqlalchemy import Select, and_, select, update
 
 from gateway.db.base import utcnow
-from gateway.documents.integration import forget_portal_session, portal_session
+from gateway.documents import templates
+from gateway.documents.integration import forget_portal_session, portal_session, refusal
 from gateway.documents.models import DeliveryStatus, DocumentDelivery, DocumentTemplate, PortalIntegration
-from gateway.partners.client_portal import ClientPortalClient
+from gateway.partners.client_portal import ClientPortalClient, acting_as
 from gateway.partners.errors import PermanentPartnerError, TransientPartnerError
 from gateway.runtime import Runtime
 from gateway.tasks.runner import RetryTask, TaskContext, TaskFailed, TaskOutcome, autocommit
@@ -26,6 +28,7 @@ class Delivery(msgspec.Struct, frozen=True):
     """The columns a delivery attempt reads, with its template's folder and the integration."""
 
     client_id: str
+    employee: str | None
     template: str
     file_name: str
     content_type: str
@@ -36,12 +39,17 @@ class Delivery(msgspec.Struct, frozen=True):
     base_url: str | None
     token_encrypted: bytes | None
     enabled: bool | None
+    checked_at: datetime | None
 
     def integration(self, tenant_id: uuid.UUID) -> PortalIntegration | None:
         if self.base_url is None:
             return None
         return PortalIntegration(
-            tenant_id=tenant_id, base_url=self.base_url, token_encrypted=self.token_encrypted, enabled=self.enabled
+            tenant_id=tenant_id,
+            base_url=self.base_url,
+            token_encrypted=self.token_encrypted,
+            enabled=self.enabled,
+            checked_at=self.checked_at,
         )
 
 
@@ -61,6 +69,7 @@ def _claim_statement(delivery_id: uuid.UUID, tenant_id: uuid.UUID) -> Select[Any
         .values(status=DeliveryStatus.delivering, attempts=_D.attempts + 1, updated_at=utcnow())
         .returning(
             _D.client_id,
+            _D.employee,
             _D.template,
             _D.file_name,
             _D.content_type,
@@ -77,6 +86,7 @@ def _claim_statement(delivery_id: uuid.UUID, tenant_id: uuid.UUID) -> Select[Any
         PortalIntegration.base_url,
         PortalIntegration.token_encrypted,
         PortalIntegration.enabled,
+        PortalIntegration.checked_at,
     ).select_from(
         claimed.outerjoin(DocumentTemplate, template).outerjoin(
             PortalIntegration, PortalIntegration.tenant_id == tenant_id
@@ -122,10 +132,14 @@ async def deliver(ctx: TaskContext) -> TaskOutcome | None:
     if delivery is None:
         return TaskOutcome(result={"note": "already delivered or skipped"})
     integration = delivery.integration(ctx.tenant_id)
-    if integration is None or not integration.enabled or integration.token_encrypted is None:
+    if integration is not None and not integration.enabled:
         raise await _fail(
             ctx.runtime, delivery_id, "integration_disabled", "The client-portal integration is not enabled."
         )
+    if integration is None or integration.token_encrypted is None or integration.checked_at is None:
+        async with ctx.runtime.db.sessionmaker() as session:
+            unmapped = await templates.count_unmapped(session, ctx.tenant_id)
+        raise await _fail(ctx.runtime, delivery_id, "portal_unchecked", str(refusal(integration, unmapped)))
     if delivery.folder_path is None:
         raise await _fail(
             ctx.runtime, delivery_id, "template_unmapped", f"Template {delivery.template!r} has no destination folder."
@@ -136,9 +150,10 @@ async def deliver(ctx: TaskContext) -> TaskOutcome | None:
         sha = hashlib.sha256(content).hexdigest()
         if delivery.expected_sha256 and delivery.expected_sha256 != sha:
             raise PermanentPartnerError("the content does not match the sha256 sent with it", code="checksum_mismatch")
-        placed = await portal.deliver_file(
-            delivery.client_id, delivery.folder_path, delivery.file_name, content, delivery.content_type
-        )
+        with acting_as(delivery.employee):  # the portal applies this employee's folder permissions
+            placed = await portal.deliver_file(
+                delivery.client_id, delivery.folder_path, delivery.file_name, content, delivery.content_type
+            )
     except TransientPartnerError as exc:
         status = DeliveryStatus.failed if ctx.last_attempt else DeliveryStatus.queued  # queued: a retry is scheduled
         await _record(ctx.runtime, delivery_id, status=status, error_code=exc.code, error=exc.detail)

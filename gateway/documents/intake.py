@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.documents import templates
-from gateway.documents.integration import get_integration
+from gateway.documents.integration import get_integration, refusal
 from gateway.documents.models import DeliveryStatus, DocumentDelivery
 from gateway.tasks import service as tasks_service
 from gateway.webhooks.events import TaskCompleted, TaskDocument
@@ -28,7 +28,9 @@ def delivery_id(event_id: uuid.UUID, document_id: str) -> uuid.UUID:
     return uuid.uuid5(_IDS, f"{event_id}:{document_id}")
 
 
-def _first_verdict(doc: TaskDocument, enabled: bool, mapped: bool) -> tuple[str, str | None, str | None]:
+def _first_verdict(
+    doc: TaskDocument, enabled: bool, refused: str | None, mapped: bool
+) -> tuple[str, str | None, str | None]:
     """Status, error code and reason a delivery starts with."""
     if doc.origin == ACCOUNTING_ORIGIN:
         return (
@@ -38,6 +40,8 @@ def _first_verdict(doc: TaskDocument, enabled: bool, mapped: bool) -> tuple[str,
         )
     if not enabled:
         return DeliveryStatus.skipped, "integration_disabled", "The client-portal integration is not enabled."
+    if refused is not None:
+        return DeliveryStatus.failed, "portal_unchecked", refused
     if not mapped:
         return DeliveryStatus.failed, "template_unmapped", f"Template {doc.template!r} has no destination folder."
     return DeliveryStatus.queued, None, None
@@ -63,7 +67,10 @@ async def record_completed_task(
     if not data.documents:
         return 0
     integration = await get_integration(session, tenant_id)
-    enabled = bool(integration and integration.enabled)
+    enabled = integration is None or integration.enabled  # on by default for new firms
+    refused = refusal(integration, 0)
+    if refused is not None:  # the count is worth a query only when it is shown
+        refused = refusal(integration, await templates.count_unmapped(session, tenant_id))
     by_name = await templates.templates_by_name(
         session, tenant_id, (d.template for d in data.documents), data.department
     )
@@ -79,7 +86,7 @@ async def record_completed_task(
         if doc.id in known:
             continue
         known.add(doc.id)
-        status, code, reason = _first_verdict(doc, enabled, by_name[doc.template].folder_path is not None)
+        status, code, reason = _first_verdict(doc, enabled, refused, by_name[doc.template].folder_path is not None)
         content = _inline_content(doc) if status != DeliveryStatus.skipped else None
         row: dict[str, Any] = {
             "id": delivery_id(event_id, doc.id),

@@ -34,30 +34,50 @@ async def get_integration(session: AsyncSession, tenant_id: uuid.UUID) -> Portal
     return await session.get(PortalIntegration, tenant_id)
 
 
+def refusal(integration: PortalIntegration | None, unmapped: int) -> str | None:
+    """Why deliveries are refused right now (None: they are sent), with the unmapped count."""
+    if integration is not None and not integration.enabled:
+        return None  # disabled: documents are skipped, not refused
+    if integration is None or integration.token_encrypted is None or integration.checked_at is None:
+        return (
+            "Deliveries are refused until the client-portal connection is checked "
+            f"(set the token, then POST /v1/document-portal/integration/check); {unmapped} template(s) "
+            "have no destination folder."
+        )
+    return None
+
+
 async def describe(session: AsyncSession, tenant_id: uuid.UUID, settings: Settings) -> schemas.PortalIntegration:
     integration = await get_integration(session, tenant_id)
+    unmapped = await templates.count_unmapped(session, tenant_id)
     return schemas.PortalIntegration(
         base_url=integration.base_url if integration else default_base_url(settings),
-        enabled=bool(integration and integration.enabled),
+        enabled=integration.enabled if integration else True,
         token_set=bool(integration and integration.token_encrypted),
-        unmapped_templates=await templates.count_unmapped(session, tenant_id),
+        unmapped_templates=unmapped,
         updated_at=integration.updated_at if integration else None,
+        checked_at=integration.checked_at if integration else None,
+        refusal=refusal(integration, unmapped),
     )
 
 
 async def update_integration(
     session: AsyncSession, tenant_id: uuid.UUID, data: schemas.PortalIntegrationUpdate, runtime: Runtime
 ) -> schemas.PortalIntegration:
-    """Save the setting; enabling reports how many templates still have no destination."""
+    """Save the setting; enabling checks the connection (unless the current one already was)
+    and the answer reports how many templates still have no destination."""
     integration = await get_integration(session, tenant_id)
     if integration is None:
         integration = PortalIntegration(tenant_id=tenant_id, base_url=default_base_url(runtime.settings))
         session.add(integration)
     if data.base_url is not None:
         await check_configured_url(runtime.egress, data.base_url, pointer="/base_url")
+    if data.base_url is not None and data.base_url.rstrip("/") != integration.base_url:
         integration.base_url = data.base_url.rstrip("/")
+        integration.checked_at = None
     if data.token is not None:
         integration.token_encrypted = runtime.cipher.encrypt({"token": data.token})
+        integration.checked_at = None
     if data.enabled and not integration.token_encrypted:
         raise Unprocessable(
             "The portal token is needed to enable the integration.",
@@ -65,10 +85,38 @@ async def update_integration(
         )
     integration.enabled = data.enabled
     integration.updated_at = utcnow()
+    if data.enabled and integration.checked_at is None:
+        await _check(runtime, integration)
     if data.apply_default_folders:
         await templates.apply_default_folders(session, tenant_id, overwrite=False)
     await session.flush()
     return await describe(session, tenant_id, runtime.settings)
+
+
+async def check_integration(session: AsyncSession, tenant_id: uuid.UUID, runtime: Runtime) -> schemas.PortalIntegration:
+    """Ask the portal whether it accepts the stored token; on success deliveries may start."""
+    integration = await get_integration(session, tenant_id)
+    if integration is None or integration.token_encrypted is None:
+        raise Unprocessable(
+            "Set the portal token first (PUT /v1/document-portal/integration).",
+            errors=[FieldError(pointer="/token", detail="not set")],
+        )
+    await _check(runtime, integration)
+    await session.flush()
+    return await describe(session, tenant_id, runtime.settings)
+
+
+async def _check(runtime: Runtime, integration: PortalIntegration) -> None:
+    try:
+        await portal_client(runtime, integration).check()
+    except TransientPartnerError as exc:
+        raise ServiceUnavailable("The client portal is unavailable; try the check again.") from exc
+    except PermanentPartnerError as exc:
+        raise Unprocessable(
+            f"The client portal refused the connection: {exc.code}.",
+            errors=[FieldError(pointer="/token", detail="refused by the portal")],
+        ) from exc
+    integration.checked_at = utcnow()
 
 
 class RetryingPortalClient(ClientPortalClient):

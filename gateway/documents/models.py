@@ -39,14 +39,20 @@ class DocumentTemplate(TimestampedMixin, Base):
 
 
 class PortalIntegration(TimestampedMixin, Base):
-    """One per tenant: where the firm's client portal is and its token (encrypted)."""
+    """One per tenant: where the firm's client portal is and its token (encrypted).
+
+    A firm without a row has the integration on (the seed: new firms start with it enabled),
+    but nothing is delivered until ``checked_at`` says the portal accepted the current token.
+    """
 
     __tablename__ = "document_portal_integrations"
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
     base_url: Mapped[str] = mapped_column(String(500))
     token_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
-    enabled: Mapped[bool] = mapped_column(default=False)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    # When the portal last accepted this address and token; cleared when either changes.
+    checked_at: Mapped[datetime | None]
 
 
 class DocumentDelivery(TimestampedMixin, Base):

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, delete, get, patch, post, put
+from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.documents import dashboard, integration, schemas, templates
+from gateway.documents import dashboard, error_guide, integration, schemas, templates
 from gateway.documents.models import DeliveryStatus, DocumentDelivery, DocumentTemplate
+from gateway.errors import NotFound
 from gateway.pagination import PageParams
 from gateway.runtime import Runtime
 from gateway.settings import Settings
@@ -34,6 +35,7 @@ def _delivery(d: DocumentDelivery) -> schemas.DocumentDelivery:
         status=DeliveryStatus(d.status),
         error_code=d.error_code,
         error=d.error,
+        error_guide=error_guide.guide_link(d.error_code),
         source_task_id=d.source_task_id,
         task_id=d.task_id,
         client_id=d.client_id,
@@ -53,6 +55,18 @@ def _delivery(d: DocumentDelivery) -> schemas.DocumentDelivery:
         created_at=d.created_at,
         delivered_at=d.delivered_at,
     )
+
+
+def _guide_entry(code: str, language: str) -> schemas.DeliveryErrorCode:
+    entry = error_guide.ENTRIES[code]
+    text = entry.texts[language]
+    return schemas.DeliveryErrorCode(
+        code, DeliveryStatus(entry.status), entry.retry, text.title, text.meaning, text.fix, text.who
+    )
+
+
+def _localized(body: schemas.DeliveryErrorGuide | schemas.DeliveryErrorCode, language: str) -> Response[Any]:
+    return Response(body, headers={"Content-Language": language, "Vary": "Accept-Language"})
 
 
 class DocumentTemplateController(Controller):
@@ -143,13 +157,32 @@ class DocumentPortalController(Controller):
     ) -> schemas.PortalIntegration:
         return await integration.describe(session, tenant_id, settings)
 
-    @put("/integration", operation_id="UpdatePortalIntegration", summary="Configure, enable or disable the integration")
+    @put(
+        "/integration",
+        operation_id="UpdatePortalIntegration",
+        summary="Configure, enable or disable the integration",
+        problems=[503],  # enabling checks the token with the portal
+    )
     async def update_integration(
         self, session: AsyncSession, runtime: Runtime, tenant_id: uuid.UUID, data: schemas.PortalIntegrationUpdate
     ) -> schemas.PortalIntegration:
         """The token is stored encrypted and never returned. The answer says how many templates
         still have no destination: their documents will fail with ``template_unmapped``."""
         return await integration.update_integration(session, tenant_id, data, runtime)
+
+    @post(
+        "/integration/check",
+        operation_id="CheckPortalIntegration",
+        summary="Check the portal connection; deliveries wait for it",
+        status_code=200,
+        problems=[503],
+    )
+    async def check_integration(
+        self, session: AsyncSession, runtime: Runtime, tenant_id: uuid.UUID
+    ) -> schemas.PortalIntegration:
+        """Asks the portal whether it accepts the stored token: 422 (``/token``) if it refuses,
+        503 if it does not answer. Until a check succeeds deliveries fail ``portal_unchecked``."""
+        return await integration.check_integration(session, tenant_id, runtime)
 
     @get(
         "/clients/{client_id:str}/folders",
@@ -213,6 +246,25 @@ class DocumentDeliveryController(Controller):
         """The "Falha no envio de documentos ao Portal do Cliente" card: deliveries created in
         [from, to) by status, and failed ones by error code."""
         return await dashboard.summary(session, tenant_id, period_from, period_to)
+
+    @get("/error-codes", operation_id="ListDeliveryErrorCodes", summary="The delivery error guide")
+    async def error_codes(
+        self, accept_language: Annotated[str | None, Parameter(header="Accept-Language")] = None
+    ) -> Response[schemas.DeliveryErrorGuide]:
+        """Every delivery error code with what it means, how to fix it and who must act, in
+        Brazilian Portuguese (``pt-BR``, any ``pt``) or English, chosen by ``Accept-Language``."""
+        language = error_guide.negotiate(accept_language)
+        items = [_guide_entry(code, language) for code in error_guide.ENTRIES]
+        return _localized(schemas.DeliveryErrorGuide(language=language, items=items), language)
+
+    @get("/error-codes/{code:str}", operation_id="GetDeliveryErrorCode", summary="One delivery error code")
+    async def error_code(
+        self, code: str, accept_language: Annotated[str | None, Parameter(header="Accept-Language")] = None
+    ) -> Response[schemas.DeliveryErrorCode]:
+        if code not in error_guide.ENTRIES:
+            raise NotFound(f"There is no delivery error code {code!r}.")
+        language = error_guide.negotiate(accept_language)
+        return _localized(_guide_entry(code, language), language)
 
     @get("/{delivery_id:uuid}", operation_id="GetDocumentDelivery", summary="A delivery")
     async def get_delivery(

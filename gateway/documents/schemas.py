@@ -89,10 +89,13 @@ class PortalIntegration(msgspec.Struct):
     """The firm's client-portal connection. The token is stored encrypted and never returned."""
 
     base_url: str
-    enabled: bool
+    enabled: bool  # new firms start with the integration on, as in the seed
     token_set: bool
     unmapped_templates: int  # enabling with templates unmapped works, but their documents fail
     updated_at: datetime | None
+    checked_at: datetime | None  # when the portal last accepted this address and token
+    # Why deliveries are refused now (not checked yet), with the unmapped count; None when sent.
+    refusal: str | None
 
 
 class PortalIntegrationUpdate(msgspec.Struct):
@@ -110,6 +113,7 @@ class DocumentDelivery(msgspec.Struct):
     status: DeliveryStatus
     error_code: str | None
     error: str | None
+    error_guide: str | None  # the error code's entry: GET /v1/document-deliveries/error-codes/{code}
     source_task_id: str  # the task system's task
     task_id: uuid.UUID | None  # Ponte's background task doing the delivery (GET /v1/tasks/{id})
     client_id: str
@@ -161,3 +165,22 @@ class DeliveryRetry(msgspec.Struct):
 class DeliveriesRequeued(msgspec.Struct):
     requeued: int
     more: bool  # more matched than one call requeues; call again
+
+
+class DeliveryErrorCode(msgspec.Struct):
+    """One entry of the delivery error guide, in the language negotiated."""
+
+    code: str
+    status: DeliveryStatus  # what a delivery with this code is: failed or skipped
+    retry: bool  # a retry after the fix delivers it
+    title: str
+    meaning: str
+    fix: str
+    who: str  # who must act; for permission_denied, who must grant the permission
+
+
+class DeliveryErrorGuide(msgspec.Struct):
+    """ "ERROS INTEGRAÇÃO PORTAL DO CLIENTE": every delivery error code."""
+
+    language: str
+    items: list[DeliveryErrorCode]

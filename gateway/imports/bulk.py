@@ -63,24 +63,62 @@ def insert_statement(table: str, columns: dict[str, str]) -> TextClause:
 
 
 def current_statement(table: str, number: str, extra: str = "") -> TextClause:
-    """The stored version of each number: what decides created / updated / unchanged / stale.
+    """The stored version of each (underwriting insurer, number): what decides created /
+    updated / unchanged / stale.
 
     A join on the unnested numbers rather than ``= ANY(array)``: on a table that grew since
     its last ANALYZE the planner picks a sequential scan for ``ANY`` and compares every row
     with every number; the join stays linear (hash join) or uses the unique index.
     """
     return text(
-        f"SELECT t.{number}, t.as_of, t.content_hash{extra} FROM {table} t "
-        f"JOIN unnest(CAST(:numbers AS text[])) AS n(number) ON t.{number} = n.number "
-        "WHERE t.tenant_id = :tenant_id AND t.insurer = :insurer"
+        f"SELECT t.insurer, t.{number}, t.as_of, t.content_hash{extra} FROM {table} t "
+        "JOIN unnest(CAST(:insurers AS text[]), CAST(:numbers AS text[])) AS n(insurer, number) "
+        f"ON t.insurer = n.insurer AND t.{number} = n.number "
+        "WHERE t.tenant_id = :tenant_id"
     )
 
 
 CURRENT_POLICIES = current_statement("policies", "policy_number")
-CURRENT_RECEIPTS = current_statement("policy_receipts", "receipt_number", ", t.status")
+CURRENT_RECEIPTS = current_statement("policy_receipts", "receipt_number", ", t.status, t.settled_at")
 UPSERT_POLICIES = upsert_statement("policies", POLICY_COLUMNS, ("tenant_id", "insurer", "policy_number"))
 UPSERT_RECEIPTS = upsert_statement("policy_receipts", RECEIPT_COLUMNS, ("tenant_id", "insurer", "receipt_number"))
 INSERT_HISTORY = insert_statement("receipt_status_changes", HISTORY_COLUMNS)
+SOURCE_COLUMNS = {
+    "tenant_id": "uuid", "insurer": "text", "policy_number": "text", "source": "text", "connection_id": "uuid",
+    "last_task_id": "uuid",
+}  # fmt: skip
+# Which sources read the policy (an aggregator and the insurer itself), and when last.
+_SRC, _SRC_PICKS = _source(SOURCE_COLUMNS)
+UPSERT_SOURCES = text(
+    f"INSERT INTO policy_sources ({', '.join(SOURCE_COLUMNS)}, first_seen_at, last_seen_at) "
+    f"SELECT DISTINCT ON (u.insurer, u.policy_number, u.source) {_SRC_PICKS}, now(), now() FROM {_SRC} "
+    "ON CONFLICT (tenant_id, insurer, policy_number, source) DO UPDATE SET last_seen_at = now(), "
+    "connection_id = excluded.connection_id, last_task_id = excluded.last_task_id"
+)
+# Policies an aggregator imported before policies were keyed on their underwriting insurer
+# carry the aggregator's code. The first read that names the underwriter moves them, their
+# receipts and the receipts' history to it (history first: it is found through the receipts),
+# unless the underwriter's own policy already exists.
+_NAMED = (
+    "unnest(CAST(:insurers AS text[]), CAST(:numbers AS text[])) AS n(insurer, number)",
+    "n.insurer <> :source AND NOT EXISTS (SELECT 1 FROM policies q WHERE q.tenant_id = :tenant_id "
+    "AND q.insurer = n.insurer AND q.policy_number = n.number)",
+)
+ADOPT_LEGACY = (
+    text(
+        f"UPDATE receipt_status_changes h SET insurer = n.insurer FROM policy_receipts r JOIN {_NAMED[0]} "
+        f"ON r.policy_number = n.number WHERE r.tenant_id = :tenant_id AND r.insurer = :source AND {_NAMED[1]} "
+        "AND h.tenant_id = r.tenant_id AND h.insurer = r.insurer AND h.receipt_number = r.receipt_number"
+    ),
+    text(
+        f"UPDATE policy_receipts r SET insurer = n.insurer FROM {_NAMED[0]} WHERE r.tenant_id = :tenant_id "
+        f"AND r.insurer = :source AND r.policy_number = n.number AND {_NAMED[1]}"
+    ),
+    text(
+        f"UPDATE policies p SET insurer = n.insurer FROM {_NAMED[0]} WHERE p.tenant_id = :tenant_id "
+        f"AND p.insurer = :source AND p.policy_number = n.number AND {_NAMED[1]}"
+    ),
+)
 INSERT_RESULTS = insert_statement("import_results", RESULT_COLUMNS)
 
 

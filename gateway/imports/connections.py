@@ -1,4 +1,4 @@
-"""Connections (one per tenant and insurer): CRUD, the "test connection" call, and partner clients.
+"""Connections (one per tenant, insurer and option set): CRUD, the "test connection" call, and partner clients.
 
 Credentials are encrypted with the runtime's cipher before they reach the database and are
 never returned by the API. Options are checked against the catalogue (422 with a pointer per
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.egress import check_configured_url
 from gateway.errors import Conflict, FieldError, NotFound, ServiceUnavailable, Unprocessable
-from gateway.imports import schemas
+from gateway.imports import health, schemas
 from gateway.imports.catalogue import INSURERS, Insurer, validate_options
 from gateway.imports.models import InsurerConnection
 from gateway.pagination import PageParams, paginate
@@ -87,12 +87,14 @@ async def create_connection(
     except IntegrityError:
         existing = await session.scalar(
             select(InsurerConnection.id).where(
-                InsurerConnection.tenant_id == tenant_id, InsurerConnection.insurer == insurer.code
+                InsurerConnection.tenant_id == tenant_id, InsurerConnection.insurer == insurer.code,
+                InsurerConnection.options == dict(data.options),
             )
-        )
+        )  # fmt: skip
         # The existing connection's id, so a client (or a re-run walkthrough) can use it.
         raise Conflict(
-            f"This tenant already has a connection to {insurer.name}.", extra={"connection_id": str(existing)}
+            f"This tenant already has a connection to {insurer.name} with these options.",
+            extra={"connection_id": str(existing)},
         ) from None
     return model
 
@@ -108,17 +110,27 @@ async def get_connection(session: AsyncSession, tenant_id: uuid.UUID, connection
     return model
 
 
-async def find_connection(session: AsyncSession, tenant_id: uuid.UUID, insurer: str) -> InsurerConnection | None:
-    stmt = select(InsurerConnection).where(
-        InsurerConnection.tenant_id == tenant_id, InsurerConnection.insurer == insurer
-    )
-    return (await session.scalars(stmt)).one_or_none()
+async def find_connection(
+    session: AsyncSession, tenant_id: uuid.UUID, insurer: str, *, prefer: uuid.UUID | None = None
+) -> InsurerConnection | None:
+    """A connection to ``insurer``: ``prefer`` if it is one, else the oldest enabled one (a
+    tenant may hold several, one per option set)."""
+    stmt = (
+        select(InsurerConnection)
+        .where(InsurerConnection.tenant_id == tenant_id, InsurerConnection.insurer == insurer)
+        .order_by((InsurerConnection.id == prefer).desc() if prefer else InsurerConnection.created_at,
+                  InsurerConnection.enabled.desc(), InsurerConnection.created_at, InsurerConnection.id)
+        .limit(1)
+    )  # fmt: skip
+    return (await session.scalars(stmt)).first()
 
 
 async def list_connections(
-    session: AsyncSession, tenant_id: uuid.UUID, page: PageParams
+    session: AsyncSession, tenant_id: uuid.UUID, page: PageParams, *, health_status: health.HealthStatus | None = None
 ) -> tuple[list[InsurerConnection], str | None]:
-    stmt = select(InsurerConnection).where(InsurerConnection.tenant_id == tenant_id)
+    stmt, _ = health.with_health(
+        select(InsurerConnection).where(InsurerConnection.tenant_id == tenant_id), health_status
+    )
     return await paginate(session, stmt, page, order_by=[InsurerConnection.created_at, InsurerConnection.id])
 
 
@@ -136,6 +148,7 @@ async def update_connection(
         model.options = dict(data.options)
     if data.credentials is not None:
         model.credentials = runtime.cipher.encrypt(msgspec_to_dict(data.credentials))
+        model.credentials_ok = model.credentials_checked_at = model.credentials_error = None  # not tried yet
     if data.base_url is not None:
         await check_configured_url(runtime.egress, data.base_url, pointer="/base_url")
         model.base_url = data.base_url
@@ -143,7 +156,11 @@ async def update_connection(
         _schedule(model, data.schedule, insurer)
     if data.enabled is not None:
         model.enabled = data.enabled
-    await session.flush()
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        raise Conflict(f"This tenant already has a connection to {insurer.name} with these options.") from None
     return model
 
 
@@ -153,8 +170,23 @@ async def delete_connection(session: AsyncSession, tenant_id: uuid.UUID, connect
     await session.flush()
 
 
-def open_client(runtime: Runtime, connection: InsurerConnection, *, page_size: int = 500) -> InsurerClient:
-    """A partner client for the connection's protocol; close it (``async with``) after use."""
+def run_options(connection: InsurerConnection, override: dict[str, str] | None) -> dict[str, str]:
+    """The options of one import: the connection's, with a manual import's override on top."""
+    return {**connection.options, **(override or {})}
+
+
+def check_run_options(connection: InsurerConnection, override: dict[str, str]) -> dict[str, str]:
+    """422 unless the connection's options with ``override`` applied are valid for the insurer."""
+    merged = run_options(connection, override)
+    _check_options(INSURERS[connection.insurer], merged)
+    return merged
+
+
+def open_client(
+    runtime: Runtime, connection: InsurerConnection, *, page_size: int = 500, options: dict[str, str] | None = None
+) -> InsurerClient:
+    """A partner client for the connection's protocol; close it (``async with``) after use.
+    ``options`` replaces the connection's for this client (a manual import's override)."""
     insurer = INSURERS[connection.insurer]
     secret = runtime.cipher.decrypt(connection.credentials)
     cls = InsurerSoapClient if insurer.protocol == "soap" else InsurerRestClient
@@ -163,7 +195,7 @@ def open_client(runtime: Runtime, connection: InsurerConnection, *, page_size: i
         insurer.code,
         secret["username"],
         secret["password"],
-        connection.options,
+        connection.options if options is None else options,
         page_size=page_size,
         egress=runtime.egress,
     )
@@ -183,6 +215,8 @@ async def check_connection(runtime: Runtime, connection: InsurerConnection) -> s
     except TransientPartnerError as exc:
         raise ServiceUnavailable(f"The insurer did not answer: {exc.detail}. Try again later.") from exc
     except PermanentPartnerError as exc:
+        if exc.code in health.CREDENTIAL_CODES:
+            await health.record_credentials(runtime, connection.id, exc.code)
         pointer, detail = {
             "unauthorized": ("/credentials", "the insurer refused the username or password"),
             "permission_denied": ("/credentials", "the account may not use this web service"),
@@ -196,12 +230,13 @@ async def check_connection(runtime: Runtime, connection: InsurerConnection) -> s
             extra={"partner_error": exc.code},
         ) from exc
     latency = int((clock.monotonic() - started) * 1000)
+    await health.record_credentials(runtime, connection.id, None)
     return schemas.ConnectionTest(
         ok=True, insurer=connection.insurer, server_time=reply.get("server_time"), latency_ms=latency
     )
 
 
-def to_schema(model: InsurerConnection) -> schemas.Connection:
+def to_schema(model: InsurerConnection, health_of: schemas.ConnectionHealth | None = None) -> schemas.Connection:
     return schemas.Connection(
         id=model.id, insurer=model.insurer, insurer_name=INSURERS[model.insurer].name, base_url=model.base_url,
         options=model.options, enabled=model.enabled, has_credentials=bool(model.credentials),
@@ -209,4 +244,5 @@ def to_schema(model: InsurerConnection) -> schemas.Connection:
             time=model.schedule_time.strftime("%H:%M"), timezone=model.schedule_timezone, enabled=model.schedule_enabled
         ),
         covered_until=model.covered_until, created_at=model.created_at, updated_at=model.updated_at,
+        health=health_of,
     )  # fmt: skip

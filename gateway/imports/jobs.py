@@ -18,11 +18,12 @@ from typing import Any, TypeVar
 
 from sqlalchemy import delete, func, update
 
-from gateway.imports import periods, realtime, schedule
+from gateway.imports import health, periods, preview, realtime, schedule
 from gateway.imports.connections import open_client
 from gateway.imports.models import ImportResult, InsurerConnection
 from gateway.imports.service import KIND
 from gateway.imports.upsert import Tally, apply_records
+from gateway.partners.errors import PermanentPartnerError
 from gateway.tasks.models import TaskStatus
 from gateway.tasks.registry import task_handler
 from gateway.tasks.runner import TaskContext, TaskFailed, TaskOutcome
@@ -33,7 +34,7 @@ T = TypeVar("T")
 # 1,000 is what the insurers accept; memory stays at two pages either way.
 PAGE_SIZE = 1000
 
-__all__ = ["realtime", "run_import", "schedule"]  # importing this module registers all of them
+__all__ = ["realtime", "run_import", "run_import_preview", "schedule"]  # importing this module registers all of them
 
 
 async def prefetch(pages: AsyncIterator[T]) -> AsyncGenerator[T, None]:
@@ -74,14 +75,25 @@ async def run_import(ctx: TaskContext) -> TaskOutcome:
         await session.execute(delete(ImportResult).where(ImportResult.task_id == ctx.task_id))
     mode = ctx.params["mode"]
     result: dict[str, Any] = {}
-    if mode == "record":
-        await realtime.apply_pushed(ctx, connection)
-    elif mode == "policy":
-        async with open_client(ctx.runtime, connection) as client:
-            found = await client.get_policy(ctx.params["policy_number"])
-        await apply_page(ctx, connection, [found])
-    else:
-        result["windows"] = await import_windows(ctx, connection)
+    try:
+        if mode == "record":
+            await realtime.apply_pushed(ctx, connection)
+        elif mode == "policy":
+            async with open_client(ctx.runtime, connection, options=ctx.params.get("options")) as client:
+                found = await client.get_policy(ctx.params["policy_number"])
+            await apply_page(ctx, connection, [found])
+        elif mode == "selection":
+            records = await preview.selected_records(ctx)
+            for start in range(0, len(records), PAGE_SIZE):
+                await apply_page(ctx, connection, records[start : start + PAGE_SIZE])
+        else:
+            result["windows"] = await import_windows(ctx, connection)
+    except PermanentPartnerError as exc:
+        if exc.code in health.CREDENTIAL_CODES:  # the connection overview shows them refused
+            await health.record_credentials(ctx.runtime, connection.id, exc.code)
+        raise
+    if mode not in ("record", "selection"):  # the insurer accepted the credentials
+        await health.record_credentials(ctx.runtime, connection.id, None)
     failed = ctx.counters.get("policies_failed", 0) + ctx.counters.get("receipts_failed", 0)
     if failed:
         result["failed_records"] = failed
@@ -89,11 +101,28 @@ async def run_import(ctx: TaskContext) -> TaskOutcome:
     return TaskOutcome(result=result)
 
 
+@task_handler(preview.PREVIEW_KIND)
+async def run_import_preview(ctx: TaskContext) -> TaskOutcome:
+    """Read the insurer's list for the period and flag it; nothing is imported."""
+    connection = await load_connection(ctx)
+    page_size = int(ctx.params.get("page_size", PAGE_SIZE))
+    try:
+        async with open_client(ctx.runtime, connection, page_size=page_size, options=ctx.params.get("options")) as c:
+            outcome = await preview.run_preview(ctx, c)
+    except PermanentPartnerError as exc:
+        if exc.code in health.CREDENTIAL_CODES:
+            await health.record_credentials(ctx.runtime, connection.id, exc.code)
+        raise
+    await health.record_credentials(ctx.runtime, connection.id, None)
+    return outcome
+
+
 async def apply_page(ctx: TaskContext, connection: InsurerConnection, page: list[dict[str, Any]]) -> Tally:
     async with ctx.runtime.db.unit_of_work() as session:
         tally = await apply_records(
-            session, page, tenant_id=ctx.tenant_id, insurer=connection.insurer, task_id=ctx.task_id
-        )
+            session, page, tenant_id=ctx.tenant_id, insurer=connection.insurer, task_id=ctx.task_id,
+            connection_id=connection.id,
+        )  # fmt: skip
     record(ctx, tally)
     return tally
 
@@ -102,7 +131,8 @@ async def import_windows(ctx: TaskContext, connection: InsurerConnection) -> lis
     windows = periods.windows_from_param(ctx.params["windows"])
     done: list[dict[str, Any]] = []
     page_size = int(ctx.params.get("page_size", PAGE_SIZE))
-    async with open_client(ctx.runtime, connection, page_size=page_size) as client:
+    options = ctx.params.get("options")
+    async with open_client(ctx.runtime, connection, page_size=page_size, options=options) as client:
         for index, (start, end) in enumerate(windows):
             await ctx.progress(index, len(windows), force=True)
             read = 0

@@ -18,10 +18,14 @@ from gateway.db.base import Base, TimestampedMixin, new_id
 
 
 class InsurerConnection(TimestampedMixin, Base):
-    """A tenant's access to one insurer: where, as whom (encrypted), with which options, when."""
+    """A tenant's access to one insurer: where, as whom (encrypted), with which options, when.
+
+    One per insurer *and option set*: a Warta broker holds a property and a life connection, a
+    Hestia broker one per system and brand, each with its own schedule, credentials and history.
+    """
 
     __tablename__ = "insurer_connections"
-    __table_args__ = (UniqueConstraint("tenant_id", "insurer"),)
+    __table_args__ = (UniqueConstraint("tenant_id", "insurer", "options"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
@@ -36,9 +40,17 @@ class InsurerConnection(TimestampedMixin, Base):
     # End of the last window imported successfully: the next scheduled run starts here, so a
     # downtime of any length is caught up from PostgreSQL, not from the scheduler's memory.
     covered_until: Mapped[date | None]
+    # Whether the stored credentials last worked (a test call or an import), and when; None
+    # until they are first used, and again after they change.
+    credentials_ok: Mapped[bool | None]
+    credentials_checked_at: Mapped[datetime | None]
+    credentials_error: Mapped[str | None] = mapped_column(String(64))
 
 
 class Policy(TimestampedMixin, Base):
+    """A policy, keyed on its *underwriting* insurer: read through an aggregator (INSLY...) and
+    directly from its insurer, it is one row; ``policy_sources`` lists who read it."""
+
     __tablename__ = "policies"
     __table_args__ = (
         UniqueConstraint("tenant_id", "insurer", "policy_number"),
@@ -83,6 +95,50 @@ class PolicyReceipt(TimestampedMixin, Base):
     status_changed_on: Mapped[date | None]
     as_of: Mapped[datetime]
     content_hash: Mapped[bytes] = mapped_column(LargeBinary(16))
+    # Settled in the broker's daily cash sheet ("folha de caixa diária"): from then on an import
+    # never changes its status; one that disagrees is reported as a conflict instead.
+    settled_at: Mapped[datetime | None]
+
+
+class PolicySource(Base):
+    """A source that read a policy: the insurer itself, or an aggregator listing it."""
+
+    __tablename__ = "policy_sources"
+    __table_args__ = (UniqueConstraint("tenant_id", "insurer", "policy_number", "source"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    insurer: Mapped[str] = mapped_column(String(40))  # the policy's (underwriting) insurer
+    policy_number: Mapped[str] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(String(40))  # the connection's insurer code: "insly", "warta"...
+    connection_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("insurer_connections.id", ondelete="SET NULL")
+    )
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    last_task_id: Mapped[uuid.UUID | None]
+
+
+class ImportPreviewItem(Base):
+    """One policy of a preview's list ("Odczytaj listę polis"), with its flags and the record."""
+
+    __tablename__ = "import_preview_items"
+    __table_args__ = (Index("ix_import_preview_items_task", "task_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    task_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    policy_number: Mapped[str | None] = mapped_column(String(100))
+    insurer: Mapped[str | None] = mapped_column(String(40))  # underwriting insurer
+    holder_name: Mapped[str | None] = mapped_column(String(300))
+    product: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str | None] = mapped_column(String(40))
+    updated_on: Mapped[date | None]
+    in_ponte: Mapped[bool]  # "already in Ponte"
+    changed: Mapped[bool]  # in Ponte, and the insurer's content differs: "changed since the last import"
+    preselected: Mapped[bool]  # chosen by default: not in Ponte yet (and readable)
+    error: Mapped[str | None] = mapped_column(Text)  # the record cannot be imported as it is
+    raw: Mapped[dict[str, object]] = mapped_column(JSONB)
 
 
 class ReceiptStatusChange(Base):

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
-from litestar import Controller, get, post
+from litestar import Controller, delete, get, post, put
 from litestar.params import Parameter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.errors import NotFound
-from gateway.imports import service
-from gateway.imports.models import Policy, PolicyReceipt, ReceiptStatusChange
+from gateway.imports import service, settlement
+from gateway.imports.models import Policy, PolicyReceipt, PolicySource, ReceiptStatusChange
 from gateway.imports.schemas import ImportTask
 from gateway.money import Money
 from gateway.pagination import PageParams, paginate
@@ -36,6 +36,17 @@ class Receipt(msgspec.Struct):
     status_changed_on: date | None
     as_of: datetime
     status_history: list[StatusChange]
+    settled_at: datetime | None = None  # settled at the broker: imports no longer change its status
+
+
+class ReceiptSettlement(msgspec.Struct, forbid_unknown_fields=True):
+    """The receipt as the broker's daily cash sheet settled it."""
+
+    status: Literal["paid", "returned", "cancelled"] = "paid"
+    settled_on: date | None = None  # the day it was settled; default today
+
+
+ReceiptNumber = Annotated[str, Parameter(max_length=100)]
 
 
 class PolicySummary(msgspec.Struct):
@@ -69,9 +80,19 @@ class PolicyPage(msgspec.Struct):
     next_cursor: str | None
 
 
+class PolicySourceRead(msgspec.Struct):
+    """A source that read the policy: its insurer's own connection or an aggregator's."""
+
+    source: str
+    connection_id: uuid.UUID | None
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+
 class PolicyDetail(msgspec.Struct):
-    policy: PolicySummary
+    policy: PolicySummary  # ``insurer`` is the underwriting insurer, whoever listed the policy
     receipts: list[Receipt]
+    sources: list[PolicySourceRead] = []
 
 
 async def receipts_of(session: AsyncSession, policy: Policy) -> list[Receipt]:
@@ -103,9 +124,22 @@ async def receipts_of(session: AsyncSession, policy: Policy) -> list[Receipt]:
             r.status_changed_on,
             r.as_of,
             history[r.receipt_number],
+            r.settled_at,
         )
         for r in receipts
     ]
+
+
+async def receipt_detail(session: AsyncSession, receipt: PolicyReceipt) -> Receipt:
+    policy = await session.scalar(
+        select(Policy).where(
+            Policy.tenant_id == receipt.tenant_id,
+            Policy.insurer == receipt.insurer,
+            Policy.policy_number == receipt.policy_number,
+        )
+    )
+    assert policy is not None  # the caller found the receipt through its policy
+    return next(r for r in await receipts_of(session, policy) if r.receipt_number == receipt.receipt_number)
 
 
 class PolicyController(Controller):
@@ -143,7 +177,47 @@ class PolicyController(Controller):
         policy = await session.get(Policy, policy_id)
         if policy is None or policy.tenant_id != tenant_id:
             raise NotFound(f"Policy {policy_id} does not exist.")
-        return PolicyDetail(policy=PolicySummary.from_model(policy), receipts=await receipts_of(session, policy))
+        found = await session.scalars(
+            select(PolicySource)
+            .where(PolicySource.tenant_id == tenant_id, PolicySource.insurer == policy.insurer,
+                   PolicySource.policy_number == policy.policy_number)
+            .order_by(PolicySource.first_seen_at, PolicySource.id)
+        )  # fmt: skip
+        sources = [PolicySourceRead(s.source, s.connection_id, s.first_seen_at, s.last_seen_at) for s in found]
+        return PolicyDetail(
+            policy=PolicySummary.from_model(policy), receipts=await receipts_of(session, policy), sources=sources
+        )
+
+    @put(
+        "/{policy_id:uuid}/receipts/{receipt_number:str}/settlement", operation_id="SettleReceipt",
+        summary="Settle a receipt at the broker (daily cash sheet): imports no longer change its status",
+        problems=[409],
+    )  # fmt: skip
+    async def settle_receipt(
+        self,
+        session: AsyncSession,
+        tenant_id: uuid.UUID,
+        policy_id: uuid.UUID,
+        receipt_number: ReceiptNumber,
+        data: ReceiptSettlement,
+    ) -> Receipt:
+        """An import that later brings another status (an older snapshot, a conflicting one)
+        leaves the receipt as it is and reports the conflict in its results (``settled_kept``).
+        409 if it is already settled with another status."""
+        receipt = await settlement.settle(
+            session, tenant_id, policy_id, receipt_number, status=data.status, settled_on=data.settled_on
+        )
+        return await receipt_detail(session, receipt)
+
+    @delete(
+        "/{policy_id:uuid}/receipts/{receipt_number:str}/settlement", operation_id="UnsettleReceipt",
+        summary="Undo a settlement: imports may change the receipt again", status_code=200,
+    )  # fmt: skip
+    async def unsettle_receipt(
+        self, session: AsyncSession, tenant_id: uuid.UUID, policy_id: uuid.UUID, receipt_number: ReceiptNumber
+    ) -> Receipt:
+        receipt = await settlement.unsettle(session, tenant_id, policy_id, receipt_number)
+        return await receipt_detail(session, receipt)
 
     @post(
         "/{policy_id:uuid}/reimport", operation_id="ReimportPolicy", status_code=202,

@@ -76,8 +76,9 @@ async def apply_pushed(ctx: TaskContext, connection: InsurerConnection) -> None:
     if tally is None:
         async with ctx.runtime.db.unit_of_work() as session:
             tally = await apply_records(
-                session, [pushed], tenant_id=ctx.tenant_id, insurer=connection.insurer, task_id=ctx.task_id
-            )
+                session, [pushed], tenant_id=ctx.tenant_id, insurer=connection.insurer, task_id=ctx.task_id,
+                connection_id=connection.id,
+            )  # fmt: skip
     _count(ctx, tally)
 
 
@@ -97,7 +98,7 @@ async def apply_receipt_change(session: Any, ctx: TaskContext, insurer: str, pus
     row["status_changed_on"] = date.fromisoformat(str(pushed["changed_at"])[:10])  # a date or a timestamp
     row["as_of"] = parse_as_of(pushed["as_of"])
     row["content_hash"] = content_hash(row, RECEIPT_FIELDS)
-    tally = await apply_receipts(session, ctx.tenant_id, insurer, [row], task_id=ctx.task_id)
+    tally = await apply_receipts(session, ctx.tenant_id, [row], task_id=ctx.task_id)
     [outcome] = [k.removeprefix("receipts_") for k in tally.counters]
     session.add(
         ImportResult(

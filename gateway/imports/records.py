@@ -9,6 +9,7 @@ decides updated vs unchanged.
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -16,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+INSURER_CODE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 RECEIPT_STATUSES = frozenset({"pending", "paid", "cancelled", "returned"})
 POLICY_FIELDS = (
     "product", "status", "holder_name", "holder_tax_id", "holder_tax_id_type", "start_date", "end_date",
@@ -88,13 +90,25 @@ def parse_as_of(value: object) -> datetime:
     return as_of
 
 
+def underwriting_insurer(raw: dict[str, Any], source: str) -> str:
+    """The insurer that underwrote the policy: aggregators name it on each record; a direct
+    source is its own underwriter."""
+    code = _text(raw, "underwriting_insurer", max_length=40)
+    if code is None:
+        return source
+    if not INSURER_CODE.match(code):
+        raise RecordError(f"underwriting_insurer {code!r} is not an insurer code")
+    return code
+
+
 def policy_rows(raw: dict[str, Any], *, tenant_id: uuid.UUID, insurer: str) -> PolicyRows:
-    """The rows for one record; ``RecordError`` if the policy itself cannot be stored."""
+    """The rows for one record read from source ``insurer``; ``RecordError`` if the policy
+    itself cannot be stored. The rows carry the *underwriting* insurer, the policy's key."""
     if raw.get("as_of") is None:
         raise RecordError("as_of is missing")
     row: dict[str, Any] = {
         "tenant_id": tenant_id,
-        "insurer": insurer,
+        "insurer": underwriting_insurer(raw, insurer),
         "policy_number": _text(raw, "policy_number", required=True, max_length=100),
         "product": _text(raw, "product", max_length=200),
         "status": _text(raw, "status", required=True, max_length=40),

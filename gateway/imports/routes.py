@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from litestar import Controller, delete, get, patch, post
+from litestar.params import Parameter
 from litestar.response import Stream
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.errors import NotFound
-from gateway.imports import connections, service
+from gateway.imports import connections, health, preview, service
 from gateway.imports.catalogue import INSURERS
+from gateway.imports.health import HealthStatus
 from gateway.imports.schemas import (
     Connection,
     ConnectionCreate,
@@ -27,13 +29,16 @@ from gateway.imports.schemas import (
     ImportTaskPage,
     Insurer,
     InsurerPage,
+    PreviewCreate,
+    PreviewItem,
+    PreviewItemPage,
     Trigger,
 )
 from gateway.pagination import PageParams
 from gateway.runtime import Runtime
 from gateway.tasks.models import TaskStatus
 
-Outcome = Literal["created", "updated", "unchanged", "stale_skipped", "failed"]
+Outcome = Literal["created", "updated", "unchanged", "stale_skipped", "failed", "settled_kept"]
 
 
 class InsurerController(Controller):
@@ -61,10 +66,19 @@ class ConnectionController(Controller):
     ) -> Connection:
         return connections.to_schema(await connections.create_connection(session, runtime, tenant_id, data))
 
-    @get("/", operation_id="ListInsurerConnections", summary="The tenant's insurer connections")
-    async def list_connections(self, session: AsyncSession, tenant_id: uuid.UUID, page: PageParams) -> ConnectionPage:
-        rows, cursor = await connections.list_connections(session, tenant_id, page)
-        return ConnectionPage(items=[connections.to_schema(c) for c in rows], next_cursor=cursor)
+    @get("/", operation_id="ListInsurerConnections", summary="The tenant's insurer connections, with their health")
+    async def list_connections(
+        self,
+        session: AsyncSession,
+        tenant_id: uuid.UUID,
+        page: PageParams,
+        health_status: Annotated[
+            HealthStatus | None, Parameter(query="health", description="failing: every red insurer at once")
+        ] = None,
+    ) -> ConnectionPage:
+        rows, cursor = await connections.list_connections(session, tenant_id, page, health_status=health_status)
+        by_id = await health.health_of(session, rows)
+        return ConnectionPage(items=[connections.to_schema(c, by_id[c.id]) for c in rows], next_cursor=cursor)
 
     @get(
         "/{connection_id:uuid}",
@@ -72,7 +86,8 @@ class ConnectionController(Controller):
         summary="One connection (credentials are never returned)",
     )
     async def get_connection(self, session: AsyncSession, tenant_id: uuid.UUID, connection_id: uuid.UUID) -> Connection:
-        return connections.to_schema(await connections.get_connection(session, tenant_id, connection_id))
+        connection = await connections.get_connection(session, tenant_id, connection_id)
+        return connections.to_schema(connection, (await health.health_of(session, [connection]))[connection.id])
 
     @patch(
         "/{connection_id:uuid}", operation_id="UpdateInsurerConnection", summary="Change credentials, options, schedule"
@@ -115,6 +130,18 @@ class ConnectionController(Controller):
     ) -> ImportLaunch:
         return await service.launch_import(session, tenant_id, connection_id, data)
 
+    @post(
+        "/{connection_id:uuid}/previews", operation_id="PreviewImport", status_code=202,
+        summary="Read the insurer's policy list for a period without importing it",
+    )  # fmt: skip
+    async def launch_preview(
+        self, session: AsyncSession, tenant_id: uuid.UUID, connection_id: uuid.UUID, data: PreviewCreate
+    ) -> ImportTask:
+        """Agent21's "Odczytaj listę polis": a task that lists the period's policies, each flagged
+        "already in Ponte" and "changed since the last import" (``GET /v1/import-previews/{id}/items``).
+        Then ``POST .../imports`` with ``preview_id`` and the ``policy_numbers`` kept imports them."""
+        return service.to_import_task(await service.launch_preview(session, tenant_id, connection_id, data))
+
     @get(
         "/{connection_id:uuid}/imports", operation_id="ListConnectionImports", summary="The connection's import history"
     )
@@ -140,6 +167,35 @@ class ConnectionController(Controller):
             created_to=created_to,
         )
         return ImportTaskPage(items=[service.to_import_task(t) for t in rows], next_cursor=cursor)
+
+
+class ImportPreviewController(Controller):
+    path = "/v1/import-previews"
+    tags = ["Insurer imports"]
+
+    @get("/{preview_id:uuid}", operation_id="GetImportPreview", summary="A preview task: status, progress, listed")
+    async def get_preview(self, session: AsyncSession, tenant_id: uuid.UUID, preview_id: uuid.UUID) -> ImportTask:
+        return service.to_import_task(await preview.get_preview(session, tenant_id, preview_id))
+
+    @get("/{preview_id:uuid}/items", operation_id="ListImportPreviewItems", summary="The listed policies, flagged")
+    async def list_items(
+        self,
+        session: AsyncSession,
+        tenant_id: uuid.UUID,
+        preview_id: uuid.UUID,
+        page: PageParams,
+        in_ponte: bool | None = None,
+        changed: bool | None = None,
+    ) -> PreviewItemPage:
+        rows, cursor = await preview.list_items(
+            session, tenant_id, preview_id, page, in_ponte=in_ponte, changed=changed
+        )
+        items = [
+            PreviewItem(r.policy_number, r.insurer, r.holder_name, r.product, r.status, r.updated_on, r.in_ponte,
+                        r.changed, r.preselected, r.error)
+            for r in rows
+        ]  # fmt: skip
+        return PreviewItemPage(items=items, next_cursor=cursor)
 
 
 class ImportController(Controller):

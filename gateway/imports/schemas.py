@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -13,7 +13,10 @@ from gateway.tasks.models import TaskStatus
 from gateway.tasks.schemas import Progress
 
 HHMM = Annotated[str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Local time, HH:MM")]
-Trigger = Literal["scheduled", "manual_period", "single_policy", "reimport", "real_time"]
+Trigger = Literal[
+    "scheduled", "manual_period", "single_policy", "reimport", "real_time", "preview", "preview_selection"
+]
+OptionValues = Annotated[dict[str, str], msgspec.Meta(max_length=10)]
 
 
 class InsurerOption(msgspec.Struct):
@@ -88,6 +91,30 @@ class ConnectionUpdate(msgspec.Struct, forbid_unknown_fields=True, omit_defaults
     enabled: bool | None = None
 
 
+class LastImport(msgspec.Struct):
+    task_id: uuid.UUID
+    status: TaskStatus
+    trigger: str
+    finished_at: datetime | None
+    counters: ImportCounters
+
+
+class CredentialsHealth(msgspec.Struct):
+    worked: bool | None  # None: not used since they were set
+    checked_at: datetime | None
+    error_code: str | None  # unauthorized, permission_denied, identity_mismatch
+
+
+class ConnectionHealth(msgspec.Struct):
+    """ok, warning (last import partially succeeded), failing (last import failed or the
+    credentials were refused), never_run, disabled."""
+
+    status: Literal["ok", "warning", "failing", "never_run", "disabled"]
+    last_import: LastImport | None  # the most recent finished import
+    next_run_at: datetime | None  # the next scheduled import; None when not scheduled
+    credentials: CredentialsHealth
+
+
 class Connection(msgspec.Struct):
     """A tenant's connection to an insurer. Credentials are write-only: never returned."""
 
@@ -102,6 +129,7 @@ class Connection(msgspec.Struct):
     covered_until: date | None
     created_at: datetime
     updated_at: datetime
+    health: ConnectionHealth | None = None
 
 
 class ConnectionPage(msgspec.Struct):
@@ -121,11 +149,48 @@ class Period(msgspec.Struct, forbid_unknown_fields=True):
     to: date
 
 
+PolicyNumber = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+
+
 class ImportCreate(msgspec.Struct, forbid_unknown_fields=True):
-    """Either a ``period`` (manual import of the policies changed in it) or one ``policy_number``."""
+    """One of: a ``period`` (the policies changed in it), one ``policy_number``, or a finished
+    ``preview_id`` with the ``policy_numbers`` chosen from its list (default: the preselected).
+
+    ``options`` override the connection's for this import only (Agent21 lets the user choose
+    them per import, e.g. Warta ``product: life`` on a property connection)."""
 
     period: Period | None = None
-    policy_number: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | None = None
+    policy_number: PolicyNumber | None = None
+    preview_id: uuid.UUID | None = None
+    policy_numbers: Annotated[list[PolicyNumber], msgspec.Meta(min_length=1, max_length=5000)] | None = None
+    options: OptionValues | None = None
+
+
+class PreviewCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """Read the insurer's list for a period without importing it."""
+
+    period: Period
+    options: OptionValues | None = None
+
+
+class PreviewItem(msgspec.Struct):
+    """One policy of the insurer's list, flagged against what Ponte holds."""
+
+    policy_number: str | None
+    insurer: str | None  # the underwriting insurer
+    holder_name: str | None
+    product: str | None
+    status: str | None
+    updated_on: date | None
+    in_ponte: bool  # already in Ponte
+    changed: bool  # in Ponte, and changed at the insurer since the last import
+    preselected: bool  # chosen by default: not in Ponte yet
+    error: str | None  # this record cannot be imported as the insurer sends it
+
+
+class PreviewItemPage(msgspec.Struct):
+    items: list[PreviewItem]
+    next_cursor: str | None
 
 
 class RecordCounters(msgspec.Struct):
@@ -136,16 +201,20 @@ class RecordCounters(msgspec.Struct):
     failed: int = 0
 
 
+class ReceiptCounters(RecordCounters):
+    settled_kept: int = 0  # settled at the broker; the import's other status was not applied
+
+
 class ImportCounters(msgspec.Struct):
     policies: RecordCounters
-    receipts: RecordCounters
+    receipts: ReceiptCounters
 
     @classmethod
     def from_flat(cls, flat: dict[str, int]) -> ImportCounters:
-        def part(prefix: str) -> RecordCounters:
-            return RecordCounters(**{f: flat.get(f"{prefix}_{f}", 0) for f in RecordCounters.__struct_fields__})
+        def part(prefix: str, kind: type[RecordCounters]) -> Any:
+            return kind(**{f: flat.get(f"{prefix}_{f}", 0) for f in kind.__struct_fields__})
 
-        return cls(policies=part("policies"), receipts=part("receipts"))
+        return cls(policies=part("policies", RecordCounters), receipts=part("receipts", ReceiptCounters))
 
 
 class ImportWindow(msgspec.Struct):
@@ -174,6 +243,9 @@ class ImportTask(msgspec.Struct):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    options: dict[str, str] | None = None  # this run's options, when a manual import overrode them
+    preview_id: uuid.UUID | None = None  # the preview whose chosen policies this imports
+    selected: int | None = None  # how many policies were chosen from the preview
 
 
 class ImportTaskPage(msgspec.Struct):
@@ -194,7 +266,7 @@ class ImportResult(msgspec.Struct):
     record_type: Literal["policy", "receipt"]
     policy_number: str | None
     receipt_number: str | None
-    outcome: Literal["created", "updated", "unchanged", "stale_skipped", "failed"]
+    outcome: Literal["created", "updated", "unchanged", "stale_skipped", "failed", "settled_kept"]
     error: str | None
     as_of: datetime | None
 

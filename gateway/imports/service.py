@@ -22,10 +22,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.errors import Conflict, FieldError, NotFound, Unprocessable
-from gateway.imports import periods, schemas
+from gateway.imports import periods, preview, schemas
 from gateway.imports.catalogue import INSURERS
-from gateway.imports.connections import get_connection
-from gateway.imports.models import ImportResult, InsurerConnection, Policy
+from gateway.imports.connections import check_run_options, find_connection, get_connection
+from gateway.imports.models import ImportResult, InsurerConnection, Policy, PolicySource
 from gateway.pagination import PageParams, paginate
 from gateway.runtime import Runtime
 from gateway.tasks import service as tasks_service
@@ -70,24 +70,38 @@ async def launch_import(
     if not connection.enabled:
         raise Conflict(f"Connection {connection_id} is disabled; enable it first.")
     insurer = INSURERS[connection.insurer]
-    if (data.period is None) == (data.policy_number is None):
+    if sum(x is not None for x in (data.period, data.policy_number, data.preview_id)) != 1:
         raise Unprocessable(
-            "Give either a period or a policy number.",
-            errors=[FieldError(pointer="", detail="one of period, policy_number")],
+            "Give one of a period, a policy number, or a preview.",
+            errors=[FieldError(pointer="", detail="one of period, policy_number, preview_id")],
         )
+    if data.policy_numbers is not None and data.preview_id is None:
+        raise Unprocessable(
+            "policy_numbers choose from a preview's list.",
+            errors=[FieldError(pointer="/policy_numbers", detail="only with preview_id")],
+        )
+    if data.preview_id is not None:
+        if data.options is not None:
+            raise Unprocessable(
+                "A preview's policies are imported as the preview read them.",
+                errors=[FieldError(pointer="/options", detail="not with preview_id")],
+            )
+        params = await preview.selection_params(session, tenant_id, connection.id, data.preview_id, data.policy_numbers)
+        task, _ = await create_import(session, connection, trigger="preview_selection", params=params)
+        return schemas.ImportLaunch(task=to_import_task(task), chained=[], chain_reason=None)
+    override = {"options": check_run_options(connection, data.options)} if data.options else {}
     if data.policy_number is not None:
-        task, _ = await create_import(
-            session, connection, trigger="single_policy", params={"mode": "policy", "policy_number": data.policy_number}
-        )
+        params = {"mode": "policy", "policy_number": data.policy_number, **override}
+        task, _ = await create_import(session, connection, trigger="single_policy", params=params)
         return schemas.ImportLaunch(task=to_import_task(task), chained=[], chain_reason=None)
     assert data.period is not None
     today = periods.today_utc()
     periods.check_period(data.period.from_, data.period.to, today=today)
-    params = period_params(data.period.from_, data.period.to, insurer.max_window_days)
+    params = period_params(data.period.from_, data.period.to, insurer.max_window_days, **override)
     task, _ = await create_import(session, connection, trigger="manual_period", params=params)
     chained = []
     for start, end in periods.chain_forward(insurer, data.period.to, today=today):
-        extra = {"chained_from": str(task.id)}
+        extra = {"chained_from": str(task.id), **override}
         child, _ = await create_import(
             session,
             connection,
@@ -101,20 +115,43 @@ async def launch_import(
 
 
 async def reimport_policy(session: AsyncSession, tenant_id: uuid.UUID, policy_id: uuid.UUID) -> schemas.ImportTask:
-    """Read one stored policy again from its insurer (seed 002, "Importuj bieżący stan polisy")."""
+    """Read one stored policy again (seed 002, "Importuj bieżący stan polisy"), through the
+    connection that read it last (its insurer's own, or the aggregator's)."""
     policy = await session.get(Policy, policy_id)
     if policy is None or policy.tenant_id != tenant_id:
         raise NotFound(f"Policy {policy_id} does not exist.")
     connection = await session.scalar(
-        select(InsurerConnection).where(
-            InsurerConnection.tenant_id == tenant_id, InsurerConnection.insurer == policy.insurer
-        )
-    )
+        select(InsurerConnection)
+        .join(PolicySource, PolicySource.connection_id == InsurerConnection.id)
+        .where(PolicySource.tenant_id == tenant_id, PolicySource.insurer == policy.insurer,
+               PolicySource.policy_number == policy.policy_number, InsurerConnection.enabled)
+        .order_by(PolicySource.last_seen_at.desc())
+        .limit(1)
+    )  # fmt: skip
+    connection = connection or await find_connection(session, tenant_id, policy.insurer)
     if connection is None:
         raise Conflict(f"No connection to {policy.insurer} to re-import from.")
     params = {"mode": "policy", "policy_number": policy.policy_number}
     task, _ = await create_import(session, connection, trigger="reimport", params=params)
     return to_import_task(task)
+
+
+async def launch_preview(
+    session: AsyncSession, tenant_id: uuid.UUID, connection_id: uuid.UUID, data: schemas.PreviewCreate
+) -> Task:
+    """An ``import.preview`` task: the insurer's list for the period, read and flagged, not imported."""
+    connection = await get_connection(session, tenant_id, connection_id)
+    if not connection.enabled:
+        raise Conflict(f"Connection {connection_id} is disabled; enable it first.")
+    periods.check_period(data.period.from_, data.period.to, today=periods.today_utc())
+    override = {"options": check_run_options(connection, data.options)} if data.options else {}
+    params = period_params(data.period.from_, data.period.to, INSURERS[connection.insurer].max_window_days)
+    params = {"connection_id": str(connection.id), "insurer": connection.insurer, **params, **override}
+    task, _ = await tasks_service.create_task(
+        session, tenant_id=tenant_id, kind=preview.PREVIEW_KIND, params=params, subject_id=str(connection.id),
+        trigger="preview",
+    )  # fmt: skip
+    return task
 
 
 async def get_import(session: AsyncSession, tenant_id: uuid.UUID, task_id: uuid.UUID) -> Task:
@@ -205,4 +242,7 @@ def to_import_task(task: Task) -> schemas.ImportTask:
         created_at=task.created_at,
         started_at=task.started_at,
         finished_at=task.finished_at,
+        options=params.get("options"),
+        preview_id=uuid.UUID(params["preview_id"]) if params.get("preview_id") else None,
+        selected=len(params["policy_numbers"]) if "policy_numbers" in params else None,
     )

@@ -7,12 +7,16 @@ receipts, one insert for the status history and one for the result rows.
 
 Rules it keeps:
 
-* one row per (tenant, insurer, policy number) and per (tenant, insurer, receipt number);
+* one row per (tenant, underwriting insurer, policy number) and per (tenant, underwriting
+  insurer, receipt number): a policy read through an aggregator and through its insurer is
+  one policy, and ``policy_sources`` records every source that read it;
 * the content hash decides *updated* vs *unchanged*;
 * **stale-snapshot guard**, in SQL (``gateway.imports.bulk``): a row is only overwritten by
   a snapshot at least as new as the one that wrote it (``WHERE excluded.as_of >= as_of``),
   whatever order tasks finish in. An unchanged record with a newer ``as_of`` still moves ``as_of`` forward, so a
   later-arriving middle snapshot cannot roll it back;
+* a receipt settled at the broker (``settled_at``) keeps its status: an import bringing
+  another one is counted ``settled_kept`` and reported in the results, not written;
 * a record the database refuses fails alone: the page is retried record by record.
 """
 
@@ -63,28 +67,41 @@ def must_write(outcome: str, row: dict[str, Any], existing: Any) -> bool:
 
 
 async def _existing(
-    session: AsyncSession, statement: Any, tenant_id: uuid.UUID, insurer: str, numbers: list[str]
-) -> dict[str, Any]:
-    """Current rows for these numbers (the caller holds ``lock_portfolio``)."""
-    if not numbers:
+    session: AsyncSession, statement: Any, tenant_id: uuid.UUID, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], Any]:
+    """Current rows for these (insurer, number) keys (the caller holds ``lock_portfolio``)."""
+    if not keys:
         return {}
-    params = {"tenant_id": tenant_id, "insurer": insurer, "numbers": numbers}
-    return {r[0]: r for r in (await session.execute(statement, params)).all()}
+    params = {"tenant_id": tenant_id, "insurers": [k[0] for k in keys], "numbers": [k[1] for k in keys]}
+    return {(r[0], r[1]): r for r in (await session.execute(statement, params)).all()}
+
+
+def _receipt_key(row: dict[str, Any]) -> tuple[str, str]:
+    return row["insurer"], row["receipt_number"]
 
 
 async def apply_receipts(
-    session: AsyncSession, tenant_id: uuid.UUID, insurer: str, rows: list[dict[str, Any]], *, task_id: uuid.UUID | None
+    session: AsyncSession, tenant_id: uuid.UUID, rows: list[dict[str, Any]], *, task_id: uuid.UUID | None
 ) -> Tally:
-    """Upsert receipt rows and record their status transitions."""
+    """Upsert receipt rows (each carries its underwriting insurer) and record their status transitions."""
     tally = Tally()
-    rows = list({r["receipt_number"]: r for r in sorted(rows, key=lambda r: r["as_of"])}.values())
-    numbers = [r["receipt_number"] for r in rows]
-    old = await _existing(session, bulk.CURRENT_RECEIPTS, tenant_id, insurer, numbers)
+    rows = list({_receipt_key(r): r for r in sorted(rows, key=lambda r: r["as_of"])}.values())
+    old = await _existing(session, bulk.CURRENT_RECEIPTS, tenant_id, [_receipt_key(r) for r in rows])
     writes: list[dict[str, Any]] = []
     history: list[dict[str, Any]] = []
     for row in rows:
-        before = old.get(row["receipt_number"])
+        before = old.get(_receipt_key(row))
         outcome = classify(row, before)
+        if outcome != "stale_skipped" and before is not None and _settled_conflict(row, before):
+            tally.counters["receipts_settled_kept"] += 1
+            error = (
+                f"settled at the broker as {before.status} on {before.settled_at:%Y-%m-%d}; "
+                f"the import brought {row['status']}, left as it is"
+            )
+            tally.results.append(
+                _result("receipt", row["policy_number"], row["receipt_number"], "settled_kept", error, row["as_of"])
+            )
+            continue
         tally.counters[f"receipts_{outcome}"] += 1
         if not must_write(outcome, row, before):
             continue
@@ -92,7 +109,7 @@ async def apply_receipts(
         if before is None or before.status != row["status"]:
             history.append(
                 {
-                    "tenant_id": tenant_id, "insurer": insurer, "receipt_number": row["receipt_number"],
+                    "tenant_id": tenant_id, "insurer": row["insurer"], "receipt_number": row["receipt_number"],
                     "from_status": None if before is None else before.status, "to_status": row["status"],
                     "changed_on": row["status_changed_on"], "as_of": row["as_of"], "task_id": task_id,
                 }
@@ -104,15 +121,25 @@ async def apply_receipts(
     return tally
 
 
+def _settled_conflict(row: dict[str, Any], before: Any) -> bool:
+    """A receipt settled locally whose status the import would change (seed 000: an import
+    never undoes what the daily cash sheet settled)."""
+    return before.settled_at is not None and row["status"] != before.status
+
+
 async def _apply_valid(
-    session: AsyncSession, tenant_id: uuid.UUID, insurer: str, valid: list[Any], task_id: uuid.UUID | None
+    session: AsyncSession, tenant_id: uuid.UUID, source: Source, valid: list[Any], task_id: uuid.UUID | None
 ) -> Tally:
     tally = Tally()
-    by_number = {v.policy["policy_number"]: v for v in sorted(valid, key=lambda v: v.policy["as_of"])}
-    old = await _existing(session, bulk.CURRENT_POLICIES, tenant_id, insurer, list(by_number))
+    by_key = {
+        (v.policy["insurer"], v.policy["policy_number"]): v for v in sorted(valid, key=lambda v: v.policy["as_of"])
+    }
+    if any(insurer != source.insurer for insurer, _ in by_key):
+        await _adopt_legacy(session, tenant_id, source.insurer, list(by_key))
+    old = await _existing(session, bulk.CURRENT_POLICIES, tenant_id, list(by_key))
     writes, receipts = [], []
-    for number, rows in by_number.items():
-        before = old.get(number)
+    for (_, number), rows in by_key.items():
+        before = old.get((rows.policy["insurer"], number))
         outcome = classify(rows.policy, before)
         tally.counters[f"policies_{outcome}"] += 1
         tally.results.append(_result("policy", number, None, outcome, None, rows.policy["as_of"]))
@@ -122,9 +149,23 @@ async def _apply_valid(
         writes.append(rows.policy)
     if writes:
         await bulk.execute(session, bulk.UPSERT_POLICIES, bulk.POLICY_COLUMNS, writes)
+    sources = [
+        {"tenant_id": tenant_id, "insurer": insurer, "policy_number": number, "source": source.insurer,
+         "connection_id": source.connection_id, "last_task_id": task_id}
+        for insurer, number in by_key
+    ]  # fmt: skip
+    await bulk.execute(session, bulk.UPSERT_SOURCES, bulk.SOURCE_COLUMNS, sources)
     if receipts:
-        tally.merge(await apply_receipts(session, tenant_id, insurer, receipts, task_id=task_id))
+        tally.merge(await apply_receipts(session, tenant_id, receipts, task_id=task_id))
     return tally
+
+
+async def _adopt_legacy(session: AsyncSession, tenant_id: uuid.UUID, source: str, keys: list[tuple[str, str]]) -> None:
+    named = [k for k in keys if k[0] != source]
+    params = {"tenant_id": tenant_id, "source": source, "insurers": [k[0] for k in named],
+              "numbers": [k[1] for k in named]}  # fmt: skip
+    for statement in bulk.ADOPT_LEGACY:
+        await session.execute(statement, params)
 
 
 def _result(
@@ -136,16 +177,26 @@ def _result(
     }  # fmt: skip
 
 
-async def lock_portfolio(session: AsyncSession, tenant_id: uuid.UUID, insurer: str) -> None:
-    """Serialise page writes per (tenant, insurer) until commit.
+async def lock_portfolio(session: AsyncSession, tenant_id: uuid.UUID, *insurers: str) -> None:
+    """Serialise page writes per (tenant, insurer) until commit, for each insurer given (in a
+    fixed order, so two pages naming the same insurers never deadlock).
 
     Row locks cannot cover rows that do not exist yet: two tasks inserting the same new policy
     would both count it *created*. With this lock the rows read before the upsert are exactly
     the rows it meets, so the counters are true. Only the short page transactions queue up;
     fetching from the insurer goes on in parallel.
     """
-    key = func.hashtextextended(f"imports:{tenant_id}:{insurer}", 0)
-    await session.execute(select(func.pg_advisory_xact_lock(key)))
+    for insurer in sorted(set(insurers)):
+        key = func.hashtextextended(f"imports:{tenant_id}:{insurer}", 0)
+        await session.execute(select(func.pg_advisory_xact_lock(key)))
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a page was read: the connection's insurer (perhaps an aggregator) and the connection."""
+
+    insurer: str
+    connection_id: uuid.UUID | None = None
 
 
 async def apply_records(
@@ -155,8 +206,11 @@ async def apply_records(
     tenant_id: uuid.UUID,
     insurer: str,
     task_id: uuid.UUID | None,
+    connection_id: uuid.UUID | None = None,
 ) -> Tally:
-    """Validate and upsert one page of policy records; result rows are written for ``task_id``."""
+    """Validate and upsert one page of policy records read from ``insurer`` (the source: each
+    record may name another underwriting insurer); result rows are written for ``task_id``."""
+    source = Source(insurer, connection_id)
     tally, valid = Tally(), []
     for raw in records:
         try:
@@ -173,8 +227,8 @@ async def apply_records(
             )
         valid.append(rows)
     if valid:
-        await lock_portfolio(session, tenant_id, insurer)
-    tally.merge(await _apply_isolated(session, tenant_id, insurer, valid, task_id))
+        await lock_portfolio(session, tenant_id, insurer, *(v.policy["insurer"] for v in valid))
+    tally.merge(await _apply_isolated(session, tenant_id, source, valid, task_id))
     if task_id is not None and tally.results:
         results = [{**r, "task_id": task_id, "tenant_id": tenant_id} for r in tally.results]
         await bulk.execute(session, bulk.INSERT_RESULTS, bulk.RESULT_COLUMNS, results)
@@ -182,7 +236,7 @@ async def apply_records(
 
 
 async def _apply_isolated(
-    session: AsyncSession, tenant_id: uuid.UUID, insurer: str, valid: list[Any], task_id: uuid.UUID | None
+    session: AsyncSession, tenant_id: uuid.UUID, source: Source, valid: list[Any], task_id: uuid.UUID | None
 ) -> Tally:
     """The whole page at once; if the database refuses it, record by record so only the
     refused record fails."""
@@ -190,7 +244,7 @@ async def _apply_isolated(
         return Tally()
     try:
         async with session.begin_nested():
-            return await _apply_valid(session, tenant_id, insurer, valid, task_id)
+            return await _apply_valid(session, tenant_id, source, valid, task_id)
     except DBAPIError as exc:
         if not _record_fault(exc):
             raise  # a lost connection, a deadlock...: the task's retry handles those
@@ -204,7 +258,7 @@ async def _apply_isolated(
             return tally
     tally = Tally()
     for one in valid:
-        tally.merge(await _apply_isolated(session, tenant_id, insurer, [one], task_id))
+        tally.merge(await _apply_isolated(session, tenant_id, source, [one], task_id))
     return tally
 
 

@@ -11,8 +11,11 @@ with code ``portal_unavailable`` (``content_unavailable`` when fetching document
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Generic, TypeVar
+from urllib.parse import quote
 
 import httpx
 import msgspec
@@ -22,6 +25,22 @@ from gateway.partners.base import PartnerClient
 from gateway.partners.errors import TRANSIENT_STATUSES, PermanentPartnerError, TransientPartnerError
 
 PARTNER = "client_portal"
+# The firm's employee a delivery acts for: the portal applies that employee's folder
+# permissions. Sessions are shared across deliveries (they cache folder ids), so the employee
+# rides the delivery's context instead of the session.
+_acting_employee: ContextVar[str | None] = ContextVar("portal_acting_employee", default=None)
+
+
+@contextmanager
+def acting_as(employee: str | None) -> Iterator[None]:
+    """Portal calls made inside carry ``X-Portal-Employee: employee`` (None: the firm itself)."""
+    token = _acting_employee.set(employee)
+    try:
+        yield
+    finally:
+        _acting_employee.reset(token)
+
+
 # Bounds the 409 retries of one delivery; 50 racing deliveries of one name need about 50.
 MAX_CONFLICTS = 200
 
@@ -132,6 +151,9 @@ class ClientPortalClient(PartnerClient):
         content_type: str | None = None,
     ) -> httpx.Response:
         headers = {**self._auth, "Content-Type": content_type} if content_type else self._auth
+        employee = _acting_employee.get()
+        if employee is not None:
+            headers = {**headers, "X-Portal-Employee": quote(employee, safe="")}  # names are not ASCII-only
         try:
             response = await self._http.request(
                 method, self._base + path, json=json, params=params, content=content, headers=headers
@@ -142,6 +164,11 @@ class ClientPortalClient(PartnerClient):
             ) from exc
         _raise_for_portal(response)
         return response
+
+    async def check(self) -> str:
+        """The firm the token belongs to; ``unauthorized`` when the portal refuses the token."""
+        response = await self._call("GET", "/firm")
+        return str(msgspec.json.decode(response.content, type=dict[str, str])["firm"])
 
     async def get_client(self, client_id: str) -> PortalClient:
         try:

@@ -69,6 +69,8 @@ class CoreHealth(msgspec.Struct, frozen=True):
     status: str
     operator: str
     now: datetime
+    edition: str | None = None  # "MG" systems have syncs the standard edition lacks
+    tables_version: int | None = None  # moves when the TISS event and price tables change
 
 
 class _Page(msgspec.Struct):

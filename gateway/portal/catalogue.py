@@ -41,6 +41,7 @@ class SyncDefinition(msgspec.Struct, frozen=True, kw_only=True):
     recommended_schedule: Schedule
     request_kinds: tuple[str, ...] = ()  # what an export carries or a status sync updates
     note: str | None = None
+    editions: tuple[str, ...] = ()  # the core-system editions it runs on; empty: every edition
 
 
 def _sync(
@@ -57,6 +58,7 @@ def _sync(
     kinds: tuple[str, ...] = (),
     ours: bool = False,
     note: str | None = None,
+    editions: tuple[str, ...] = (),
 ) -> SyncDefinition:
     # Requests wait on people in the portal, so they move hourly; heavy imports go weekly.
     schedule: Schedule
@@ -81,6 +83,7 @@ def _sync(
         recommended_schedule=schedule,
         request_kinds=kinds,
         note=note,
+        editions=editions,
     )
 
 
@@ -463,7 +466,8 @@ _ALL = (
         "collective_plan_adjustment",
         "Sincronização somente para os sistemas MG.",
         mode=_INC,
-        note="Only for MG core systems; other core systems answer nothing for this entity.",
+        note="Only for MG core systems: on other editions it is unavailable and refuses to run.",
+        editions=("MG",),
     ),
     _sync(
         _K,

@@ -15,10 +15,12 @@ from gateway.egress import check_configured_url
 from gateway.errors import Conflict, NotFound
 from gateway.partners.core_system import CoreSystemClient, CoreSystemCredentials
 from gateway.partners.errors import PartnerError
+from gateway.portal.catalogue import SyncDefinition
 from gateway.portal.models import CoreSystemConnection
 from gateway.runtime import Runtime
 
 NOT_READY = "core_system_not_ready"
+UNAVAILABLE = "sync_unavailable_for_edition"
 
 
 def default_base_url(runtime: Runtime) -> str:
@@ -40,6 +42,7 @@ async def configure(
     connection.checked_ok = False
     connection.checked_at = None
     connection.check_error = None
+    connection.edition = connection.tables_version = None  # another system, perhaps
     await session.flush()
     return connection
 
@@ -60,11 +63,14 @@ async def check(session: AsyncSession, runtime: Runtime, tenant_id: uuid.UUID) -
     """Call the core system's health check with the stored address and token; record the outcome."""
     connection = await get(session, tenant_id)
     try:
-        await client_for(runtime, connection).ping()
+        health = await client_for(runtime, connection).ping()
     except PartnerError as exc:
         connection.checked_ok, connection.check_error = False, f"{exc.code}: {exc.detail}"
     else:
         connection.checked_ok, connection.check_error = True, None
+        connection.edition = health.edition
+        if connection.tables_version is None:  # later moves are the table watcher's to notice
+            connection.tables_version = health.tables_version
     connection.checked_at = utcnow()
     await session.flush()
     return connection
@@ -78,6 +84,19 @@ def not_ready_reason(connection: CoreSystemConnection | None) -> str | None:
         return "The core-system connection has not been checked (POST /v1/portal/connection/check)."
     if not connection.checked_ok:
         return f"The last core-system check failed ({connection.check_error}); fix the connection and check it again."
+    return None
+
+
+def unavailable_reason(sync: SyncDefinition, connection: CoreSystemConnection | None) -> str | None:
+    """Why this sync cannot run on the tenant's core system (its edition), or None."""
+    if not sync.editions:
+        return None
+    wanted = " or ".join(sync.editions)
+    edition = connection.edition if connection is not None else None
+    if edition is None:
+        return f"{sync.title} only runs on {wanted} core systems; check the connection so it declares its edition."
+    if edition not in sync.editions:
+        return f"{sync.title} only runs on {wanted} core systems; this core system is the {edition} edition."
     return None
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy import func, select
@@ -40,11 +41,21 @@ def lookup(key: str) -> SyncDefinition:
 
 
 async def start_run(
-    session: AsyncSession, tenant_id: uuid.UUID, key: str, *, trigger: str = "manual", dedup_key: str | None = None
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    key: str,
+    *,
+    trigger: str = "manual",
+    dedup_key: str | None = None,
+    params: dict[str, Any] | None = None,
 ) -> Task:
-    """Create the sync's run, or 409 naming the run already queued or running."""
-    lookup(key)
-    await core_connection.require_ready(session, tenant_id)
+    """Create the sync's run, or 409: naming the run already queued or running, or saying why
+    the sync is unavailable on this core system's edition (``sync_unavailable_for_edition``)."""
+    sync = lookup(key)
+    connection = await core_connection.require_ready(session, tenant_id)
+    unavailable = core_connection.unavailable_reason(sync, connection)
+    if unavailable is not None:
+        raise Conflict(unavailable, extra={"code": core_connection.UNAVAILABLE, "edition": connection.edition})
     state = await sync_state.ensure(session, tenant_id, key, lock=True)  # serialises concurrent starts
     if state.current_task_id is not None:
         current = await session.get(Task, state.current_task_id, populate_existing=True)
@@ -54,8 +65,8 @@ async def start_run(
                 extra={"running_task_id": str(current.id)},
             )
     task, _ = await tasks_service.create_task(
-        session, tenant_id=tenant_id, kind=SYNC_TASK, params={"sync": key}, subject_id=key, trigger=trigger,
-        dedup_key=dedup_key,
+        session, tenant_id=tenant_id, kind=SYNC_TASK, params={"sync": key, **(params or {})}, subject_id=key,
+        trigger=trigger, dedup_key=dedup_key,
     )  # fmt: skip
     await sync_state.set_current_task(session, state, task.id)
     return task

@@ -29,6 +29,10 @@ class CoreSystemConnection(TimestampedMixin, Base):
     checked_at: Mapped[datetime | None]
     checked_ok: Mapped[bool] = mapped_column(default=False)
     check_error: Mapped[str | None] = mapped_column(Text)
+    # What the core system declared at the last check: its edition ("MG", "standard"), and the
+    # version of its TISS tables Ponte last started the TISS sync for (see portal.tables).
+    edition: Mapped[str | None] = mapped_column(String(32))
+    tables_version: Mapped[int | None]
 
 
 class SyncState(TimestampedMixin, Base):

@@ -56,10 +56,11 @@ class SyncController(Controller):
         states = await manager.states(session, tenant_id)
         last = await manager.last_runs(session, tenant_id, succeeded=False)
         ok = await manager.last_runs(session, tenant_id, succeeded=True)
-        problem = core_connection.not_ready_reason(await session.get(CoreSystemConnection, tenant_id))
+        core = await session.get(CoreSystemConnection, tenant_id)
+        problem = core_connection.not_ready_reason(core)
         now = utcnow()
         items = [
-            views.sync(d, states.get(k), last.get(k), ok.get(k), now)
+            views.sync(d, states.get(k), last.get(k), ok.get(k), now, core)
             for k, d in SYNCS.items()
             if group in (None, d.group) and direction in (None, d.direction)
         ]
@@ -71,7 +72,8 @@ class SyncController(Controller):
         last = await manager.last_runs(session, tenant_id, succeeded=False)
         ok = await manager.last_runs(session, tenant_id, succeeded=True)
         state = (await manager.states(session, tenant_id)).get(key)
-        return views.sync(definition, state, last.get(key), ok.get(key), utcnow())
+        core = await session.get(CoreSystemConnection, tenant_id)
+        return views.sync(definition, state, last.get(key), ok.get(key), utcnow(), core)
 
     @post("/{key:str}/runs", operation_id="RunPortalSync", summary="Run a sync now", status_code=202)
     async def run_now(self, session: AsyncSession, tenant_id: uuid.UUID, key: str) -> schemas.SyncRun:

@@ -84,6 +84,9 @@ class Sync(msgspec.Struct, kw_only=True):
     last_run: SyncRunSummary | None
     last_success_at: datetime | None
     running_task_id: uuid.UUID | None
+    editions: list[str] = []  # the core-system editions it runs on; empty: every edition
+    available: bool = True  # false: it cannot run on this core system (see unavailable_reason)
+    unavailable_reason: str | None = None
 
 
 class SyncCatalogue(msgspec.Struct, kw_only=True):

@@ -33,11 +33,17 @@ def run_summary(task: Task) -> schemas.SyncRunSummary:
 
 
 def sync(
-    definition: SyncDefinition, state: SyncState | None, last: Task | None, success: Task | None, now: datetime
+    definition: SyncDefinition,
+    state: SyncState | None,
+    last: Task | None,
+    success: Task | None,
+    now: datetime,
+    core: CoreSystemConnection | None = None,
 ) -> schemas.Sync:
     frequency = state.frequency if state else "on_demand"
     last_success_at = success.finished_at if success else None
     running = last.id if last is not None and last.status in ACTIVE else None
+    unavailable = core_connection.unavailable_reason(definition, core)
     return schemas.Sync(
         key=definition.key, group=definition.group, title=definition.title, description=definition.description,
         description_source=definition.description_source, direction=definition.direction, mode=definition.mode,
@@ -50,6 +56,7 @@ def sync(
         ),
         freshness=freshness(frequency, last_success_at, state.schedule_updated_at if state else None, now),  # type: ignore[arg-type]
         last_run=run_summary(last) if last else None, last_success_at=last_success_at, running_task_id=running,
+        editions=list(definition.editions), available=unavailable is None, unavailable_reason=unavailable,
     )  # fmt: skip
 
 

@@ -86,6 +86,8 @@ class CardSale(CardFields, TimestampedMixin, Base):
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     sale_id: Mapped[str] = mapped_column(String(64))
+    # sale, or a receivable that is not one (invoice_payment): matched alike, summed apart.
+    kind: Mapped[str] = mapped_column(String(24), default="sale", server_default="sale")
     status: Mapped[str] = mapped_column(String(16), default=SaleStatus.pending)
     reason: Mapped[str | None] = mapped_column(String(32))
     reason_detail: Mapped[str | None] = mapped_column(Text)

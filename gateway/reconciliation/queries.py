@@ -22,6 +22,7 @@ from gateway.reconciliation.models import (
 )
 
 QUEUE_STATUSES = (SaleStatus.divergent, SaleStatus.expired)
+SALE = "sale"
 
 
 async def list_sales(
@@ -114,6 +115,7 @@ async def _matches(session: AsyncSession, sale_pks: list[int]) -> dict[int, list
 def to_sale(s: CardSale, matches: list[schemas.AcquirerMatch]) -> schemas.CardSale:
     return schemas.CardSale(
         sale_id=s.sale_id,
+        kind=s.kind,  # type: ignore[arg-type]
         sold_at=s.sold_at,
         local_day=s.local_day,
         gross_amount_cents=s.gross_amount_cents,
@@ -136,30 +138,42 @@ def to_sale(s: CardSale, matches: list[schemas.AcquirerMatch]) -> schemas.CardSa
 
 
 async def summary(session: AsyncSession, tenant_id: uuid.UUID, day: date) -> schemas.ReconciliationSummary:
-    """Counts and amounts by status for the sales of one local day (every status listed)."""
+    """Counts and amounts by status for the sales of one local day (every status listed), and
+    the same apart for each other kind of receivable present that day."""
     amount = func.coalesce(func.sum(CardSale.gross_amount_cents), 0)
     scope = (CardSale.tenant_id == tenant_id, CardSale.local_day == day)
     totals = await session.execute(
-        select(CardSale.status, func.count(), amount).where(*scope).group_by(CardSale.status)
+        select(CardSale.kind, CardSale.status, func.count(), amount)
+        .where(*scope)
+        .group_by(CardSale.kind, CardSale.status)
     )
-    by_status = {status: (int(count), int(cents)) for status, count, cents in totals}
+    by_status: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
+    for kind, status, count, cents in totals:
+        by_status[kind][status] = (int(count), int(cents))
     reasons = await session.execute(
-        select(CardSale.reason, func.count(), amount)
+        select(CardSale.kind, CardSale.reason, func.count(), amount)
         .where(*scope, CardSale.status.in_(QUEUE_STATUSES), CardSale.reason.is_not(None))
-        .group_by(CardSale.reason)
-        .order_by(CardSale.reason)
+        .group_by(CardSale.kind, CardSale.reason)
+        .order_by(CardSale.kind, CardSale.reason)
     )
+    by_reason: dict[str, list[schemas.ReasonTotal]] = defaultdict(list)
+    for kind, r, c, a in reasons:
+        by_reason[kind].append(schemas.ReasonTotal(reason=str(r), count=int(c), amount_cents=int(a)))
+
+    def statuses(kind: str) -> list[schemas.StatusTotal]:
+        return [
+            schemas.StatusTotal(status=status.value, count=count, amount_cents=cents)  # type: ignore[arg-type]
+            for status in SaleStatus
+            for count, cents in [by_status[kind].get(status, (0, 0))]
+        ]
+
+    others = sorted(k for k in by_status if k != SALE)
     return schemas.ReconciliationSummary(
         day=day,
         currency="BRL",
-        by_status=[
-            schemas.StatusTotal(status=status.value, count=count, amount_cents=cents)  # type: ignore[arg-type]
-            for status in SaleStatus
-            for count, cents in [by_status.get(status, (0, 0))]
-        ],
-        divergent_by_reason=[
-            schemas.ReasonTotal(reason=str(r), count=int(c), amount_cents=int(a)) for r, c, a in reasons
-        ],
+        by_status=statuses(SALE),
+        divergent_by_reason=by_reason[SALE],
+        receivables=[schemas.ReceivableSummary(k, statuses(k), by_reason[k]) for k in others],  # type: ignore[arg-type]
     )
 
 

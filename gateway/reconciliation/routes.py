@@ -7,13 +7,14 @@ from datetime import date
 
 from litestar import Controller, Response, get, patch, post, put
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.response import Stream
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db.base import utcnow
 from gateway.errors import Conflict
 from gateway.pagination import PageParams
-from gateway.reconciliation import establishment, intake, queries, schemas
+from gateway.reconciliation import establishment, exports, intake, queries, schemas
 from gateway.reconciliation.flows import RUN_KIND
 from gateway.reconciliation.models import EstablishmentSetting
 from gateway.runtime import Runtime
@@ -116,6 +117,32 @@ class ReconciliationController(Controller):
     ) -> schemas.CardSalePage:
         items, cursor = await queries.divergence_queue(session, tenant_id, page, status=status, brand=brand, day=day)
         return schemas.CardSalePage(items=items, next_cursor=cursor)
+
+    @get(
+        "/divergences.csv", operation_id="ExportDivergences", media_type="text/csv",
+        summary="The divergence queue as CSV, largest amount first",
+    )  # fmt: skip
+    async def export_divergences(
+        self,
+        runtime: Runtime,
+        tenant_id: uuid.UUID,
+        status: schemas.SaleStatusName | None = None,
+        brand: str | None = None,
+        day: date | None = None,
+    ) -> Stream:
+        """The same selection as ``GET /divergences``, every page at once, streamed."""
+        rows = exports.divergences_csv(runtime, tenant_id, status=status, brand=brand, day=day)
+        headers = {"content-disposition": 'attachment; filename="divergences.csv"'}
+        return Stream(rows, media_type="text/csv", headers=headers)
+
+    @get(
+        "/summary.csv", operation_id="ExportReconciliationSummary", media_type="text/csv",
+        summary="The day's summary as CSV: a row per status and per divergence reason",
+    )  # fmt: skip
+    async def export_summary(self, session: AsyncSession, tenant_id: uuid.UUID, day: date) -> Response[str]:
+        body = exports.summary_csv(await queries.summary(session, tenant_id, day))
+        headers = {"content-disposition": f'attachment; filename="reconciliation-summary-{day}.csv"'}
+        return Response(body, media_type="text/csv", headers=headers)
 
     @get("/summary", operation_id="GetReconciliationSummary", summary="Counts and amounts by status for one local day")
     async def get_summary(

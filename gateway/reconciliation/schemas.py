@@ -21,6 +21,9 @@ Cents = Annotated[int, msgspec.Meta(gt=0, le=10**12)]
 Brand = Annotated[str, msgspec.Meta(pattern=r"^[a-z_]{2,32}$", description="visa, mastercard, elo, alelo, ...")]
 PaymentType = Literal["credit", "debit", "voucher", "digital_wallet"]
 SaleStatusName = Literal["pending", "sent", "reconciled", "divergent", "expired"]
+# Receivables that are not sales (payments of credit invoices) are matched the same way but
+# reported apart in the summary.
+ReceivableKind = Literal["sale", "invoice_payment"]
 
 
 class EstablishmentSettingUpdate(msgspec.Struct, forbid_unknown_fields=True):
@@ -58,6 +61,7 @@ class CardSaleIn(msgspec.Struct, forbid_unknown_fields=True):
     authorization_code: AuthorizationCode
     terminal_id: Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Za-z-]{1,32}$")]
     currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")] = "BRL"
+    kind: ReceivableKind = "sale"  # invoice_payment: a credit invoice paid by card, not a sale
 
 
 # Rows are validated one by one (a bad row must not sink the batch), so the body types them
@@ -132,6 +136,7 @@ class AcquirerMatch(msgspec.Struct):
 
 class CardSale(msgspec.Struct):
     sale_id: str
+    kind: ReceivableKind
     sold_at: datetime
     local_day: date
     gross_amount_cents: int
@@ -170,11 +175,23 @@ class ReasonTotal(msgspec.Struct):
     amount_cents: int
 
 
+class ReceivableSummary(msgspec.Struct):
+    """One kind of receivable that is not a sale, reported apart from the sales."""
+
+    kind: ReceivableKind
+    by_status: list[StatusTotal]
+    divergent_by_reason: list[ReasonTotal]
+
+
 class ReconciliationSummary(msgspec.Struct):
+    """The day's sales by status and divergence reason; other receivables (``receivables``,
+    e.g. credit invoice payments) are counted apart, never in the sales' figures."""
+
     day: date
     currency: str
     by_status: list[StatusTotal]
     divergent_by_reason: list[ReasonTotal]
+    receivables: list[ReceivableSummary] = []
 
 
 class Remittance(msgspec.Struct):

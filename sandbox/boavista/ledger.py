@@ -60,6 +60,9 @@ class Sale(msgspec.Struct, frozen=True):
     terminal_id: str
     acquirer: str
     divergence: str | None
+    # "invoice_payment": a receivable that is not a sale (a customer paying a store-card invoice
+    # by card); acquirers report it like a sale, and the ERP posts it with its kind.
+    kind: str = "sale"
 
 
 def _digest(*parts: object) -> int:
@@ -144,6 +147,7 @@ def sale_at(cfg: LedgerConfig, code: str, day: date, index: int) -> Sale:
         terminal_id=terminal_id,
         acquirer=acquirer,
         divergence=divergence,
+        kind="invoice_payment" if (h >> 118) % 12 == 0 else "sale",  # bits no other field uses
     )
 
 
@@ -182,6 +186,7 @@ def acquirer_records(cfg: LedgerConfig, sale: Sale) -> list[dict[str, object]]:
         "authorization_code": sale.authorization_code,
         "terminal_id": sale.terminal_id,
         "acquirer": sale.acquirer,
+        "kind": sale.kind,
     }
     if sale.divergence == "nsu":
         record["nsu"] = f"{REPROCESSED_NSU_BASE + int(sale.nsu):06d}"
@@ -212,6 +217,8 @@ def erp_record(code: str, sale: Sale, *, corrected: bool = False) -> dict[str, o
         "authorization_code": sale.authorization_code,
         "terminal_id": sale.terminal_id,
     }
+    if sale.kind != "sale":
+        record["kind"] = sale.kind
     if corrected:
         if sale.divergence == "nsu":
             record["nsu"] = f"{REPROCESSED_NSU_BASE + int(sale.nsu):06d}"

@@ -40,8 +40,15 @@ def instant(value: str | None) -> int | None:
 
 
 @get(["/health", "/ping"], sync_to_thread=False)
-def health(operator: Operator) -> dict[str, str]:
-    return {"status": "ok", "operator": operator.name, "now": iso_now(operator)}
+def health(operator: Operator) -> dict[str, Any]:
+    """Also what the system is: its edition, and the version of its TISS tables."""
+    return {
+        "status": "ok",
+        "operator": operator.name,
+        "now": iso_now(operator),
+        "edition": operator.edition,
+        "tables_version": operator.tables_version,
+    }
 
 
 @get("/_config", sync_to_thread=False)

@@ -55,6 +55,9 @@ class CoreRequest:
     received_at: int
 
 
+EDITIONS = ("standard", "MG")
+
+
 @dataclass
 class Operator:
     name: str
@@ -62,6 +65,11 @@ class Operator:
     fixed_now: int | None = DEFAULT_NOW  # None follows the wall clock
     overlays: dict[str, Overlay] = field(default_factory=dict)
     requests: dict[str, CoreRequest] = field(default_factory=dict)
+    # The product line the operator runs: "MG" systems have features the standard one lacks
+    # (seed 001: "Reajustes de plano coletivo" is "somente para os sistemas MG").
+    edition: str = "standard"
+    # Bumped whenever the TISS event and price tables (TGE) change.
+    tables_version: int = 1
 
     @property
     def seed(self) -> int:
@@ -75,11 +83,19 @@ class Operator:
 
     def configure(self, changes: dict[str, Any]) -> None:
         sizes = {k: v for k, v in changes.items() if k in {"beneficiaries", "providers", "contractors", "tiss_events"}}
-        unknown = set(changes) - set(sizes) - {"now"}
+        unknown = set(changes) - set(sizes) - {"now", "edition", "tables_version"}
         if unknown:
             raise ValueError(f"unknown settings: {sorted(unknown)}")
         if any(not isinstance(v, int) or v < 0 for v in sizes.values() if v is not None):
             raise ValueError("sizes must be non-negative integers")
+        if "edition" in changes:
+            if changes["edition"] not in EDITIONS:
+                raise ValueError(f"edition must be one of {EDITIONS}")
+            self.edition = changes["edition"]
+        if "tables_version" in changes:
+            if not isinstance(changes["tables_version"], int) or changes["tables_version"] < 1:
+                raise ValueError("tables_version must be a positive integer")
+            self.tables_version = changes["tables_version"]
         current = self.population
         self.population = Population(**{**current.__dict__, **sizes})
         if "now" in changes:
@@ -95,6 +111,8 @@ class Operator:
             "contractors": pop.contractor_count,
             "tiss_events": pop.tiss_events,
             "clock": "fixed" if self.fixed_now is not None else "wall",
+            "edition": self.edition,
+            "tables_version": self.tables_version,
         }
 
 

@@ -13,6 +13,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+from sandbox.insurers.aggregators import OVERLAPS, AggregatorPortfolio
 from sandbox.insurers.catalogue import SOURCES, Source
 from sandbox.insurers.config import CLOCK, CONFIG
 from sandbox.insurers.portfolio import Portfolio
@@ -42,7 +43,8 @@ def authenticate(username: str | None, password: str | None) -> None:
 
 @lru_cache(maxsize=256)
 def _portfolio(code: str, account: str, options: tuple[tuple[str, str], ...], size: int, r: int) -> Portfolio:
-    return Portfolio(SOURCES[code], account, dict(options), size, r)
+    kind = AggregatorPortfolio if code in OVERLAPS else Portfolio
+    return kind(SOURCES[code], account, dict(options), size, r)
 
 
 def portfolio(source: Source, account: str, options: dict[str, str]) -> Portfolio:

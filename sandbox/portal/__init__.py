@@ -1,7 +1,9 @@
 """The client document portal (an ONVIO-like "Portal do Cliente"), mounted at ``/portal``.
 
-Firm API (bearer ``ptk_<firm>``), all JSON except file bodies, errors ``{"code", "detail", "file"?}``:
+Firm API (bearer ``ptk_<firm>``), all JSON except file bodies, errors ``{"code", "detail", "file"?}``;
+``X-Portal-Employee`` names the firm's employee acting, whose folder permissions then apply:
 
+    GET  /firm                                                 {"firm"}: the token works
     GET  /clients/{client}                                     client, 404 client_not_found
     GET  /clients/{client}/folders                             {"items": [folder]} whole tree
     POST /clients/{client}/folders {"name","parent_id"}        201 new / 200 already there
@@ -11,9 +13,10 @@ Firm API (bearer ``ptk_<firm>``), all JSON except file bodies, errors ``{"code",
     GET  /clients/{client}/folders/{folder}/files/{file}/content
     POST /clients/{client}/folders/{folder}/files/{file}/view  the client opened it: locked
 
-403 permission_denied for a locked client, a client's restricted department and ``Restrito/``.
-Admin (no token): ``PUT /_clients/{client}``, ``GET /_files``, ``DELETE /_reset``,
-``PUT|GET /_content/{doc}``.
+403 permission_denied for a locked client, a client's restricted department, ``Restrito/``, and
+a folder the acting employee has no grant on.
+Admin (no token): ``PUT /_clients/{client}``, ``PUT /_grants/{firm}/{client}/{employee}``,
+``GET /_files``, ``DELETE /_reset``, ``PUT|GET /_content/{doc}``.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from litestar import Request, Response, delete, get, put
 from litestar.datastructures import State
 
 from sandbox.portal.routes import portal_store
-from sandbox.portal.schemas import AdminFile, AdminFileList, Client, ClientSettings, client_out
+from sandbox.portal.schemas import AdminFile, AdminFileList, Client, ClientSettings, EmployeeGrants, client_out
 from sandbox.portal.store import ClientProfile, PortalError, default_profile
 
 
@@ -24,6 +24,14 @@ def set_client(state: State, client_id: str, data: ClientSettings) -> Response[C
     profile = ClientProfile(client_id, name, tuple(data.restricted_departments), data.locked, data.auto_view)
     store.profiles[client_id] = profile
     return Response(client_out(profile), status_code=200)
+
+
+@put("/_grants/{firm:str}/{client_id:str}/{employee:str}", sync_to_thread=False)
+def set_grants(state: State, firm: str, client_id: str, employee: str, data: EmployeeGrants) -> EmployeeGrants:
+    """Restrict an employee of a firm to these folders of a client (the portal's per-folder
+    permissions); an employee with no grants at all is unrestricted."""
+    portal_store(state).grants[firm, client_id, employee] = tuple(tuple(p) for p in data.folders)
+    return data
 
 
 @get("/_files", sync_to_thread=False)
@@ -67,4 +75,4 @@ def get_content(state: State, doc_id: str) -> Response[bytes]:
     return Response(stored[1], media_type=stored[0])
 
 
-admin_handlers = [set_client, all_files, reset, put_content, get_content]
+admin_handlers = [set_client, set_grants, all_files, reset, put_content, get_content]

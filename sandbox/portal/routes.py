@@ -6,6 +6,8 @@ each firm sees its own copy of every client's folders and files. Anything else a
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 from litestar import Request, Response, get, post, put
 from litestar.datastructures import State
 
@@ -13,6 +15,7 @@ from sandbox.portal.schemas import (
     Client,
     FileList,
     FileOut,
+    Firm,
     FolderCreate,
     FolderList,
     FolderOut,
@@ -41,6 +44,12 @@ def firm_from_token(request: Request[object, object, State]) -> str:
     return token[len(TOKEN_PREFIX) :]
 
 
+def employee_of(request: Request[object, object, State]) -> str | None:
+    """The firm's employee acting (``X-Portal-Employee``); absent means the firm itself."""
+    employee = request.headers.get("x-portal-employee")
+    return None if employee is None else unquote(employee)
+
+
 def space_for(request: Request[object, object, State], client_id: str) -> tuple[PortalStore, ClientSpace]:
     store = portal_store(request.app.state)
     return store, store.space(firm_from_token(request), client_id)
@@ -48,6 +57,12 @@ def space_for(request: Request[object, object, State], client_id: str) -> tuple[
 
 def upload_of(request: Request[object, object, State]) -> str:
     return request.headers.get("content-type", "application/octet-stream")
+
+
+@get("/firm", sync_to_thread=False)
+def get_firm(request: Request[object, object, State]) -> Firm:
+    """Who the token belongs to: what a connection check calls."""
+    return Firm(firm_from_token(request))
 
 
 @get(CLIENT, sync_to_thread=False)
@@ -66,7 +81,7 @@ def list_folders(request: Request[object, object, State], client_id: str) -> Fol
 def create_folder(request: Request[object, object, State], client_id: str, data: FolderCreate) -> Response[FolderOut]:
     """201 with the new folder, or 200 with the folder that already had this name."""
     store, space = space_for(request, client_id)
-    folder, created = store.create_folder(space, data.parent_id, data.name)
+    folder, created = store.create_folder(space, data.parent_id, data.name, employee_of(request))
     return Response(folder_out(folder), status_code=201 if created else 200)
 
 
@@ -76,7 +91,7 @@ def list_files(
 ) -> FileList:
     """All files of the folder, or with ``?name=N`` only N and its numbered copies ``N (k).ext``."""
     store, space = space_for(request, client_id)
-    folder = store.folder(space, folder_id)
+    folder = store.folder(space, folder_id, employee_of(request))
     if name is not None:
         return FileList([file_out(f) for f in space.named(folder.id, name)])
     return FileList([file_out(space.files[i]) for i in space.in_folder.get(folder.id, [])])
@@ -90,7 +105,8 @@ async def create_file(request: Request[object, object, State], client_id: str, f
     store, space = space_for(request, client_id)
     if not name.strip() or "/" in name:
         raise PortalError(422, "invalid_name", "file names are non-empty and have no '/'")
-    return file_out(store.create_file(space, store.folder(space, folder_id), name, upload_of(request), body))
+    folder = store.folder(space, folder_id, employee_of(request))
+    return file_out(store.create_file(space, folder, name, upload_of(request), body))
 
 
 @put(FILE)
@@ -100,7 +116,7 @@ async def replace_file(
     """Raw body becomes the new version. 409 ``locked`` (with the file) once the client viewed it."""
     body = await request.body()
     store, space = space_for(request, client_id)
-    stored = store.file(space, store.folder(space, folder_id), file_id)
+    stored = store.file(space, store.folder(space, folder_id, employee_of(request)), file_id)
     return file_out(store.replace_file(space, stored, upload_of(request), body))
 
 
@@ -109,7 +125,7 @@ def file_content(
     request: Request[object, object, State], client_id: str, folder_id: str, file_id: str
 ) -> Response[bytes]:
     store, space = space_for(request, client_id)
-    stored = store.file(space, store.folder(space, folder_id), file_id)
+    stored = store.file(space, store.folder(space, folder_id, employee_of(request)), file_id)
     return Response(stored.content, media_type=stored.content_type)
 
 
@@ -117,12 +133,13 @@ def file_content(
 def view_file(request: Request[object, object, State], client_id: str, folder_id: str, file_id: str) -> FileOut:
     """What the client's opening the file does: it is locked against replacement from now on."""
     store, space = space_for(request, client_id)
-    stored = store.file(space, store.folder(space, folder_id), file_id)
+    stored = store.file(space, store.folder(space, folder_id, employee_of(request)), file_id)
     stored.viewed = True
     return file_out(stored)
 
 
 firm_handlers = [
+    get_firm,
     get_client,
     list_folders,
     create_folder,

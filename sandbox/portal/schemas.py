@@ -14,6 +14,16 @@ class Client(msgspec.Struct):
     locked: bool
 
 
+class Firm(msgspec.Struct):
+    firm: str
+
+
+class EmployeeGrants(msgspec.Struct):
+    """The folders (paths from the root) an employee may open for one client of one firm."""
+
+    folders: list[list[str]]
+
+
 class FolderOut(msgspec.Struct):
     id: str
     parent_id: str | None

@@ -112,12 +112,16 @@ def folder_id_for(client_id: str, path: tuple[str, ...]) -> str:
 class PortalStore:
     spaces: dict[tuple[str, str], ClientSpace] = field(default_factory=dict)
     profiles: dict[str, ClientProfile | None] = field(default_factory=dict)  # admin overrides
+    # (firm, client, employee) -> the folder paths (and everything under them) that employee
+    # may open. An employee without an entry is unrestricted, as the firm's admins are.
+    grants: dict[tuple[str, str, str], tuple[tuple[str, ...], ...]] = field(default_factory=dict)
     content: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # doc id -> (type, bytes)
     file_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def reset(self) -> None:
         self.spaces.clear()
         self.profiles.clear()
+        self.grants.clear()
         self.content.clear()
         self.file_ids = itertools.count(1)
 
@@ -141,14 +145,28 @@ class PortalStore:
         space.profile = profile  # admin changes apply to spaces already materialised
         return space
 
-    def folder(self, space: ClientSpace, folder_id: str) -> Folder:
+    def folder(self, space: ClientSpace, folder_id: str, employee: str | None = None) -> Folder:
         folder = space.folders.get(folder_id)
         if folder is None:
             raise PortalError(404, "folder_not_found", f"no folder {folder_id!r}")
         check_permission(space.profile, folder.path)
+        self.check_employee(space, employee, folder.path)
         return folder
 
-    def create_folder(self, space: ClientSpace, parent_id: str | None, name: str) -> tuple[Folder, bool]:
+    def check_employee(self, space: ClientSpace, employee: str | None, path: tuple[str, ...]) -> None:
+        """An employee with grants on this client may open only the granted folders and below."""
+        granted = self.grants.get((space.firm, space.profile.client_id, employee or ""))
+        if granted is None or any(path[: len(g)] == g for g in granted):
+            return
+        raise PortalError(
+            403,
+            "permission_denied",
+            f"employee {employee!r} has no permission on {'/'.join(path)!r} of client {space.profile.client_id!r}",
+        )
+
+    def create_folder(
+        self, space: ClientSpace, parent_id: str | None, name: str, employee: str | None = None
+    ) -> tuple[Folder, bool]:
         """Create ``name`` under ``parent_id``; an existing folder is returned as is (created False)."""
         name = name.strip()
         if not name or "/" in name:
@@ -159,6 +177,7 @@ class PortalStore:
         if existing is not None:
             return existing, False
         check_permission(space.profile, path)
+        self.check_employee(space, employee, path)
         folder = Folder(folder_id_for(space.profile.client_id, path), parent_id, name, path)
         space.folders[folder.id] = folder
         return folder, True

@@ -263,6 +263,8 @@ async def test_permanent_errors_fail_with_their_code_without_retrying(
 
 async def test_disabled_integration_skips_documents(client, tenants, runtime, worker, sandbox) -> None:
     t = await tenants.create()
+    r = await client.put("/v1/document-portal/integration", json={"enabled": False}, headers=t.headers)
+    assert r.status_code == 200 and r.json()["refusal"] is None  # off: skipped, not refused
     await complete_task(runtime, t, task_completed([document("d1")]))
     [d] = await deliveries(runtime, t)
     assert (d.status, d.error_code, d.task_id) == ("skipped", "integration_disabled", None)

@@ -118,7 +118,7 @@ async def test_model_client_tree_gives_folder_names_only(client, tenants, sandbo
 async def test_enabling_reports_unmapped_and_never_returns_the_token(client, tenants, runtime, sandbox) -> None:
     t = await tenants.create()
     r = await client.get("/v1/document-portal/integration", headers=t.headers)
-    assert r.json()["enabled"] is False
+    assert r.json()["enabled"] is True  # on by default for a new firm, but refused until checked
     assert r.json()["base_url"] == f"{runtime.settings.sandbox_url}/portal"
     r = await client.put("/v1/document-portal/integration", json={"enabled": True}, headers=t.headers)
     assert r.status_code == 422

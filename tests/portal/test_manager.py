@@ -154,6 +154,8 @@ async def test_catalogue_shows_last_run_and_freshness(portal: Portal, worker: An
 
 
 async def test_every_catalogue_entry_runs_with_its_direction_counters(portal: Portal, worker: Any) -> None:
+    portal.core("PUT", "/_config", json={"edition": "MG"})  # an MG system runs every sync of the catalogue
+    assert (await portal.client.post("/v1/portal/connection/check", headers=portal.headers)).status_code == 200
     subjects = {
         "card_copy": "BEN00000001",
         "provider_registration_change": "PRE00000001",
