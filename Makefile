@@ -15,5 +15,5 @@ openapi:
 	uv run ponte openapi
 
 bench:
-	for b in api_throughput webhook_ingest insurer_import portal_sync document_delivery reconciliation; do \
+	for b in api_throughput webhook_ingest insurer_import portal_sync document_delivery reconciliation scale_out; do \
 		uv run python -m bench.$$b || exit 1; done

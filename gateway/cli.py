@@ -54,11 +54,10 @@ def api(host: str, port: int, workers: int) -> None:
 @main.command(help="Run an arq worker (production: N of them).")
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty")
 def worker(burst: bool) -> None:
-    from arq import run_worker
-
     from workers.main import WorkerSettings
+    from workers.worker import run
 
-    run_worker(WorkerSettings, burst=burst)  # type: ignore[arg-type]
+    run(WorkerSettings, burst=burst)
 
 
 @main.command(help="Apply database migrations (upgrade to head, or downgrade).")

@@ -21,6 +21,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import DBAPIError
 
 from gateway.observability import CLIENT_CLOSED_REQUEST, client_gone
+from gateway.outages import is_outage
 from gateway.partners.errors import PartnerError, TransientPartnerError
 
 log = structlog.get_logger("ponte.errors")
@@ -228,10 +229,27 @@ def handle_database_error(request: Request[Any, Any, Any], exc: DBAPIError) -> R
     return handle_unexpected(request, exc)
 
 
+# How long a client should wait before retrying when PostgreSQL or Valkey is unreachable.
+OUTAGE_RETRY_AFTER_SECONDS = 5
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     if client_gone(request.scope):
         # Reading the body failed because the client left: nobody to answer, nothing to fix.
         return Response(content=b"", status_code=CLIENT_CLOSED_REQUEST)
+    if is_outage(exc):  # a restart or a cut connection: try again soon, nothing to report
+        log.warning("backing_service_unavailable", path=request.url.path, error=repr(exc))
+        return problem_response(
+            request,
+            status=503,
+            title="Service unavailable",
+            slug="unavailable",
+            detail=(
+                "The database or the queue is unreachable for a moment. "
+                "Try again shortly (with the same Idempotency-Key, a retry is safe)."
+            ),
+            headers={"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)},
+        )
     # The body says only that it failed and where to look; the stack trace goes to the log.
     instance = request_instance(request)
     log.error("unhandled_exception", instance=instance, path=request.url.path, exc_info=exc)

@@ -11,11 +11,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import redis.exceptions
 import structlog
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.constants import expires_extra_ms, job_key_prefix
 from arq.jobs import serialize_job
 from arq.utils import timestamp_ms, to_unix_ms
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from sqlalchemy.ext.asyncio import AsyncSession
 
 log = structlog.get_logger("ponte.queue")
@@ -36,8 +39,24 @@ def enqueue_after_commit(
     session.info.setdefault(_BUFFER, []).append((task_id, dispatch, run_after))
 
 
-def redis_settings(url: str) -> RedisSettings:
-    return RedisSettings.from_dsn(url)
+# A worker waits this many tries (backoff capped at 1 s, so about a minute) for Valkey to come
+# back before it gives up and exits for its supervisor to restart it: a Valkey restart takes
+# seconds, and arq's poll loop would otherwise die on the first refused connection.
+WORKER_REDIS_RETRIES = 60
+
+
+def redis_settings(url: str, *, wait_for_server: bool = False) -> RedisSettings:
+    """arq's connection settings. Every client reconnects once when a pooled connection died
+    (Valkey restarted); a worker (``wait_for_server``) keeps retrying while Valkey is down.
+    The gateway fails fast instead: its tasks are in PostgreSQL and the sweeper sends them."""
+    settings = RedisSettings.from_dsn(url)
+    errors: list[type[Exception]] = [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError]
+    settings.retry_on_error = errors
+    if wait_for_server:
+        settings.retry = Retry(ExponentialWithJitterBackoff(cap=1.0, base=0.05), WORKER_REDIS_RETRIES)
+    else:
+        settings.retry = Retry(NoBackoff(), 1)
+    return settings
 
 
 class Queue:

@@ -1,24 +1,31 @@
 """arq worker: one job function that runs any task by id, and the sweeper on a cron.
 
-Start with ``ponte worker`` (or ``arq workers.main.WorkerSettings``). Shared clients are made
-once in ``on_startup`` and kept in ``ctx``.
+Start with ``ponte worker``, which runs these settings on ``workers.worker.Worker`` (arq's
+worker, made to outlive a Valkey restart). Shared clients are made once in ``on_startup``
+and kept in ``ctx``.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+import structlog
 from arq import cron
 from arq.connections import RedisSettings
+from arq.typing import WorkerCoroutine
 
 import gateway.jobs
 import gateway.portal.tables
 from gateway.observability import configure_logging
+from gateway.outages import is_outage
 from gateway.queue import redis_settings
 from gateway.reconciliation.jobs import daily_cron as reconciliation_daily
 from gateway.runtime import Runtime
 from gateway.settings import get_settings
 from gateway.tasks import runner, sweeper
+
+log = structlog.get_logger("ponte.worker")
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -42,6 +49,23 @@ async def sweep(ctx: dict[str, Any]) -> str:
     return f"requeued_stale={report.requeued_stale} redispatched={report.redispatched}"
 
 
+def outage_tolerant(job: WorkerCoroutine) -> WorkerCoroutine:
+    """A cron tick that meets PostgreSQL or Valkey down is skipped: the next tick does its work,
+    since every cron job reads what is due from PostgreSQL."""
+
+    @functools.wraps(job)
+    async def tick(ctx: dict[str, Any]) -> Any:
+        try:
+            return await job(ctx)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            log.warning("cron_skipped", job=job.__qualname__, error=repr(exc))
+            return "skipped: backing service unavailable"
+
+    return tick
+
+
 def _every(seconds: int) -> set[int]:
     return set(range(0, 60, max(1, min(seconds, 60))))
 
@@ -49,15 +73,20 @@ def _every(seconds: int) -> set[int]:
 class WorkerSettings:
     functions = [run_task]
     cron_jobs = [
-        cron(sweep, second=_every(get_settings().sweep_interval_seconds), run_at_startup=True),
-        cron(gateway.portal.jobs.start_due_syncs, second=0),  # each minute; one run per sync and period
-        cron(gateway.portal.tables.watch_tables, second=30),  # each minute; TISS sync when the tables move
-        cron(gateway.imports.schedule.scheduled_imports, second=0),  # each minute; one task per connection a day
-        cron(reconciliation_daily, minute=7),  # hourly; one run per tenant per local day
+        cron(outage_tolerant(sweep), second=_every(get_settings().sweep_interval_seconds), run_at_startup=True),
+        # each minute; one run per sync and period
+        cron(outage_tolerant(gateway.portal.jobs.start_due_syncs), second=0),
+        # each minute; TISS sync when the tables move
+        cron(outage_tolerant(gateway.portal.tables.watch_tables), second=30),
+        # each minute; one task per connection a day
+        cron(outage_tolerant(gateway.imports.schedule.scheduled_imports), second=0),
+        cron(outage_tolerant(reconciliation_daily), minute=7),  # hourly; one run per tenant per local day
     ]
     on_startup = startup
     on_shutdown = shutdown
-    redis_settings: RedisSettings = redis_settings(get_settings().redis_url or "redis://localhost:6379")
+    redis_settings: RedisSettings = redis_settings(
+        get_settings().redis_url or "redis://localhost:6379", wait_for_server=True
+    )
     max_jobs = get_settings().worker_concurrency
     # arq starts jobs only when it polls: at its 0.5 s default a slot freed by a short task
     # (a document delivery takes ~0.1 s) sat idle for most of the poll period.

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import event, exc
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -17,6 +20,11 @@ from sqlalchemy.ext.asyncio import (
 if TYPE_CHECKING:
     from gateway.queue import Queue
 
+# A pooled connection that sat unused this long is pinged before use: it may predate a database
+# restart. Busy connections are not (a ping is three round trips); one of them failing on a
+# restart discards the whole pool instead (``_discard_on_outage``).
+IDLE_PING_SECONDS = 1.0
+
 
 def async_url(url: str) -> str:
     """Accept the usual ``postgresql://`` / ``postgres://`` URLs and use asyncpg for them."""
@@ -26,6 +34,36 @@ def async_url(url: str) -> str:
     return url
 
 
+def _survive_restarts(engine: AsyncEngine) -> None:
+    """Recover from a database restart without restarting the process.
+
+    SQLAlchemy discards a connection (and every older one in the pool) when the driver says it
+    is closed, but asyncpg reports a connection cut mid-statement in other ways too (an admin
+    shutdown, "another operation is in progress"): those count as disconnects here. A connection
+    that was idle is pinged on checkout, so a quiet process meets no dead one after a restart.
+    """
+    from gateway.outages import is_outage
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _discard_on_outage(context: ExceptionContext) -> None:
+        if not context.is_disconnect and is_outage(context.original_exception):
+            context.is_disconnect = True
+
+    @event.listens_for(engine.sync_engine.pool, "checkin")
+    def _note_checkin(dbapi_connection: Any, record: Any) -> None:
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine.pool, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if time.monotonic() - record.info.get("checked_in_at", time.monotonic()) < IDLE_PING_SECONDS:
+            return
+        try:
+            engine.sync_engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            # The pool drops this connection and checks out a fresh one (PoolEvents.checkout).
+            raise exc.DisconnectionError() from error
+
+
 class Database:
     """One engine per process, and the unit of work that commits then enqueues."""
 
@@ -33,6 +71,7 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(
             async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
         )
+        _survive_restarts(self.engine)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         # The same pool, with each checkout in autocommit: reads need no BEGIN/COMMIT.
         self.read_sessionmaker = async_sessionmaker(

@@ -25,6 +25,7 @@ from sqlalchemy import func, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.db.base import utcnow
+from gateway.outages import is_outage
 from gateway.partners.errors import PermanentPartnerError, TransientPartnerError
 from gateway.queue import enqueue_after_commit
 from gateway.runtime import Runtime
@@ -141,7 +142,21 @@ def backoff_seconds(attempt: int, base: float) -> float:
 
 
 async def run_task(runtime: Runtime, task_id: str | uuid.UUID) -> str:
-    """Claim and run one task. Returns what happened, for logs and tests."""
+    """Claim and run one task. Returns what happened, for logs and tests.
+
+    If PostgreSQL or Valkey goes away meanwhile, nothing is lost: the row is still queued, or
+    still leased to this attempt, and the sweeper dispatches it again once they are back.
+    """
+    try:
+        return await _claim_and_run(runtime, task_id)
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        log.warning("task_interrupted", task_id=str(task_id), error=repr(exc))
+        return "interrupted"
+
+
+async def _claim_and_run(runtime: Runtime, task_id: str | uuid.UUID) -> str:
     settings = runtime.settings
     async with autocommit(runtime) as conn:
         row = (
@@ -192,6 +207,9 @@ async def run_task(runtime: Runtime, task_id: str | uuid.UUID) -> str:
         except (PermanentPartnerError, TaskFailed) as exc:
             return await _finish(ctx, TaskOutcome(TaskStatus.failed, error_code=exc.code, error=str(exc)))
         except Exception as exc:
+            if is_outage(exc):  # not the handler's fault: try again later, without a stack trace
+                log.warning("task_interrupted", error=repr(exc))
+                return await _retry_or_fail(ctx, row["max_attempts"], "unavailable", repr(exc), None)
             log.exception("task_crashed")
             return await _retry_or_fail(ctx, row["max_attempts"], "internal", f"{type(exc).__name__}: {exc}", None)
         finally:

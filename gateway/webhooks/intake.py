@@ -19,6 +19,7 @@ import structlog
 from sqlalchemy import select, text, tuple_
 
 from gateway.errors import BadRequest, FieldError, NotFound, Unauthorized
+from gateway.outages import is_outage
 from gateway.runtime import Runtime
 from gateway.webhooks import signing
 from gateway.webhooks.events import EVENT_TYPES, accepts
@@ -218,7 +219,9 @@ class IntakeWriter:
                 try:
                     outcomes, jobs = await self._write([row for row, _ in batch])
                 except Exception as exc:
-                    log.error("intake_write_failed", events=len(batch), error=repr(exc))
+                    # Nothing stored, so nothing acknowledged: each sender gets a 503 or 500.
+                    level = log.warning if is_outage(exc) else log.error
+                    level("intake_write_failed", events=len(batch), error=repr(exc))
                     for _, future in batch:
                         if not future.done():
                             future.set_exception(exc)

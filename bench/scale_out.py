@@ -1,0 +1,202 @@
+"""Scale-out: the same work with 1, 2 and 4 worker processes on one PostgreSQL and one Valkey.
+
+Each round gets a fresh tenant whose task system posts the same number of signed
+task-completed events (each with a few documents) through one gateway process; the worker
+processes turn them into deliveries to the client portal (a sandbox in its own process). A
+round is timed from the first post to the last delivery, with its workers already polling.
+Prints deliveries/s per worker count, the speed-up over one worker, and that speed-up against
+the ideal on this machine: min(workers, cores available to this process). Then checks that no
+round doubled anything: one delivery and one portal file (one version) per document.
+
+Run: ``uv run python -m bench.scale_out [--events 300] [--docs 5] [--workers 1,2,4]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+from standardwebhooks import Webhook
+
+from bench.common import BenchStack, Report, http_load, signed_webhook_request
+from bench.document_delivery import portal_process
+from gateway.documents import integration, schemas
+from gateway.tenants import service as tenants
+from gateway.webhooks import service as webhooks
+
+DOC_BYTES = 2048
+
+
+def events_for(round_no: int, host: str, endpoint_id: str, secret: str, events: int, docs: int) -> list[bytes]:
+    signer, now = Webhook(secret), datetime.now(UTC)
+    out = []
+    for e in range(events):
+        documents = [
+            {
+                "id": f"doc-{e}-{i}",
+                "template": "DAS",
+                "file_name": f"DAS {e:04d}-{i}.pdf",
+                "content_base64": base64.b64encode(
+                    f"%PDF {round_no} {e} {i} ".encode().ljust(DOC_BYTES, b".")
+                ).decode(),
+            }
+            for i in range(docs)
+        ]
+        data = {
+            "task_id": f"T-{e}",
+            "client_id": f"scale-c{e % 20:02d}",
+            "employee": "bench",
+            "completed_at": now.isoformat(),
+            "documents": documents,
+        }
+        out.append(signed_webhook_request(host, endpoint_id, signer, f"msg_scale_{e}", "task.completed", data, now))
+    return out
+
+
+async def new_tenant(stack: BenchStack, portal: str, firm: str) -> tuple[Any, str, str]:
+    """A tenant with the portal integration on (its own firm) and a task-system endpoint."""
+    rt = stack.runtime
+    async with rt.db.unit_of_work() as session:
+        tenant = await tenants.create_tenant(session, name=firm, slug=firm)
+    async with rt.db.unit_of_work() as session:
+        update = schemas.PortalIntegrationUpdate(
+            enabled=True, token=f"ptk_{firm}", base_url=portal, apply_default_folders=True
+        )
+        await integration.update_integration(session, tenant.id, update, rt)
+        endpoint, secret = await webhooks.create_endpoint(
+            session, rt.cipher, tenant_id=tenant.id, source="task-system", description="bench"
+        )
+    return tenant.id, str(endpoint.id), secret
+
+
+async def valkey_clients(stack: BenchStack) -> int:
+    return len(await stack.runtime.queue.redis.client_list())
+
+
+async def start_polling_workers(stack: BenchStack, n: int) -> list[Any]:
+    """Start ``n`` workers and wait until each has its queue connections (arq's and the
+    runtime's): their boot is not delivery time."""
+    before = await valkey_clients(stack)
+    procs = stack.start_workers(n)
+    deadline = time.monotonic() + 120
+    while await valkey_clients(stack) < before + 2 * n:
+        if time.monotonic() > deadline:
+            raise RuntimeError("workers did not start")
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(1.0)
+    return procs
+
+
+def stop(procs: list[Any]) -> None:
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.wait(timeout=30)
+
+
+async def delivered(stack: BenchStack, tenant_id: Any) -> dict[str, int]:
+    async with stack.runtime.db.engine.connect() as conn:
+        sql = "SELECT status, count(*) FROM document_deliveries WHERE tenant_id = :t GROUP BY status"
+        return dict((await conn.execute(text(sql), {"t": tenant_id})).all())  # type: ignore[arg-type]
+
+
+async def tasks_done(stack: BenchStack, tenant_id: Any) -> None:
+    sql = "SELECT count(*) FROM tasks WHERE tenant_id = :t AND status IN ('queued', 'running')"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        async with stack.runtime.db.engine.connect() as conn:
+            if not (await conn.execute(text(sql), {"t": tenant_id})).scalar_one():
+                return
+        await asyncio.sleep(0.2)
+
+
+async def duplicates(stack: BenchStack, sandbox_url: str, tenant_id: Any, firm: str, total: int) -> list[str]:
+    """What this round doubled or missed: deliveries per document, files and versions in the portal."""
+    problems = []
+    async with stack.runtime.db.engine.connect() as conn:
+        sql = "SELECT count(*), count(DISTINCT (event_id, document_id)) FROM document_deliveries WHERE tenant_id = :t"
+        rows, distinct = (await conn.execute(text(sql), {"t": tenant_id})).one()
+    if rows != distinct or rows != total:
+        problems.append(f"{rows} deliveries, {distinct} distinct, for {total} documents")
+    async with httpx.AsyncClient(timeout=60) as http:
+        files = (await http.get(f"{sandbox_url}/portal/_files", params={"firm": firm})).json()["items"]
+    names = [f["name"] for f in files]
+    if len(names) != total or len(set(names)) != total:
+        problems.append(f"portal holds {len(names)} files ({len(set(names))} names) for {total} documents")
+    versions = sum(f["version_count"] - 1 for f in files)
+    if versions:
+        problems.append(f"{versions} documents uploaded more than once")
+    return problems
+
+
+async def run_round(
+    stack: BenchStack, url: str, sandbox_url: str, workers: int, events: int, docs: int
+) -> tuple[float, list[str]]:
+    firm = f"scale-{workers}w-{os.getpid()}-{time.monotonic_ns() % 10**6}"
+    tenant_id, endpoint_id, secret = await new_tenant(stack, f"{sandbox_url}/portal", firm)
+    requests = events_for(workers, url.removeprefix("http://"), endpoint_id, secret, events, docs)
+    total = events * docs
+    procs = await start_polling_workers(stack, workers)
+    try:
+        started = time.perf_counter()
+        posted = await http_load(url, requests, count=len(requests), concurrency=8)
+        assert posted.statuses == {202: len(requests)}, posted.statuses
+        deadline = time.monotonic() + 1800
+        while (counts := await delivered(stack, tenant_id)).get("delivered", 0) < total:
+            if time.monotonic() > deadline or counts.get("failed"):
+                raise SystemExit(f"{workers} workers: deliveries stuck at {counts}")
+            await asyncio.sleep(0.2)
+        seconds = time.perf_counter() - started
+        await tasks_done(stack, tenant_id)  # stopping a worker mid-task would only add retries
+    finally:
+        stop(procs)
+    return total / seconds, await duplicates(stack, sandbox_url, tenant_id, firm, total)
+
+
+async def main(events: int, docs: int, counts: list[int], concurrency: int) -> None:
+    cores = len(os.sched_getaffinity(0))
+    async with BenchStack(worker_concurrency=concurrency, api_key_cache_seconds=10) as stack:
+        with portal_process() as sandbox_url:
+            url = stack.start_gateway()
+            report = Report(
+                f"Scale-out: {events * docs} deliveries ({events} events x {docs}) per round, "
+                f"{concurrency} jobs per worker, {cores} cores available"
+            )
+            rates: dict[int, float] = {}
+            problems: dict[int, list[str]] = {}
+            for n in counts:
+                rates[n], problems[n] = await run_round(stack, url, sandbox_url, n, events, docs)
+                report.figure(f"{n} worker process(es)", rates[n], "deliveries/s")
+            base = rates[counts[0]]  # the speed-up is over the first count (1 by default)
+            for n in counts:
+                speed_up = rates[n] / base
+                ideal = min(n, cores) / min(counts[0], cores)
+                report.line(f"{n} workers: speed-up {speed_up:5.2f}x, ideal on {cores} cores {ideal}x")
+                report.ratio(f"speed-up / ideal ({n} workers)", speed_up, ideal)
+            doubled = {n: p for n, p in problems.items() if p}
+            for n, p in doubled.items():
+                for line in p:
+                    report.line(f"  PROBLEM ({n} workers) {line}")
+            if doubled:
+                raise SystemExit("duplicates or losses found")
+            report.line(
+                f"zero duplicates: every round has exactly one delivery and one portal file (one version) "
+                f"per document, at {', '.join(map(str, counts))} workers"
+            )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=300)
+    parser.add_argument("--docs", type=int, default=5, help="documents per event")
+    parser.add_argument("--workers", default="1,2,4", help="worker process counts, comma separated")
+    parser.add_argument("--concurrency", type=int, default=20, help="jobs per worker")
+    args = parser.parse_args()
+    asyncio.run(main(args.events, args.docs, [int(n) for n in args.workers.split(",")], args.concurrency))
