@@ -204,7 +204,8 @@ class EgressPolicy:
                 reasons.append(f"{address} is {reason}")
         if not allowed:
             detail = "; ".join(reasons) or "it resolves to no address"
-            raise EgressRefused(f"destination {host}:{port} refused: {detail}")
+            shown = f"[{host.strip('[]')}]" if ":" in host else host
+            raise EgressRefused(f"destination {shown}:{port} refused: {detail}")
         return allowed
 
     async def check_url(self, url: str) -> None:

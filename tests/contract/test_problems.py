@@ -118,7 +118,7 @@ async def test_a_bracketed_ipv6_address_is_a_valid_partner_address(client, tenan
     body = {"token": "t", "base_url": "http://[::1]:9/core"}
     r = await client.put("/v1/portal/connection", json=body, headers=t.headers)
     # The pattern takes it; the egress guard then decides (the tests allow 127.0.0.1 only).
-    assert assert_problem(r, 422)["detail"] == "destination ::1:9 refused: ::1 is loopback"
+    assert assert_problem(r, 422)["detail"] == "destination [::1]:9 refused: ::1 is loopback"
 
 
 async def test_a_wrong_type_then_malformed_json_is_400_not_a_crash(client, operator_headers) -> None:
