@@ -66,7 +66,7 @@ class ConsolePlugin(InitPlugin):
                 DefineMiddleware(CSRFMiddleware, config=session.csrf_config(self.settings)),
             ],
             "dependencies": {
-                "ui": Provide(pages.provide_ui, sync_to_thread=False),
+                "ui": Provide(pages.provide_ui),
                 "tenant_id": Provide(pages.provide_console_tenant, sync_to_thread=False),
             },
             "exception_handlers": pages.exception_handlers,

@@ -33,7 +33,7 @@ class LanguageForm(msgspec.Struct):
 
 
 def _start_session(request: Request[Any, Any, Any], user: ConsoleUser) -> None:
-    start_new_session(request, {"user": msgspec.to_builtins(user), "formats": {}})
+    start_new_session(request, {"user": msgspec.to_builtins(user)})
 
 
 def _safe_next(path: str) -> str:
