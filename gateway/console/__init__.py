@@ -27,6 +27,7 @@ from gateway import inputs
 from gateway.console import (
     documents,
     imports,
+    outbound,
     overview,
     pages,
     portal,
@@ -84,6 +85,7 @@ class ConsolePlugin(InitPlugin):
                     documents.DocumentPages,
                     reconciliation.ReconciliationPages,
                     webhooks.WebhookPages,
+                    outbound.OutboundPages,
                     tasks.TaskPages,
                 ],
                 guards=[session.require_user],

@@ -142,4 +142,14 @@ LABELS = {
         "status": N_("status update"),
     },
     "mode": {"full": N_("full"), "incremental": N_("incremental (changed since)")},
+    "delivery": {
+        "pending": N_("Pending"),
+        "sending": N_("Sending"),
+        "succeeded": N_("Delivered"),
+        "failed": N_("Failed"),
+    },
+    "disabled_reason": {
+        "failing": N_("by Ponte: failing for days"),
+        "gone": N_("by Ponte: the endpoint answered 410 Gone"),
+    },
 }

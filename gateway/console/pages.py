@@ -95,6 +95,12 @@ def render(ui: Ui, template: str, *, status_code: int = 200, **context: Any) -> 
     )
 
 
+async def form_values(request: Req, name: str) -> list[str]:
+    """Every value of a repeated form field (checkboxes), which a Struct body keeps only once."""
+    form = await request.form()
+    return [str(v) for v in form.getall(name)] if name in form else []
+
+
 def see_other(path: str) -> Redirect:
     return Redirect(path=path, status_code=HTTP_303_SEE_OTHER)
 
