@@ -1,38 +1,67 @@
-"""API request throughput: authenticated ``GET /v1/tasks/{id}`` against ``GET /ping``.
+"""API throughput against the framework's own ceiling.
 
-Run: ``uv run python -m bench.api_throughput [--count N] [--concurrency C]``
+The ceiling is a bare Litestar hello-world (``bench/bare_app.py``) on the same server with the
+same options as the gateway, measured in the same run. Against it: Ponte's ``GET /ping`` (the
+whole middleware stack, no database) and an authenticated ``GET /v1/tasks/{id}`` (a key, a
+tenant, a row). Rounds alternate ceiling and Ponte, and each figure is the median of its
+rounds, so a noisy machine moves both alike. Load comes from wrk when installed.
+
+Run: ``uv run python -m bench.api_throughput [--seconds S] [--rounds R] [--connections C]``
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 
-from bench.common import BenchStack, Report, http_load, http_request
+from bench.common import BenchStack, Report
+from bench.load import TOOL, HttpResult, load_get
 from gateway.tasks import service as tasks_service
 
+TARGETS = {"ping": 0.8, "task": 0.5}
 
-async def main(count: int, concurrency: int) -> None:
+
+async def main(seconds: float, rounds: int, connections: int) -> None:
     async with BenchStack(api_key_cache_seconds=10) as stack:
         async with stack.runtime.db.unit_of_work() as session:
             task, _ = await tasks_service.create_task(session, tenant_id=stack.tenant.tenant_id, kind="system.echo")
-        url = stack.start_gateway()
-        host = url.removeprefix("http://")
-        ping = http_request("GET", "/ping", host=host)
-        get_task = http_request("GET", f"/v1/tasks/{task.id}", host=host, headers=stack.tenant.headers)
-        await http_load(url, [ping, get_task], count=500, concurrency=concurrency)  # warm up both paths
-        report = Report(f"API throughput, 1 gateway process, {concurrency} connections, {count} requests each")
-        ceiling = await http_load(url, [ping], count=count, concurrency=concurrency)
-        ours = await http_load(url, [get_task], count=count, concurrency=concurrency)
-        report.line(ceiling.line("GET /ping (ceiling)"))
-        report.line(ours.line("GET /v1/tasks/{id} (authenticated)"))
-        assert set(ours.statuses) == {200}, ours.statuses
-        report.ratio("tasks/ping throughput", ours.rate, ceiling.rate)
+        bare = stack.start_bare()
+        ponte = stack.start_gateway()
+        auth = stack.tenant.headers
+        runs = {
+            "bare": lambda s: load_get(bare, "/ping", seconds=s, connections=connections),
+            "ping": lambda s: load_get(ponte, "/ping", seconds=s, connections=connections),
+            "task": lambda s: load_get(ponte, f"/v1/tasks/{task.id}", seconds=s, connections=connections, headers=auth),
+        }
+        for run in runs.values():  # warm up every path (imports, caches, prepared statements)
+            await run(2)
+
+        report = Report(f"API throughput, one process each, {connections} connections, load from {TOOL}")
+        results: dict[str, list[HttpResult]] = {name: [] for name in runs}
+        for n in range(rounds):
+            for name, run in runs.items():
+                result = await run(seconds)
+                results[name].append(result)
+                report.line(result.line(f"round {n + 1} {name}"))
+        assert all(set(r.statuses) == {200} for rs in results.values() for r in rs), "every answer must be 200"
+
+        def rate(name: str) -> float:
+            return statistics.median(r.rate for r in results[name])
+
+        report.line("")
+        report.figure("bare Litestar GET /ping (ceiling)", rate("bare"), "req/s")
+        report.figure("Ponte GET /ping", rate("ping"), "req/s")
+        report.figure("Ponte GET /v1/tasks/{id} (authenticated)", rate("task"), "req/s")
+        report.figure("GET /v1/tasks/{id} p99", statistics.median(r.p99_ms for r in results["task"]), "ms")
+        report.ratio("ping / bare Litestar", rate("ping"), rate("bare"), target=TARGETS["ping"])
+        report.ratio("tasks/{id} / bare Litestar", rate("task"), rate("bare"), target=TARGETS["task"])
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--count", type=int, default=5000)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=5, help="length of each measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; figures are medians")
+    parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
-    asyncio.run(main(args.count, args.concurrency))
+    asyncio.run(main(args.seconds, args.rounds, args.connections))

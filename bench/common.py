@@ -128,29 +128,27 @@ class BenchStack:
         }
 
     def start_gateway(self) -> str:
-        """One gateway process (uvicorn) on a free port; returns its base URL."""
-        cmd = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "gateway.app:create_app",
-            "--factory",
-            "--port",
-            str(self.gateway_port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ]
+        """One gateway process, started as ``ponte api`` starts it, on a free port; its base URL."""
+        cmd = [sys.executable, "-m", "gateway.cli", "api", "--host", "127.0.0.1", "--port", str(self.gateway_port)]
+        return self._serve(cmd, self.settings.public_url, "/health/live")
+
+    def start_bare(self) -> str:
+        """The HTTP ceiling: a bare Litestar app (``bench/bare_app.py``) on the same server with
+        the same options as the gateway (``gateway.server``), on a free port; its base URL."""
+        port = free_port()
+        cmd = [sys.executable, "-m", "gateway.server", "bench.bare_app:create_app", str(port)]
+        return self._serve(cmd, f"http://127.0.0.1:{port}", "/ping")
+
+    def _serve(self, cmd: list[str], url: str, probe: str) -> str:
         self._procs.append(subprocess.Popen(cmd, env=self.env(), cwd=ROOT))
-        url = self.settings.public_url
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{url}/health/live", timeout=1).status_code == 200:
+                if httpx.get(url + probe, timeout=1).status_code == 200:
                     return url
             except httpx.TransportError:
                 time.sleep(0.2)
-        raise RuntimeError("gateway did not start")
+        raise RuntimeError(f"{' '.join(cmd[2:4])} did not start")
 
     def start_workers(self, n: int = 1, **env: str) -> list[subprocess.Popen[bytes]]:
         procs = [

@@ -14,7 +14,7 @@ from litestar.types import ControllerRouterHandler
 
 from gateway import __version__, apidocs, contract
 from gateway.console import ConsolePlugin
-from gateway.deps import dependencies
+from gateway.deps import dependencies, resolve_dependencies_in_order
 from gateway.documents.routes import (
     DocumentDeliveryController,
     DocumentPortalController,
@@ -102,6 +102,7 @@ def openapi_config() -> OpenAPIConfig:
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
+    resolve_dependencies_in_order()
     configure_logging(settings.log_level, settings.log_format)
 
     @asynccontextmanager

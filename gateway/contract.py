@@ -16,7 +16,8 @@ document so it tells the whole truth, and new routes conform without extra work:
 
 Every such status is answered with the one ``Problem`` schema as ``application/problem+json``
 (gateway/errors.py produces it). ``request_body=T`` in a handler's opt documents a body the
-handler reads raw (the webhook intake). Tags get the descriptions in ``TAGS``.
+handler reads raw (the webhook intake). A text body a handler streams is a ``string``. Tags get
+the descriptions in ``TAGS``.
 """
 
 from __future__ import annotations
@@ -178,6 +179,12 @@ def _complete_operation(info: OperationInfo, components: dict[str, Any]) -> None
     if _idempotent(info.path, info.method):
         statuses |= {409, 422}
     responses: dict[str, Any] = op.setdefault("responses", {})
+    # A streamed body (``-> Stream``) gets an empty schema from Litestar, which a generated client
+    # types as ``unknown``; a text media type is a string whether streamed or not.
+    for response in responses.values():
+        for media_type, content in response.get("content", {}).items():
+            if media_type.startswith("text/") and not content.get("schema"):
+                content["schema"] = {"type": "string"}
     # Litestar's own 400 describes its validation error shape, not ours: ours replaces it. A
     # response the handler declared itself (``responses=``) stays as declared.
     if "400" in responses and "Problem" not in str(responses["400"]):

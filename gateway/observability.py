@@ -6,10 +6,14 @@ workers. Nothing logs request or response bodies: they may hold credentials or d
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import logging
+import math
+import os
 import sys
 import time
-import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import structlog
@@ -18,7 +22,8 @@ from litestar.datastructures import State
 from litestar.enums import ScopeType
 from litestar.plugins.prometheus import PrometheusController
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from sqlalchemy import text
 
 log = structlog.get_logger("ponte.http")
@@ -62,39 +67,64 @@ def client_gone(scope: Scope) -> bool:
     return bool(scope.get("state", {}).get(CLIENT_GONE))
 
 
-# The names and labels Litestar's Prometheus middleware used, so dashboards keep working.
-_LABELS = ["method", "path", "status_code", "app_name"]
-REQUESTS = Counter("ponte_requests_total", "Total requests", _LABELS)
-REQUEST_ERRORS = Counter("ponte_requests_error_total", "Total errors in requests", _LABELS)
-REQUEST_TIME = Histogram("ponte_request_duration_seconds", "Request duration, in seconds", _LABELS)
-IN_PROGRESS = Gauge("ponte_requests_in_progress", "Requests being answered", multiprocess_mode="livesum")
+class RequestMetrics:
+    """Request counts and latencies per (method, route, status), with the names and labels
+    Litestar's Prometheus middleware used, so dashboards keep working.
+
+    Kept in plain numbers and turned into Prometheus families only when ``/metrics`` is read:
+    prometheus_client's own metrics take a lock on every update, five per request here, and
+    one event loop per process needs none.
+    """
+
+    LABELS = ("method", "path", "status_code", "app_name")
+    BUCKETS = Histogram.DEFAULT_BUCKETS
+
+    def __init__(self) -> None:
+        # (method, route, status) -> [count, sum of seconds, count per bucket]
+        self.routes: dict[tuple[str, str, int], list[Any]] = {}
+        self.in_progress = 0
+
+    def record(self, method: str, path: str, status: int, seconds: float) -> None:
+        entry = self.routes.get((method, path, status))
+        if entry is None:
+            entry = self.routes[method, path, status] = [0, 0.0, [0] * len(self.BUCKETS)]
+        entry[0] += 1
+        entry[1] += seconds
+        entry[2][bisect.bisect_left(self.BUCKETS, seconds)] += 1
+
+    def collect(self) -> Iterator[Metric]:
+        labels = list(self.LABELS)
+        requests = CounterMetricFamily("ponte_requests", "Total requests", labels=labels)
+        errors = CounterMetricFamily("ponte_requests_error", "Total errors in requests", labels=labels)
+        duration = HistogramMetricFamily(
+            "ponte_request_duration_seconds", "Request duration, in seconds", labels=labels
+        )
+        for (method, path, status), (count, total, buckets) in list(self.routes.items()):
+            values = [method, path, str(status), "ponte"]
+            requests.add_metric(values, count)
+            if status >= 500:
+                errors.add_metric(values, count)
+            cumulative = itertools.accumulate(buckets)
+            duration.add_metric(
+                values,
+                [("+Inf" if le == math.inf else repr(le), n) for le, n in zip(self.BUCKETS, cumulative, strict=True)],
+                total,
+            )
+        yield requests
+        yield errors
+        yield duration
+        yield GaugeMetricFamily("ponte_requests_in_progress", "Requests being answered", self.in_progress)
 
 
-class _RouteMetrics:
-    """The labelled children of one (method, route, status): looked up once, then reused, because
-    ``labels()`` takes a lock and builds a key on every call."""
-
-    __slots__ = ("count", "errors", "time")
-
-    def __init__(self, method: str, path: str, status: int) -> None:
-        labels = (method, path, str(status), "ponte")
-        self.count = REQUESTS.labels(*labels)
-        self.time = REQUEST_TIME.labels(*labels)
-        self.errors = REQUEST_ERRORS.labels(*labels) if status >= 500 else None
+REQUEST_METRICS = RequestMetrics()
+REGISTRY.register(REQUEST_METRICS)
 
 
-_route_metrics: dict[tuple[str, str, int], _RouteMetrics] = {}
-
-
-def _record(method: str, path: str, status: int, seconds: float) -> None:
-    key = (method, path, status)
-    metrics = _route_metrics.get(key)
-    if metrics is None:
-        metrics = _route_metrics[key] = _RouteMetrics(method, path, status)
-    metrics.count.inc()
-    metrics.time.observe(seconds)
-    if metrics.errors is not None:
-        metrics.errors.inc()
+def _logs_requests() -> bool:
+    # A filtered-out call still builds a bound logger (the logger is not cached, see above):
+    # ask the configured level first, which costs far less than the call it saves.
+    wrapper: Any = structlog.get_config()["wrapper_class"]
+    return bool(wrapper.get_effective_level(None) <= logging.INFO)
 
 
 def observe_requests(app: ASGIApp) -> ASGIApp:
@@ -118,7 +148,7 @@ def observe_requests(app: ASGIApp) -> ASGIApp:
                 request_id = value.decode("latin-1")
                 break
         if not (0 < len(request_id) <= 64 and request_id.isascii() and request_id.isprintable()):
-            request_id = uuid.uuid4().hex
+            request_id = os.urandom(16).hex()
         scope.setdefault("state", {})["request_id"] = request_id
         header = (_REQUEST_ID, request_id.encode())
         status = 0
@@ -138,20 +168,20 @@ def observe_requests(app: ASGIApp) -> ASGIApp:
             await send(message)
 
         tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
-        IN_PROGRESS.inc()
+        REQUEST_METRICS.in_progress += 1
         try:
             await app(scope, receive_watching, send_with_id)
         finally:
-            IN_PROGRESS.dec()
+            REQUEST_METRICS.in_progress -= 1
             seconds = time.perf_counter() - started
             # Nothing sent means the app failed past every handler: the server answers 500.
             sent = status or 500
             path = scope.get("path_template") or "unmatched"
             if path != "/metrics":
-                _record(scope["method"], path, sent, seconds)
-            log.info(
-                "request", method=scope["method"], path=scope["path"], status=sent, duration_ms=round(seconds * 1000, 2)
-            )
+                REQUEST_METRICS.record(scope["method"], path, sent, seconds)
+            if _logs_requests():
+                duration_ms = round(seconds * 1000, 2)
+                log.info("request", method=scope["method"], path=scope["path"], status=sent, duration_ms=duration_ms)
             structlog.contextvars.reset_contextvars(**tokens)
 
     return observed

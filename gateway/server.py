@@ -23,10 +23,14 @@ def server_options() -> dict[str, Any]:
 
 
 def serve(app: str = APP, *, host: str, port: int, workers: int = 1, log_level: str | None = None) -> None:
-    """Run ``app`` (an import string of an app factory) until interrupted."""
+    """Run ``app`` (an import string of an app factory) until interrupted. uvicorn's own lines
+    follow ``PONTE_LOG_LEVEL`` unless ``log_level`` says otherwise."""
     import uvicorn
 
-    uvicorn.run(app, factory=True, host=host, port=port, workers=workers, log_level=log_level, **server_options())
+    from gateway.settings import get_settings
+
+    level = (log_level or get_settings().log_level).lower()
+    uvicorn.run(app, factory=True, host=host, port=port, workers=workers, log_level=level, **server_options())
 
 
 if __name__ == "__main__":  # the benchmarks: python -m gateway.server APP PORT

@@ -135,6 +135,32 @@ def sandbox_faults(sandbox: SandboxServer) -> Iterator[str]:
 
 
 @pytest.fixture
+async def live_gateway(settings: Settings, runtime: Runtime) -> AsyncIterator[tuple[str, Litestar]]:
+    """A gateway served by uvicorn as ``ponte api`` serves it, on loopback, in the test's own
+    event loop (so its pool and its generators can be inspected); yields its URL and app."""
+    import asyncio
+
+    import uvicorn
+
+    from gateway.server import server_options
+    from sandbox.server import free_port
+
+    app = create_app(settings)
+    port = free_port()
+    options = server_options() | {"loop": "asyncio"}  # the test's loop is already running
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **options))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "the gateway did not start"
+        await asyncio.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}", app
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
 def request_log() -> Iterator[list[dict[str, Any]]]:
     """Every structlog entry, INFO included, as dicts (the per-request lines among them)."""
     wrapper = structlog.get_config()["wrapper_class"]

@@ -14,35 +14,10 @@ import socket
 import struct
 import warnings
 from collections import Counter
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-
-from gateway.app import create_app
-from gateway.server import server_options
-from gateway.settings import Settings
-from sandbox.server import free_port
-
-
-@pytest.fixture
-async def served(settings: Settings, runtime: Any) -> AsyncIterator[tuple[str, Any]]:
-    """A gateway process's server, in this event loop so its pool can be inspected."""
-    app = create_app(settings)
-    options = server_options() | {"loop": "asyncio"}  # the test's loop is already running
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **options))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "the server did not start"
-        await asyncio.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", app
-    finally:
-        server.should_exit = True
-        await task
 
 
 def _request(method: str, path: str, key: str, body: bytes = b"", send_body: bytes | None = None) -> bytes:
@@ -67,9 +42,9 @@ def _send_and_vanish(port: int, payloads: list[bytes]) -> None:
 
 
 async def test_hundreds_of_vanishing_clients_leave_the_pool_idle_and_the_logs_clean(
-    served: tuple[str, Any], tenants: Any, caplog: pytest.LogCaptureFixture, request_log: list[dict[str, Any]]
+    live_gateway: tuple[str, Any], tenants: Any, caplog: pytest.LogCaptureFixture, request_log: list[dict[str, Any]]
 ) -> None:
-    url, app = served
+    url, app = live_gateway
     port = int(url.rsplit(":", 1)[1])
     tenant = await tenants.create()
     async with httpx.AsyncClient(base_url=url, headers=tenant.headers) as client:

@@ -9,13 +9,12 @@ and storing its response, the in-flight record is taken over after ``STALE_AFTER
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import timedelta
 from typing import Annotated, Any, cast
 
 import msgspec
-from litestar.enums import ScopeType
-from litestar.middleware import AbstractMiddleware
-from litestar.types import HTTPScope, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 from sqlalchemy import delete, or_, update
 from sqlalchemy.dialects.postgresql import insert
 
@@ -36,16 +35,22 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-class IdempotencyMiddleware(AbstractMiddleware):
-    scopes = {ScopeType.HTTP}
+class IdempotencyMiddleware:
+    """Plain ASGI: every request passes through here, and all but POSTs with the header leave
+    after one comparison (no connection object, no exclusion regex)."""
+
     exclude = [r"^/v1/webhooks/[^/]+$"]  # webhooks deduplicate on webhook-id instead
+    _excluded = re.compile("|".join(exclude))
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        http = cast(HTTPScope, scope)
-        key = _header(scope, HEADER)
-        if http["method"] != "POST" or key is None:
+        key = _header(scope, HEADER) if scope.get("method") == "POST" else None
+        if key is None or self._excluded.match(scope["path"]):
             await self.app(scope, receive, send)
             return
+        http = cast(HTTPScope, scope)
         try:
             msgspec.convert(key, IdempotencyKey)
         except msgspec.ValidationError as exc:

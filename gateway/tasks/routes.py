@@ -4,12 +4,20 @@ import uuid
 from datetime import datetime
 
 from litestar import Controller, get, post
+from litestar.datastructures import State
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.pagination import PageParams
 from gateway.tasks import service
 from gateway.tasks.models import TaskStatus
+from gateway.tasks.reads import TaskReader
 from gateway.tasks.schemas import Task, TaskPage
+
+
+def task_reader(state: State) -> TaskReader:
+    if "task_reader" not in state:
+        state.task_reader = TaskReader(state.db)
+    return state.task_reader  # type: ignore[no-any-return]
 
 
 class TaskController(Controller):
@@ -43,8 +51,8 @@ class TaskController(Controller):
         return TaskPage(items=[Task.from_model(t) for t in rows], next_cursor=next_cursor)
 
     @get("/{task_id:uuid}", operation_id="GetTask", summary="A task with its progress and counters")
-    async def get_task(self, session: AsyncSession, tenant_id: uuid.UUID, task_id: uuid.UUID) -> Task:
-        return Task.from_model(await service.get_task(session, tenant_id, task_id))
+    async def get_task(self, tenant_id: uuid.UUID, task_id: uuid.UUID, state: State) -> Task:
+        return Task.from_model(await task_reader(state).get(tenant_id, task_id))
 
     @post(
         "/{task_id:uuid}/cancel", operation_id="CancelTask", summary="Cancel a queued or running task", status_code=202

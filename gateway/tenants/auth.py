@@ -3,18 +3,24 @@
 Keys arrive as ``Authorization: Bearer <key>`` or ``X-API-Key``. Lookups are cached for a few
 seconds per process so authenticated reads cost about what anonymous ones do; a revocation
 takes effect at once in the process that revoked and within the cache TTL elsewhere.
+
+The middleware is plain ASGI on the raw header list: it runs on every authenticated request,
+and Litestar's ``AbstractAuthenticationMiddleware`` built a connection object and a parsed
+header map for each one, only to read one header.
 """
 
 from __future__ import annotations
 
 import hmac
+import re
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
 from litestar.connection import ASGIConnection
-from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlalchemy import select
 
 from gateway.crypto import hash_api_key
@@ -64,11 +70,17 @@ class KeyCache:
         self._entries.clear()
 
 
-def presented_key(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
-    header = connection.headers.get("authorization")
-    if header and header[:7].lower() == "bearer ":
-        return header[7:].strip() or None
-    return connection.headers.get("x-api-key") or None
+def presented_key(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The key from ``Authorization: Bearer`` (preferred) or ``X-API-Key``, from raw ASGI headers."""
+    authorization = api_key = None
+    for name, value in headers:
+        if name == b"authorization":
+            authorization = value
+        elif name == b"x-api-key":
+            api_key = value
+    if authorization and authorization[:7].lower() == b"bearer ":
+        return authorization[7:].strip().decode("latin-1") or None
+    return api_key.decode("latin-1") if api_key else None
 
 
 async def resolve_key(state: Any, key: str) -> Principal | None:
@@ -112,15 +124,39 @@ async def key_in_force(state: Any, key_id: uuid.UUID, tenant_id: uuid.UUID) -> b
     return principal is not None and principal.tenant_id == tenant_id
 
 
-class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
-    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
-        key = presented_key(connection)
-        if key is None:
-            raise Unauthorized("Send an API key as 'Authorization: Bearer <key>' or 'X-API-Key'.")
-        principal = await resolve_key(connection.app.state, key)
-        if principal is None:
-            raise Unauthorized("The API key is unknown or revoked.")
-        return AuthenticationResult(user=principal, auth=None)
+async def authenticate(scope: Scope) -> Principal:
+    """The caller of this request, or ``Unauthorized``."""
+    key = presented_key(scope["headers"])
+    if key is None:
+        raise Unauthorized("Send an API key as 'Authorization: Bearer <key>' or 'X-API-Key'.")
+    principal = await resolve_key(scope["app"].state, key)
+    if principal is None:
+        raise Unauthorized("The API key is unknown or revoked.")
+    return principal
+
+
+class ApiKeyAuthentication:
+    """Sets ``scope["user"]`` to the caller's ``Principal``; 401 without a valid key.
+
+    Public paths (``exclude``), handlers with ``opt={"exclude_from_auth": True}`` and OPTIONS
+    (which only answers the Allow header) pass through unauthenticated, as with Litestar's
+    authentication middleware.
+    """
+
+    def __init__(self, app: ASGIApp, exclude: list[str] | None = None) -> None:
+        self.app = app
+        self.public = re.compile("|".join(exclude or PUBLIC_PATHS))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        bypass = (
+            scope.get("method") == "OPTIONS"
+            or self.public.match(scope["path"]) is not None
+            or scope["route_handler"].opt.get("exclude_from_auth", False)
+        )
+        if not bypass:
+            scope["user"] = await authenticate(scope)
+            scope["auth"] = None
+        await self.app(scope, receive, send)
 
 
 def provide_tenant_id(request: Any) -> uuid.UUID:
