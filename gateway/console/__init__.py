@@ -27,6 +27,7 @@ from gateway import inputs
 from gateway.console import (
     documents,
     imports,
+    outbound,
     overview,
     pages,
     portal,
@@ -66,7 +67,7 @@ class ConsolePlugin(InitPlugin):
                 DefineMiddleware(CSRFMiddleware, config=session.csrf_config(self.settings)),
             ],
             "dependencies": {
-                "ui": Provide(pages.provide_ui, sync_to_thread=False),
+                "ui": Provide(pages.provide_ui),
                 "tenant_id": Provide(pages.provide_console_tenant, sync_to_thread=False),
             },
             "exception_handlers": pages.exception_handlers,
@@ -84,6 +85,7 @@ class ConsolePlugin(InitPlugin):
                     documents.DocumentPages,
                     reconciliation.ReconciliationPages,
                     webhooks.WebhookPages,
+                    outbound.OutboundPages,
                     tasks.TaskPages,
                 ],
                 guards=[session.require_user],

@@ -15,7 +15,7 @@ from litestar.params import Body
 from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.console.pages import Req, Ui, render
+from gateway.console.pages import Req, Ui, form_values, render
 from gateway.db.base import utcnow
 from gateway.documents import dashboard, integration, schemas, templates
 from gateway.documents.models import DeliveryStatus
@@ -42,11 +42,6 @@ class DefaultsForm(msgspec.Struct):
 def _folder(text: str) -> list[str]:
     """``Fiscal > DAS`` as people write it, into the API's list of folder names."""
     return [part.strip() for part in text.split(">") if part.strip()]
-
-
-async def _form_values(request: Req, name: str) -> list[str]:
-    form = await request.form()
-    return [str(v) for v in form.getall(name)] if name in form else []
 
 
 class DocumentPages(Controller):
@@ -113,7 +108,7 @@ class DocumentPages(Controller):
             )
             count, more = await dashboard.retry_deliveries(session, tenant_id, selection)
         else:
-            ids = await _form_values(request, "delivery_id")
+            ids = await form_values(request, "delivery_id")
             if not ids:
                 raise Unprocessable(
                     "Tick the deliveries to retry.", errors=[FieldError(pointer="/delivery_id", detail="none")]
@@ -161,7 +156,7 @@ class DocumentPages(Controller):
         picked = str(form.get("model_folder") or "")
         model_client = str(form.get("model_client_id") or "").strip() or None
         raw = {
-            "template_ids": await _form_values(request, "template_id"),
+            "template_ids": await form_values(request, "template_id"),
             "folder_path": _folder(picked or str(form.get("folder_path") or "")),
             "model_client_id": model_client if picked else None,
         }

@@ -22,6 +22,8 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal, get_currency_precision
 from babel.support import NullTranslations, Translations
 
+from gateway.tenants.schemas import DEFAULT_LOCALE, DEFAULT_TIMEZONE
+
 LOCALES_DIR = Path(__file__).parent / "locales"
 DEFAULT_LANGUAGE = "en"
 # The languages a person can pick, each named in itself.
@@ -68,8 +70,8 @@ def negotiate(cookie: str | None, accept_language: str | None) -> str:
 class Formats:
     """Dates and money as the tenant's users write them (``R$ 1.234,56``, ``1234,56 zł``)."""
 
-    locale: str = "pt_BR"
-    timezone: str = "America/Sao_Paulo"
+    locale: str = DEFAULT_LOCALE
+    timezone: str = DEFAULT_TIMEZONE
 
     @property
     def tz(self) -> ZoneInfo:
@@ -140,4 +142,14 @@ LABELS = {
         "status": N_("status update"),
     },
     "mode": {"full": N_("full"), "incremental": N_("incremental (changed since)")},
+    "delivery": {
+        "pending": N_("Pending"),
+        "sending": N_("Sending"),
+        "succeeded": N_("Delivered"),
+        "failed": N_("Failed"),
+    },
+    "disabled_reason": {
+        "failing": N_("by Ponte: failing for days"),
+        "gone": N_("by Ponte: the endpoint answered 410 Gone"),
+    },
 }

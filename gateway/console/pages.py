@@ -11,10 +11,12 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.console.i18n import LABELS, LANGUAGE_COOKIE, LANGUAGES, N_, Formats, negotiate, translations
 from gateway.console.session import ConsoleUser, SignInRequired, TenantRequired, current_user
 from gateway.errors import NotFound, PonteError
+from gateway.tenants import service as tenants
 
 Req = Request[Any, Any, Any]
 
@@ -37,9 +39,8 @@ class Ui:
         self.language = negotiate(request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language"))
         self.translations = translations(self.language)
         self.user = current_user(request)
-        session = request.scope.get("session")
-        prefs = session.get("formats", {}) if isinstance(session, dict) else {}
-        self.formats = Formats(**prefs) if prefs else Formats()
+        # Until provide_ui reads the tenant (sign-in, error pages): pt_BR in São Paulo.
+        self.formats = Formats()
         self.htmx = request.headers.get("hx-request") == "true"
 
     def gettext(self, message: str, **values: Any) -> str:
@@ -50,8 +51,14 @@ class Ui:
         return self.translations.ngettext(singular, plural, n).format(n=n, **values)
 
 
-def provide_ui(request: Req) -> Ui:
-    return Ui(request)
+async def provide_ui(request: Req, session: AsyncSession) -> Ui:
+    """The tenant's formats are read on every page (one primary-key read), so a change made
+    through the API shows at the next click."""
+    ui = Ui(request)
+    if ui.user is not None and ui.user.tenant_uuid is not None:
+        tenant = await tenants.get_tenant(session, ui.user.tenant_uuid)
+        ui.formats = Formats(locale=tenant.locale, timezone=tenant.timezone)
+    return ui
 
 
 def provide_user(request: Req) -> ConsoleUser:
@@ -86,6 +93,12 @@ def render(ui: Ui, template: str, *, status_code: int = 200, **context: Any) -> 
         },
         status_code=status_code,
     )
+
+
+async def form_values(request: Req, name: str) -> list[str]:
+    """Every value of a repeated form field (checkboxes), which a Struct body keeps only once."""
+    form = await request.form()
+    return [str(v) for v in form.getall(name)] if name in form else []
 
 
 def see_other(path: str) -> Redirect:

@@ -27,6 +27,7 @@ from litestar.types import Empty, Message, ScopeSession
 
 from gateway.errors import NotFound
 from gateway.settings import Settings
+from gateway.tenants.auth import key_in_force
 
 SESSION_COOKIE = "ponte_console"
 CSRF_COOKIE = "ponte_console_csrf"
@@ -41,6 +42,7 @@ class ConsoleUser(msgspec.Struct, frozen=True):
     key_id: str | None = None
     tenant_id: str | None = None
     tenant_name: str | None = None
+    key_fingerprint: str | None = None  # operator sessions: which operator key signed in
 
     @property
     def tenant_uuid(self) -> uuid.UUID | None:
@@ -141,19 +143,42 @@ def current_user(connection: ASGIConnection[Any, Any, Any, Any]) -> ConsoleUser 
         return None
 
 
-def require_user(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Guard for every console page but sign-in: a session, and a tenant to act for."""
+def operator_fingerprint(settings: Settings) -> str:
+    """Names the operator key in a session without holding it: a new key ends old sessions."""
+    return hmac.new(settings.secret_key.encode(), settings.operator_key.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+async def signed_in_user(connection: ASGIConnection[Any, Any, Any, Any]) -> ConsoleUser:
+    """The session's user while the key it signed in with still holds. A revoked tenant key (or
+    a replaced operator key) ends the session at its next request, within the API key cache's
+    TTL: the session is deleted and the browser is sent to sign in."""
     user = current_user(connection)
     if user is None:
         raise SignInRequired()
+    state = connection.app.state
+    if user.operator:
+        in_force = hmac.compare_digest(user.key_fingerprint or "", operator_fingerprint(state.settings))
+    else:
+        in_force = (
+            user.key_id is not None
+            and user.tenant_uuid is not None
+            and await key_in_force(state, uuid.UUID(user.key_id), user.tenant_uuid)
+        )
+    if not in_force:
+        connection.clear_session()
+        raise SignInRequired()
+    return user
+
+
+async def require_user(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard for every console page but sign-in: a session, and a tenant to act for."""
+    user = await signed_in_user(connection)
     if user.tenant_id is None:
         raise TenantRequired()
 
 
-def require_operator(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    user = current_user(connection)
-    if user is None:
-        raise SignInRequired()
+async def require_operator(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    user = await signed_in_user(connection)
     if not user.operator:
         # A tenant's session has no tenant list: it does not exist for them.
         raise NotFound("This page does not exist.")

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.console.i18n import LANGUAGE_COOKIE, LANGUAGES
 from gateway.console.pages import Ui, render, see_other
-from gateway.console.session import ConsoleUser, require_operator, start_new_session
+from gateway.console.session import ConsoleUser, operator_fingerprint, require_operator, start_new_session
 from gateway.pagination import PageParams
 from gateway.tenants import service as tenants
 from gateway.tenants.auth import resolve_key
@@ -33,7 +33,7 @@ class LanguageForm(msgspec.Struct):
 
 
 def _start_session(request: Request[Any, Any, Any], user: ConsoleUser) -> None:
-    start_new_session(request, {"user": msgspec.to_builtins(user), "formats": {}})
+    start_new_session(request, {"user": msgspec.to_builtins(user)})
 
 
 def _safe_next(path: str) -> str:
@@ -58,7 +58,8 @@ class SignInController(Controller):
         if principal is None:
             return render(ui, "sign_in.html", status_code=401, error=ui.gettext("This key is unknown or revoked."))
         if principal.operator:
-            _start_session(request, ConsoleUser(operator=True))
+            fingerprint = operator_fingerprint(request.app.state.settings)
+            _start_session(request, ConsoleUser(operator=True, key_fingerprint=fingerprint))
             return see_other("/console/tenants")
         assert principal.tenant_id is not None
         tenant = await tenants.get_tenant(session, principal.tenant_id)
@@ -94,7 +95,12 @@ class SignInController(Controller):
         tenant = await tenants.get_tenant(session, picked)
         data = dict(request.session)
         data["user"] = msgspec.to_builtins(
-            ConsoleUser(operator=True, tenant_id=str(tenant.id), tenant_name=tenant.name)
+            ConsoleUser(
+                operator=True,
+                tenant_id=str(tenant.id),
+                tenant_name=tenant.name,
+                key_fingerprint=operator_fingerprint(request.app.state.settings),
+            )
         )
         request.set_session(data)
         return see_other("/console/")

@@ -73,6 +73,18 @@ async def list_endpoints(
     return await paginate(session, stmt, page, order_by=[EventEndpoint.created_at, EventEndpoint.id])
 
 
+async def endpoints_by_id(
+    session: AsyncSession, tenant_id: uuid.UUID, ids: set[uuid.UUID]
+) -> dict[uuid.UUID, EventEndpoint]:
+    """The tenant's endpoints among ``ids`` (to name the endpoints of a page of deliveries)."""
+    if not ids:
+        return {}
+    rows = await session.scalars(
+        select(EventEndpoint).where(EventEndpoint.tenant_id == tenant_id, EventEndpoint.id.in_(ids))
+    )
+    return {e.id: e for e in rows.all()}
+
+
 async def update_endpoint(
     session: AsyncSession, egress: EgressPolicy, endpoint: EventEndpoint, data: schemas.EventEndpointUpdate
 ) -> EventEndpoint:

@@ -105,6 +105,25 @@ async def resolve_key(state: Any, key: str) -> Principal | None:
     return principal
 
 
+async def key_in_force(state: Any, key_id: uuid.UUID, tenant_id: uuid.UUID) -> bool:
+    """Whether the tenant key ``key_id`` is still unrevoked. A console session signed in with a
+    key asks this on every request; the answer shares the API's cache (and its TTL, and the
+    clearing on revocation), so a revoked key ends its sessions as soon as it stops the API."""
+    cache: KeyCache = state.key_cache
+    entry = f"id:{key_id}"  # key hashes are hex, so ids never collide with them
+    hit, principal = cache.get(entry)
+    if not hit:
+        async with state.db.sessionmaker() as session:
+            row = (
+                await session.execute(
+                    select(ApiKey.id, ApiKey.tenant_id).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+                )
+            ).first()
+        principal = Principal(tenant_id=row.tenant_id, key_id=row.id) if row else None
+        cache.put(entry, principal)
+    return principal is not None and principal.tenant_id == tenant_id
+
+
 async def authenticate(scope: Scope) -> Principal:
     """The caller of this request, or ``Unauthorized``."""
     key = presented_key(scope["headers"])

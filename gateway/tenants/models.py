@@ -15,6 +15,10 @@ class Tenant(TimestampedMixin, Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200))
     slug: Mapped[str] = mapped_column(String(64), unique=True)
+    # How the tenant's people write dates and money, and the clock they read: the console's
+    # formats. The language they read in is each person's own (Accept-Language, the switch).
+    locale: Mapped[str] = mapped_column(String(16), default="pt_BR", server_default="pt_BR")
+    timezone: Mapped[str] = mapped_column(String(64), default="America/Sao_Paulo", server_default="America/Sao_Paulo")
 
 
 class ApiKey(TimestampedMixin, Base):

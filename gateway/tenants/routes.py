@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,7 +19,9 @@ TenantRef = Annotated[
 
 
 def _tenant(t: models.Tenant) -> schemas.Tenant:
-    return schemas.Tenant(id=t.id, name=t.name, slug=t.slug, created_at=t.created_at)
+    return schemas.Tenant(
+        id=t.id, name=t.name, slug=t.slug, locale=t.locale, timezone=t.timezone, created_at=t.created_at
+    )
 
 
 def _key(k: models.ApiKey) -> schemas.ApiKey:
@@ -42,12 +44,30 @@ class TenantController(Controller):
 
     @post("/", operation_id="CreateTenant", summary="Create a tenant")
     async def create_tenant(self, session: AsyncSession, data: schemas.TenantCreate) -> schemas.Tenant:
-        return _tenant(await service.create_tenant(session, name=data.name, slug=data.slug))
+        """`locale` and `timezone` say how the console shows the tenant's dates and money (its
+        people still read in their own language); they default to pt_BR and America/Sao_Paulo."""
+        return _tenant(
+            await service.create_tenant(
+                session, name=data.name, slug=data.slug, locale=data.locale, timezone=data.timezone
+            )
+        )
 
     @get("/", operation_id="ListTenants", summary="List tenants")
     async def list_tenants(self, session: AsyncSession, page: PageParams) -> schemas.TenantPage:
         rows, next_cursor = await service.list_tenants(session, page)
         return schemas.TenantPage(items=[_tenant(t) for t in rows], next_cursor=next_cursor)
+
+    @get("/{tenant:str}", operation_id="GetTenant", summary="A tenant")
+    async def get_tenant(self, session: AsyncSession, tenant: TenantRef) -> schemas.Tenant:
+        return _tenant(await service.resolve_tenant(session, tenant))
+
+    @patch("/{tenant:str}", operation_id="UpdateTenant", summary="Rename a tenant, or change its locale or time zone")
+    async def update_tenant(
+        self, session: AsyncSession, tenant: TenantRef, data: schemas.TenantUpdate
+    ) -> schemas.Tenant:
+        """Only the fields sent change. A `timezone` the tz database does not have is a 422."""
+        found = await service.resolve_tenant(session, tenant)
+        return _tenant(await service.update_tenant(session, found, data))
 
     @post("/{tenant:str}/keys", operation_id="CreateApiKey", summary="Issue an API key (shown once)")
     async def create_key(
@@ -80,4 +100,5 @@ class TenantController(Controller):
 
 @get("/v1/me", operation_id="GetCurrentTenant", summary="The tenant the API key belongs to", tags=["Tenants"])
 async def current_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> schemas.Tenant:
+    """With the tenant's `locale` and `timezone`: how the console writes its dates and money."""
     return _tenant(await service.get_tenant(session, tenant_id))

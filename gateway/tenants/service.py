@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+import zoneinfo
+from functools import cache
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -10,13 +12,42 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.crypto import hash_api_key, new_api_key
 from gateway.db.base import utcnow
-from gateway.errors import Conflict, FieldError, NotFound
+from gateway.errors import Conflict, FieldError, NotFound, Unprocessable
 from gateway.pagination import PageParams, paginate
 from gateway.tenants.models import ApiKey, Tenant
+from gateway.tenants.schemas import DEFAULT_LOCALE, DEFAULT_TIMEZONE, TENANT_LOCALES, TenantUpdate
 
 
-async def create_tenant(session: AsyncSession, *, name: str, slug: str) -> Tenant:
-    tenant = Tenant(name=name, slug=slug)
+@cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def check_timezone(name: str) -> str:
+    """``name`` if the tz database has it; a 422 otherwise (checked against the list, never
+    opened as a path, so ``../x`` is just an unknown name)."""
+    if name not in _time_zones():
+        raise Unprocessable(
+            f"'{name}' is not a time zone of the tz database.",
+            errors=[FieldError(pointer="/timezone", detail="an IANA time zone, e.g. America/Sao_Paulo")],
+        )
+    return name
+
+
+def check_locale(name: str) -> str:
+    # The schema already refuses other values; callers that are not the API (CLI) land here.
+    if name not in TENANT_LOCALES:
+        raise Unprocessable(
+            f"'{name}' is not a locale Ponte formats in.",
+            errors=[FieldError(pointer="/locale", detail="one of " + ", ".join(TENANT_LOCALES))],
+        )
+    return name
+
+
+async def create_tenant(
+    session: AsyncSession, *, name: str, slug: str, locale: str = DEFAULT_LOCALE, timezone: str = DEFAULT_TIMEZONE
+) -> Tenant:
+    tenant = Tenant(name=name, slug=slug, locale=check_locale(locale), timezone=check_timezone(timezone))
     session.add(tenant)
     try:
         async with session.begin_nested():
@@ -36,6 +67,18 @@ async def get_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> Tenant:
     tenant = await session.get(Tenant, tenant_id)
     if tenant is None:
         raise NotFound(f"Tenant {tenant_id} does not exist.")
+    return tenant
+
+
+async def update_tenant(session: AsyncSession, tenant: Tenant, data: TenantUpdate) -> Tenant:
+    """Only what ``data`` sets changes; console pages use new formats from their next request."""
+    if data.name is not None:
+        tenant.name = data.name
+    if data.locale is not None:
+        tenant.locale = check_locale(data.locale)
+    if data.timezone is not None:
+        tenant.timezone = check_timezone(data.timezone)
+    await session.flush()
     return tenant
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from gateway.console.i18n import LOCALES_DIR, Formats, negotiate, translations
+from tests.console.helpers import post_form, sign_in
+from tests.factories import TenantFactory
 
 CONSOLE = LOCALES_DIR.parent
 
@@ -54,3 +58,29 @@ def test_money_and_dates_as_each_tenant_writes_them() -> None:
     moment = datetime(2026, 7, 1, 2, 30, tzinfo=UTC)
     assert br.when(moment).startswith("30/06/2026")  # still the evening before in São Paulo
     assert pt.when(moment).startswith("01/07/") and "03:30" in pt.when(moment)
+
+
+async def test_pages_use_the_tenants_locale_and_time_zone_in_any_language(
+    console: Any, tenants: TenantFactory, operator_headers: dict[str, str]
+) -> None:
+    t = await tenants.create("apteka-krakow")
+    r = await console.patch(
+        "/v1/tenants/apteka-krakow", json={"locale": "pl_PL", "timezone": "Europe/Warsaw"}, headers=operator_headers
+    )
+    assert r.status_code == 200, r.text
+    sold_at = datetime.now(UTC).replace(hour=22, minute=30, second=0, microsecond=0) - timedelta(days=1)
+    sale = {"sale_id": "S-1", "sold_at": sold_at.isoformat(), "gross_amount_cents": 123456, "installments": 1,
+            "brand": "visa", "payment_type": "credit", "nsu": "123456", "authorization_code": "A1B2C3",
+            "terminal_id": "T1", "currency": "PLN"}  # fmt: skip
+    r = await console.post("/v1/reconciliation/sales", json={"items": [sale]}, headers=t.headers)
+    assert r.status_code == 200, r.text
+    await sign_in(console, t.key)
+    warsaw = sold_at.astimezone(ZoneInfo("Europe/Warsaw"))
+    for language in ("en", "pt-BR"):
+        page = await console.get("/console/reconciliation/sales/S-1", headers={"accept-language": language})
+        assert page.status_code == 200, page.text
+        text = page.text.replace("\xa0", " ").replace("\u202f", " ")
+        assert "1 234,56 zł" in text  # not R$ 1.234,56 nor PLN 1,234.56
+        assert f"{warsaw.day}.{warsaw:%m.%Y}, {warsaw:%H:%M}" in text  # Warsaw's clock, written the Polish way
+    assert "Sold at" in (await console.get("/console/reconciliation/sales/S-1", headers={"accept-language": "en"})).text
+    await post_form(console, "/console/sign-out")

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from gateway.console.session import SESSION_COOKIE, SESSION_MAX_AGE
+from gateway.pagination import PageParams
 from gateway.runtime import Runtime
 from gateway.tasks import service
+from gateway.tenants import service as tenants_service
 from tests.conftest import OPERATOR_KEY
 from tests.console.helpers import csrf_token, post_form, sign_in
 from tests.factories import TenantFactory
@@ -125,3 +129,67 @@ async def test_a_nul_in_a_console_parameter_is_a_400_not_a_500(console: Any, ten
     r = await console.get("/console/policies", params={"q": "12\x0034"})
     assert r.status_code == 400
     await post_form(console, "/console/sign-out")
+
+
+async def _revoke(client: Any, operator_headers: dict[str, str], tenant_id: Any) -> None:
+    keys = (await client.get(f"/v1/tenants/{tenant_id}/keys", headers=operator_headers)).json()["items"]
+    r = await client.delete(f"/v1/tenants/{tenant_id}/keys/{keys[0]['id']}", headers=operator_headers)
+    assert r.status_code == 204
+
+
+async def test_revoking_the_key_ends_its_console_sessions(
+    console: Any, tenants: TenantFactory, operator_headers: dict[str, str]
+) -> None:
+    t = await tenants.create()
+    await sign_in(console, t.key)
+    assert (await console.get("/console/")).status_code == 200
+    session_id = console.cookies.get(SESSION_COOKIE)
+    await _revoke(console, operator_headers, t.tenant_id)
+    # The next request, a page or an HTMX poll, is sent to sign in, and the session is gone.
+    r = await console.get("/console/tasks", headers={"hx-request": "true"})
+    assert r.headers["hx-redirect"] == "/console/sign-in"
+    console.cookies.set(SESSION_COOKIE, session_id, domain="testserver.local", path="/console")
+    r = await console.get("/console/")
+    assert r.status_code == 303 and r.headers["location"] == "/console/sign-in"
+    assert (await sign_in(console, t.key)).status_code == 401  # and the key cannot sign in again
+
+
+async def test_a_revocation_elsewhere_ends_sessions_within_the_api_key_cache_ttl(
+    console: Any, tenants: TenantFactory, runtime: Runtime
+) -> None:
+    """Another gateway process revokes: this one's API and console both hold the cached answer
+    until the cache's TTL, then both refuse. One bound for both."""
+    cache = console.app.state.key_cache
+    t = await tenants.create()
+    ttl, cache.ttl = cache.ttl, 3600.0
+    try:
+        await sign_in(console, t.key)
+        assert (await console.get("/console/")).status_code == 200
+        assert (await console.get("/v1/tasks", headers=t.headers)).status_code == 200
+        async with runtime.db.unit_of_work(runtime.queue) as session:
+            keys, _ = await tenants_service.list_api_keys(session, t.tenant_id, PageParams(limit=1))
+            await tenants_service.revoke_api_key(session, t.tenant_id, keys[0].id)
+        assert (await console.get("/console/")).status_code == 200  # still cached, as for the API:
+        assert (await console.get("/v1/tasks", headers=t.headers)).status_code == 200
+        cache.clear()  # the TTL runs out
+        assert (await console.get("/v1/tasks", headers=t.headers)).status_code == 401
+        r = await console.get("/console/")
+        assert r.status_code == 303 and r.headers["location"] == "/console/sign-in"
+    finally:
+        cache.ttl = ttl
+        cache.clear()
+
+
+async def test_a_new_operator_key_ends_operator_sessions(console: Any, tenants: TenantFactory) -> None:
+    t = await tenants.create()
+    await sign_in(console, OPERATOR_KEY)
+    await post_form(console, f"/console/tenants/{t.tenant_id}", page="/console/tenants")
+    assert (await console.get("/console/")).status_code == 200
+    state = console.app.state
+    settings = state.settings
+    try:
+        state.settings = msgspec.structs.replace(settings, operator_key=settings.operator_key + "-rotated")
+        r = await console.get("/console/")
+        assert r.status_code == 303 and r.headers["location"] == "/console/sign-in"
+    finally:
+        state.settings = settings

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from tests.factories import TenantFactory
 
 
@@ -99,3 +101,47 @@ async def test_tenant_list_is_cursor_paginated(client, operator_headers) -> None
             break
     assert sorted(seen) == [f"t-{i}" for i in range(5)]
     assert len(seen) == 5
+
+
+async def test_locale_and_time_zone_set_at_creation_changed_and_shown_to_the_tenant(client, operator_headers) -> None:
+    body = {"name": "Broker PL", "slug": "broker-pl", "locale": "pl_PL", "timezone": "Europe/Warsaw"}
+    r = await client.post("/v1/tenants", json=body, headers=operator_headers)
+    assert r.status_code == 201, r.text
+    assert (r.json()["locale"], r.json()["timezone"]) == ("pl_PL", "Europe/Warsaw")
+    r = await client.post("/v1/tenants/broker-pl/keys", json={}, headers=operator_headers)
+    key = r.json()["key"]
+    r = await client.patch("/v1/tenants/broker-pl", json={"timezone": "Europe/Lisbon"}, headers=operator_headers)
+    assert r.status_code == 200, r.text
+    assert (r.json()["name"], r.json()["locale"], r.json()["timezone"]) == ("Broker PL", "pl_PL", "Europe/Lisbon")
+    me = (await client.get("/v1/me", headers={"Authorization": f"Bearer {key}"})).json()
+    assert (me["locale"], me["timezone"]) == ("pl_PL", "Europe/Lisbon")
+    assert (await client.get("/v1/tenants/broker-pl", headers=operator_headers)).json()["timezone"] == "Europe/Lisbon"
+
+
+async def test_tenants_default_to_pt_br_in_sao_paulo(client, operator_headers) -> None:
+    r = await client.post("/v1/tenants", json={"name": "Corretora", "slug": "corretora-sp"}, headers=operator_headers)
+    assert (r.json()["locale"], r.json()["timezone"]) == ("pt_BR", "America/Sao_Paulo")
+
+
+@pytest.mark.parametrize("timezone", ["Mars/Olympus_Mons", "../../etc/passwd", "america/sao_paulo", "GMT+3"])
+async def test_a_time_zone_outside_the_tz_database_is_a_422_problem(client, operator_headers, timezone) -> None:
+    r = await client.post(
+        "/v1/tenants", json={"name": "X", "slug": "tz-x", "timezone": timezone}, headers=operator_headers
+    )
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["errors"][0]["pointer"] == "/timezone"
+    await client.post("/v1/tenants", json={"name": "Y", "slug": "tz-y"}, headers=operator_headers)
+    r = await client.patch("/v1/tenants/tz-y", json={"timezone": timezone}, headers=operator_headers)
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["pointer"] == "/timezone"
+
+
+async def test_a_locale_outside_the_list_is_a_422_problem(client, operator_headers) -> None:
+    r = await client.post(
+        "/v1/tenants", json={"name": "X", "slug": "loc-x", "locale": "xx_YY"}, headers=operator_headers
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["pointer"] == "/locale"
+    r = await client.patch("/v1/tenants/loc-x", json={"locale": "pl_PL"}, headers=operator_headers)
+    assert r.status_code == 404
