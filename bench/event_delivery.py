@@ -5,8 +5,9 @@ The tenant's receiver (the sandbox ``/receiver``, verifying every signature with
 Events are emitted through the outbox (one transaction per 100 events) while worker processes
 deliver them; the clock runs from the first commit to the last success. The ceiling is raw
 signed httpx POSTs from one process to the same receiver, at the same number of requests in
-flight and in as many connection pools (one per endpoint and worker), in the same run. Prints deliveries/s, the ratio, the p50/p99 commit-to-first-attempt
-latency, and checks that every event reached every endpoint (zero loss).
+flight and in as many connection pools (one per endpoint and worker), in the same run. Prints
+deliveries/s, the ratio, the p50/p99 commit-to-first-attempt latency, and checks that every
+event reached every endpoint (zero loss).
 
 The retry schedule is shrunk (0.5 s, 1 s, 2 s, ...) so the 10% that fail are retried within
 the run; the production schedule starts at 5 s.
