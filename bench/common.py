@@ -127,8 +127,10 @@ class BenchStack:
             **{f"PONTE_{k.upper()}": str(v) for k, v in self._overrides.items()},
         }
 
-    def start_gateway(self) -> str:
-        """One gateway process (uvicorn) on a free port; returns its base URL."""
+    def start_gateway(self, port: int | None = None, **env: str) -> str:
+        """One gateway process (uvicorn), on the stack's port unless given one, with ``env``
+        over the stack's environment; returns its base URL."""
+        port = port or self.gateway_port
         cmd = [
             sys.executable,
             "-m",
@@ -136,13 +138,13 @@ class BenchStack:
             "gateway.app:create_app",
             "--factory",
             "--port",
-            str(self.gateway_port),
+            str(port),
             "--no-access-log",
             "--log-level",
             "warning",
         ]
-        self._procs.append(subprocess.Popen(cmd, env=self.env(), cwd=ROOT))
-        url = self.settings.public_url
+        self._procs.append(subprocess.Popen(cmd, env=self.env() | env, cwd=ROOT))
+        url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
