@@ -125,8 +125,26 @@ class Worker(arq.worker.Worker):
 
 
     async def close(self) -> None:
+        # On a stop arq cancels the jobs still running, then awaits them: one cut short while it
+        # was writing its result raised CancelledError out of close(), so an ordinary SIGTERM
+        # ended in a traceback and exit status 1. A job cut short is safe to drop (its task's
+        # lease lapses in PostgreSQL and the sweeper dispatches it again), so the stop is too.
         self._reap_lost_jobs()
+        jobs, self.tasks = self.tasks, {}
+        for job in jobs.values():
+            job.cancel()  # as arq's stop does (a SIGTERM already has)
+        for job_id, job in jobs.items():
+            await _settled(job_id, job)
         await super().close()
+
+
+async def _settled(job_id: str, job: asyncio.Task[Any]) -> None:
+    try:
+        await job
+    except asyncio.CancelledError:
+        log.info("job_cut_short_by_stop", job_id=job_id)
+    except Exception as exc:
+        log.warning("job_failed_at_stop", job_id=job_id, error=repr(exc))
 
 
 def run(settings_cls: Any, **overrides: Any) -> Worker:
