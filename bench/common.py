@@ -104,6 +104,10 @@ class BenchStack:
         self._services.stop()
 
     @property
+    def services_dir(self) -> Path:
+        return self._services.data_dir
+
+    @property
     def processes(self) -> list[subprocess.Popen[bytes]]:
         """The gateway and worker processes started so far, in order."""
         return list(self._procs)
@@ -167,6 +171,33 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU a live process has used so far, in seconds (/proc/<pid>/stat)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU of a process and of its children, live (PostgreSQL's backends) or ended and reaped."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
+        todo += parents.get(current, [])
+    return total
+
+
+def postgres_pid(stack: BenchStack) -> int | None:
+    """The embedded PostgreSQL's postmaster, None when DATABASE_URL points elsewhere."""
+    pid_file = stack.services_dir / "postgres" / "postmaster.pid"
+    return int(pid_file.read_text().split()[0]) if pid_file.exists() else None
 
 
 def peak_rss_mb(pid: int) -> float:
