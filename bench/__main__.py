@@ -21,6 +21,7 @@ from pathlib import Path
 
 BENCHMARKS = (
     "api_throughput",
+    "rate_limit",
     "webhook_ingest",
     "insurer_import",
     "portal_sync",

@@ -104,6 +104,10 @@ class BenchStack:
         self._services.stop()
 
     @property
+    def services_dir(self) -> Path:
+        return self._services.data_dir
+
+    @property
     def processes(self) -> list[subprocess.Popen[bytes]]:
         """The gateway and worker processes started so far, in order."""
         return list(self._procs)
@@ -127,10 +131,12 @@ class BenchStack:
             **{f"PONTE_{k.upper()}": str(v) for k, v in self._overrides.items()},
         }
 
-    def start_gateway(self) -> str:
-        """One gateway process, started as ``ponte api`` starts it, on a free port; its base URL."""
-        cmd = [sys.executable, "-m", "gateway.cli", "api", "--host", "127.0.0.1", "--port", str(self.gateway_port)]
-        return self._serve(cmd, self.settings.public_url, "/health/live")
+    def start_gateway(self, port: int | None = None, **env: str) -> str:
+        """One gateway process, started as ``ponte api`` starts it, on the stack's port unless
+        given one, with ``env`` over the stack's environment; its base URL."""
+        port = port or self.gateway_port
+        cmd = [sys.executable, "-m", "gateway.cli", "api", "--host", "127.0.0.1", "--port", str(port)]
+        return self._serve(cmd, f"http://127.0.0.1:{port}", "/health/live", env)
 
     def start_bare(self) -> str:
         """The HTTP ceiling: a bare Litestar app (``bench/bare_app.py``) on the same server with
@@ -139,8 +145,8 @@ class BenchStack:
         cmd = [sys.executable, "-m", "gateway.server", "bench.bare_app:create_app", str(port)]
         return self._serve(cmd, f"http://127.0.0.1:{port}", "/ping")
 
-    def _serve(self, cmd: list[str], url: str, probe: str) -> str:
-        self._procs.append(subprocess.Popen(cmd, env=self.env(), cwd=ROOT))
+    def _serve(self, cmd: list[str], url: str, probe: str, env: dict[str, str] | None = None) -> str:
+        self._procs.append(subprocess.Popen(cmd, env=self.env() | (env or {}), cwd=ROOT))
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -163,6 +169,33 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU a live process has used so far, in seconds (/proc/<pid>/stat)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU of a process and of its children, live (PostgreSQL's backends) or ended and reaped."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
+        todo += parents.get(current, [])
+    return total
+
+
+def postgres_pid(stack: BenchStack) -> int | None:
+    """The embedded PostgreSQL's postmaster, None when DATABASE_URL points elsewhere."""
+    pid_file = stack.services_dir / "postgres" / "postmaster.pid"
+    return int(pid_file.read_text().split()[0]) if pid_file.exists() else None
 
 
 def peak_rss_mb(pid: int) -> float:

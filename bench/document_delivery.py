@@ -112,14 +112,17 @@ async def raw_upload_rate(portal: str, count: int, concurrency: int) -> float:
 
 
 @contextmanager
-def portal_process() -> Iterator[str]:
-    """The portal partner in its own process, as a real partner would be.
+def portal_process(pids: list[int] | None = None) -> Iterator[str]:
+    """The portal partner in its own process, as a real partner would be (its pid is appended
+    to ``pids``, for a CPU meter).
 
     The stack's sandbox runs in a thread of this process, which also generates the load and
     polls progress: under the GIL that partner would be starved (and its ceiling understated)."""
     port = free_port()
     cmd = [sys.executable, "-m", "uvicorn", "sandbox.app:create_sandbox_app", "--factory", "--port", str(port)]
     proc = subprocess.Popen([*cmd, "--no-access-log", "--log-level", "warning"], cwd=ROOT)
+    if pids is not None:
+        pids.append(proc.pid)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30

@@ -5,8 +5,12 @@ task-completed events (each with a few documents) through one gateway process; t
 processes turn them into deliveries to the client portal (a sandbox in its own process). A
 round is timed from the first post to the last delivery, with its workers already polling.
 Prints deliveries/s per worker count, the speed-up over one worker, and that speed-up against
-the ideal on this machine: min(workers, cores available to this process). Then checks that no
-round doubled anything: one delivery and one portal file (one version) per document.
+the ideal on this machine: min(workers, cores available to this process). Each round also
+prints the CPU each process spent per delivery (workers, gateway, portal, this process,
+PostgreSQL with its backends) and how busy the workers kept the cores they could use: the
+work is the workers' (about two thirds of the CPU), so a speed-up needs cores nobody else is
+using. Then checks that no round doubled anything: one delivery and one portal file (one
+version) per document.
 
 Run: ``uv run python -m bench.scale_out [--events 300] [--docs 5] [--workers 1,2,4]``
 """
@@ -18,6 +22,7 @@ import asyncio
 import base64
 import os
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +30,15 @@ import httpx
 from sqlalchemy import text
 from standardwebhooks import Webhook
 
-from bench.common import BenchStack, Report, http_load, signed_webhook_request
+from bench.common import (
+    BenchStack,
+    Report,
+    cpu_seconds,
+    http_load,
+    postgres_pid,
+    signed_webhook_request,
+    tree_cpu_seconds,
+)
 from bench.document_delivery import portal_process
 from gateway.documents import integration, schemas
 from gateway.tenants import service as tenants
@@ -136,15 +149,32 @@ async def duplicates(stack: BenchStack, sandbox_url: str, tenant_id: Any, firm: 
     return problems
 
 
+@dataclass
+class Round:
+    rate: float  # deliveries/s
+    problems: list[str]
+    cpu_ms: dict[str, float]  # CPU per delivery, by process role
+    workers_busy: float  # share of the cores the workers could use that they did use
+
+
 async def run_round(
-    stack: BenchStack, url: str, sandbox_url: str, workers: int, events: int, docs: int
-) -> tuple[float, list[str]]:
+    stack: BenchStack, url: str, sandbox_url: str, workers: int, events: int, docs: int, others: dict[str, int]
+) -> Round:
     firm = f"scale-{workers}w-{os.getpid()}-{time.monotonic_ns() % 10**6}"
     tenant_id, endpoint_id, secret = await new_tenant(stack, f"{sandbox_url}/portal", firm)
     requests = events_for(workers, url.removeprefix("http://"), endpoint_id, secret, events, docs)
     total = events * docs
     procs = await start_polling_workers(stack, workers)
+    pids = {"workers": [p.pid for p in procs]} | {role: [pid] for role, pid in others.items()}
+
+    def cpu() -> dict[str, float]:
+        used = {role: sum(cpu_seconds(pid) for pid in role_pids) for role, role_pids in pids.items()}
+        if (postgres := postgres_pid(stack)) is not None:
+            used["postgres"] = tree_cpu_seconds(postgres)
+        return used
+
     try:
+        cpu_before = cpu()
         started = time.perf_counter()
         posted = await http_load(url, requests, count=len(requests), concurrency=8)
         assert posted.statuses == {202: len(requests)}, posted.statuses
@@ -154,17 +184,26 @@ async def run_round(
                 raise SystemExit(f"{workers} workers: deliveries stuck at {counts}")
             await asyncio.sleep(0.2)
         seconds = time.perf_counter() - started
+        spent = {role: used - cpu_before[role] for role, used in cpu().items()}
         await tasks_done(stack, tenant_id)  # stopping a worker mid-task would only add retries
     finally:
         stop(procs)
-    return total / seconds, await duplicates(stack, sandbox_url, tenant_id, firm, total)
+    cores = min(workers, len(os.sched_getaffinity(0)))
+    return Round(
+        total / seconds,
+        await duplicates(stack, sandbox_url, tenant_id, firm, total),
+        {role: used / total * 1000 for role, used in spent.items()},
+        spent["workers"] / (seconds * cores),
+    )
 
 
 async def main(events: int, docs: int, counts: list[int], concurrency: int) -> None:
     cores = len(os.sched_getaffinity(0))
     async with BenchStack(worker_concurrency=concurrency, api_key_cache_seconds=10) as stack:
-        with portal_process() as sandbox_url:
+        portal_pid: list[int] = []
+        with portal_process(portal_pid) as sandbox_url:
             url = stack.start_gateway()
+            others = {"gateway": stack.processes[0].pid, "portal": portal_pid[0], "bench": os.getpid()}
             report = Report(
                 f"Scale-out: {events * docs} deliveries ({events} events x {docs}) per round, "
                 f"{concurrency} jobs per worker, {cores} cores available"
@@ -172,8 +211,14 @@ async def main(events: int, docs: int, counts: list[int], concurrency: int) -> N
             rates: dict[int, float] = {}
             problems: dict[int, list[str]] = {}
             for n in counts:
-                rates[n], problems[n] = await run_round(stack, url, sandbox_url, n, events, docs)
+                result = await run_round(stack, url, sandbox_url, n, events, docs, others)
+                rates[n], problems[n] = result.rate, result.problems
                 report.figure(f"{n} worker process(es)", rates[n], "deliveries/s")
+                report.line(
+                    "  CPU per delivery: "
+                    + ", ".join(f"{role} {ms:.2f} ms" for role, ms in result.cpu_ms.items())
+                    + f"; workers busy {result.workers_busy:.0%} of {min(n, cores)} core(s)"
+                )
             base = rates[counts[0]]  # the speed-up is over the first count (1 by default)
             for n in counts:
                 speed_up = rates[n] / base

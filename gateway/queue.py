@@ -6,6 +6,7 @@ database session and sent only after the transaction that created their task com
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -18,7 +19,7 @@ from arq.constants import expires_extra_ms, job_key_prefix
 from arq.jobs import serialize_job
 from arq.utils import timestamp_ms, to_unix_ms
 from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
+from redis.backoff import EqualJitterBackoff, NoBackoff
 from sqlalchemy.ext.asyncio import AsyncSession
 
 log = structlog.get_logger("ponte.queue")
@@ -39,21 +40,21 @@ def enqueue_after_commit(
     session.info.setdefault(_BUFFER, []).append((task_id, dispatch, run_after))
 
 
-# A worker waits this many tries (backoff capped at 1 s, so about a minute) for Valkey to come
-# back before it gives up and exits for its supervisor to restart it: a Valkey restart takes
-# seconds, and arq's poll loop would otherwise die on the first refused connection.
-WORKER_REDIS_RETRIES = 60
-
-
-def redis_settings(url: str, *, wait_for_server: bool = False) -> RedisSettings:
+def redis_settings(url: str, *, retry_seconds: float = 0.0) -> RedisSettings:
     """arq's connection settings. Every client reconnects once when a pooled connection died
-    (Valkey restarted); a worker (``wait_for_server``) keeps retrying while Valkey is down.
-    The gateway fails fast instead: its tasks are in PostgreSQL and the sweeper sends them."""
+    (Valkey restarted). A worker passes ``retry_seconds`` (``queue_retry_seconds``): a command
+    that lost its connection is tried again for about that long (backoff doubling to 1 s), then
+    fails, and the worker polls again (``workers/worker.py``). The gateway fails fast instead:
+    its tasks are in PostgreSQL and the sweeper sends them.
+
+    A connection refused when the pool opens a new one is not retried at all (redis-py retries
+    a command only on a connection it already had), so no budget, however long, carries a
+    worker through an outage: the worker's loop does."""
     settings = RedisSettings.from_dsn(url)
     errors: list[type[Exception]] = [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError]
     settings.retry_on_error = errors
-    if wait_for_server:
-        settings.retry = Retry(ExponentialWithJitterBackoff(cap=1.0, base=0.05), WORKER_REDIS_RETRIES)
+    if retry_seconds > 0:
+        settings.retry = Retry(EqualJitterBackoff(cap=1.0, base=0.05), max(1, math.ceil(retry_seconds)))
     else:
         settings.retry = Retry(NoBackoff(), 1)
     return settings

@@ -8,16 +8,20 @@ Three budgets, each ``PONTE_RATE_LIMIT_<NAME>`` requests per ``PONTE_RATE_LIMIT_
   flood is turned away before it costs an HMAC).
 
 A window opens with a subject's first request and lasts the window length. The check is one
-Lua call (INCR, PEXPIRE on the first hit, PTTL): one Valkey round trip per request, atomic
-across processes. Over the budget the answer is 429 with a problem body, ``Retry-After``
-(seconds until the window closes) and ``RateLimit-Limit``/``RateLimit-Remaining``/
-``RateLimit-Reset``. Operator calls and public paths (health, metrics, docs) are not limited;
-a limit of 0 turns its budget off. If Valkey cannot be reached the request passes: the limits
-protect capacity, and /health/ready already reports the queue down.
+Lua call (INCR, PEXPIRE on the first hit, PTTL), atomic across processes. The checks a process
+makes while a round trip is in flight go together in the next one, as one pipeline: a busy
+gateway pays a round trip per batch, not per request (``Counter``).
+
+Over the budget the answer is 429 with a problem body, ``Retry-After`` (seconds until the
+window closes) and ``RateLimit-Limit``/``RateLimit-Remaining``/``RateLimit-Reset``. Operator
+calls and public paths (health, metrics, docs) are not limited; a limit of 0 turns its budget
+off. If Valkey cannot be reached the request passes: the limits protect capacity, and
+/health/ready already reports the queue down.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 from typing import Any
@@ -49,6 +53,48 @@ return {n, ttl}
 """
 
 
+class Counter:
+    """Counts hits in Valkey, many per round trip.
+
+    Each ``hit`` joins a batch; one flush at a time sends the batch as a pipeline of the Lua
+    call and hands each caller its answer, and what arrived meanwhile is the next batch. At low
+    load a batch is one request and nothing waits; under load, redis-py's per-command cost (a
+    pool checkout, a write, a read: about 60 µs of CPU, near a tenth of a cheap request) is
+    paid once per batch. EVAL rather than EVALSHA: a Valkey that restarted empty has no cached
+    script, and EVAL needs none.
+    """
+
+    def __init__(self, redis: Any) -> None:
+        self.redis = redis
+        self._batch: list[tuple[str, int, asyncio.Future[tuple[int, int]]]] = []
+        self._flushing: asyncio.Task[None] | None = None
+
+    async def hit(self, key: str, window_ms: int) -> tuple[int, int]:
+        """(hits in the window so far, this one included; ms left in the window)."""
+        future: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
+        self._batch.append((key, window_ms, future))
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        while self._batch:
+            batch, self._batch = self._batch, []
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for key, window_ms, _ in batch:
+                        pipe.eval(_SCRIPT, 1, key, window_ms)
+                    answers = await pipe.execute()
+            except Exception as exc:  # each caller decides what an unreachable Valkey means
+                for *_, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (*_, future), (count, left_ms) in zip(batch, answers, strict=True):
+                if not future.done():  # the request may have gone meanwhile
+                    future.set_result((int(count), int(left_ms)))
+
+
 class TooManyRequests(PonteError):
     status, title, slug = 429, "Too many requests", "rate-limited"
 
@@ -76,10 +122,10 @@ def budget_for(method: str, path: str, user: object, settings: Settings) -> tupl
 
 def rate_limit(app: ASGIApp) -> ASGIApp:
     """ASGI middleware; sits after authentication, which names the tenant."""
-    script: Any = None
+    counter: Counter | None = None
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        nonlocal script
+        nonlocal counter
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
@@ -92,16 +138,15 @@ def rate_limit(app: ASGIApp) -> ASGIApp:
         budget, subject, limit = found
         window_ms = settings.rate_limit_window_seconds * 1000
         try:
-            redis = state.queue.redis
-            if script is None or script.registered_client is not redis:  # a new client: register again
-                script = redis.register_script(_SCRIPT)
-            count, left_ms = await script(keys=[f"{KEY_PREFIX}:{budget}:{subject}"], args=[window_ms])
+            if counter is None or counter.redis is not state.queue.redis:  # a new client
+                counter = Counter(state.queue.redis)
+            count, left_ms = await counter.hit(f"{KEY_PREFIX}:{budget}:{subject}", window_ms)
         except (RedisError, OSError) as exc:
             log.warning("rate_limit_unavailable", error=type(exc).__name__)
             await app(scope, receive, send)
             return
-        if int(count) > limit:
-            reset = max(1, math.ceil(int(left_ms) / 1000))
+        if count > limit:
+            reset = max(1, math.ceil(left_ms / 1000))
             raise TooManyRequests(
                 f"Over the {budget} budget of {limit} requests per {settings.rate_limit_window_seconds} s; "
                 f"retry in {reset} s.",

@@ -27,6 +27,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sweep_grace_seconds: float = 30.0
     sweep_interval_seconds: int = 10
     worker_concurrency: int = 20
+    # How long a Valkey command retries on a lost connection before it fails. A worker outlives
+    # any outage regardless: it waits for Valkey at start-up and polls again after a failure.
+    queue_retry_seconds: float = 60.0
     db_pool_size: int = 20
     api_key_cache_seconds: float = 10.0
     # A remittance still without its return webhook this long after sending is asked for by

@@ -1,6 +1,10 @@
 """Logs keep secrets out: every capability runs once, at DEBUG, with every log line captured
 (structlog on stderr, stdlib records, the in-process worker's too), and no API key, ``whsec_``
 secret, partner credential or token, or document byte may appear in what was written.
+
+Outbound events run all the while: an event endpoint is created and rotated, and what the
+capabilities emit is signed and sent to the tenant's receiver (the sandbox) by a real
+dispatcher; neither the endpoint's secrets nor the signatures of its deliveries may be logged.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from gateway.observability import configure_logging
 from gateway.settings import Settings
 from tests.conftest import OPERATOR_KEY
 from tests.documents.support import deliveries, document, enable_portal, firm, task_completed
+from tests.events.support import configure, dispatching, received, receiver, scalar
+from tests.events.support import create_endpoint as create_event_endpoint
+from tests.events.support import wait_until as wait_for
 from tests.portal.conftest import connect as connect_core
 from tests.reconciliation.conftest import admin, boavista, relay  # noqa: F401 - fixtures used below
 from tests.reconciliation.support import PLANTED_DAYS, at_local, today_local
@@ -110,6 +117,47 @@ async def run_reconciliation(bv, runtime, secrets: list[str], worker) -> None:  
     assert answer.status_code == 202, answer.text
 
 
+async def start_outbound_events(client, sandbox, t, secrets: list[str]) -> str:  # type: ignore[no-untyped-def]
+    """An event endpoint for every event type, its secret rotated with a grace period (both sign),
+    and a ping; returns the receiver's URL."""
+    url = receiver(sandbox.url)
+    endpoint = await create_event_endpoint(client, t.headers, url)
+    r = await client.post(
+        f"/v1/event-endpoints/{endpoint['id']}/rotate", json={"grace_seconds": 3600}, headers=t.headers
+    )
+    assert r.status_code == 200, r.text
+    new_secret = r.json()["secret"]
+    secrets += [endpoint["secret"], new_secret]
+    configure(url, secrets=[new_secret])
+    assert (await client.post(f"/v1/event-endpoints/{endpoint['id']}/test", headers=t.headers)).status_code == 202
+    return url
+
+
+async def finish_outbound_events(client, runtime, t, url: str, secrets: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """Every delivery settled; then one refused by a receiver that lost its secrets (a 401, logged
+    as a failed attempt). Every signature the receiver saw joins the secrets."""
+
+    async def settled() -> bool:
+        sql = "SELECT count(*) FROM event_deliveries WHERE status IN ('pending', 'sending')"
+        return bool(await scalar(runtime, sql) == 0)
+
+    await wait_for(settled)
+    configure(url, secrets=[])
+    [endpoint] = (await client.get("/v1/event-endpoints", headers=t.headers)).json()["items"]
+    assert (await client.post(f"/v1/event-endpoints/{endpoint['id']}/test", headers=t.headers)).status_code == 202
+
+    async def refused() -> bool:
+        return any(item["status"] == 401 for item in received(url))
+
+    await wait_for(refused)
+    items = received(url)
+    assert {i["status"] for i in items} >= {200, 401} and len(items) > 2
+    for item in items:
+        assert item["signatures"] == 2  # both secrets sign during the grace period
+        secrets.append(item["signature"])
+        secrets += [part.split(",", 1)[1] for part in item["signature"].split()]
+
+
 @pytest.fixture
 def debug_logs(settings: Settings, caplog: pytest.LogCaptureFixture):  # type: ignore[no-untyped-def]
     """Production's logging at its most verbose, restored afterwards."""
@@ -132,10 +180,15 @@ async def test_no_secret_or_document_byte_is_logged(  # type: ignore[no-untyped-
     t = await tenants.create(slug=f"logs-{uuid.uuid4().hex[:12]}")
     secrets = [t.key, OPERATOR_KEY]
     await client.get("/v1/tenants", headers={"Authorization": f"Bearer {OPERATOR_KEY}"})
-    await run_imports(client, sandbox, t, secrets, worker)
-    await run_portal_sync(client, sandbox, t, secrets, worker)
-    await run_document_delivery(client, sandbox, t, runtime, secrets, worker)
-    await run_reconciliation(boavista, runtime, secrets, worker)
+    async with dispatching(runtime):
+        events = await start_outbound_events(client, sandbox, t, secrets)
+        await run_imports(client, sandbox, t, secrets, worker)
+        await run_portal_sync(client, sandbox, t, secrets, worker)
+        await run_document_delivery(client, sandbox, t, runtime, secrets, worker)
+        await run_reconciliation(boavista, runtime, secrets, worker)
+        await finish_outbound_events(client, runtime, t, events, secrets)
+    # A whsec_ secret is base64 behind its prefix: the key alone must not show either.
+    secrets += [s.removeprefix("whsec_") for s in secrets if s.startswith("whsec_")]
 
     out, err = capfd.readouterr()
     logged = "\n".join([out, err, debug_logs.text, *(str(r.__dict__) for r in debug_logs.records)])

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import msgspec
@@ -18,6 +20,7 @@ from litestar.testing import AsyncTestClient
 from gateway.app import create_app
 from gateway.openapi import render_spec
 from gateway.queue import Queue
+from gateway.ratelimit import Counter
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.tenants import service
@@ -148,3 +151,25 @@ async def test_requests_pass_while_valkey_cannot_be_reached(limited, operator_he
         await state.queue.close()
         state.queue = queue
     assert (await limited.get("/v1/me", headers=t.headers)).status_code == 429
+
+
+async def test_concurrent_checks_share_round_trips_and_count_exactly(runtime: Runtime) -> None:
+    redis = runtime.queue.redis
+    round_trips = 0
+    pipeline = redis.pipeline
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal round_trips
+        round_trips += 1
+        return pipeline(*args, **kwargs)
+
+    counter = Counter(redis)
+    redis.pipeline = counted
+    try:
+        answers = await asyncio.gather(*(counter.hit("ponte:rl:test:shared", 60_000) for _ in range(50)))
+        assert (await counter.hit("ponte:rl:test:shared", 60_000))[0] == 51  # and alone afterwards
+    finally:
+        del redis.pipeline
+    assert sorted(count for count, _ in answers) == list(range(1, 51))  # each hit counted once
+    assert all(0 < left_ms <= 60_000 for _, left_ms in answers)
+    assert round_trips <= 3  # not one per check

@@ -91,7 +91,7 @@ class WorkerSettings:
     on_startup = startup
     on_shutdown = shutdown
     redis_settings: RedisSettings = redis_settings(
-        get_settings().redis_url or "redis://localhost:6379", wait_for_server=True
+        get_settings().redis_url or "redis://localhost:6379", retry_seconds=get_settings().queue_retry_seconds
     )
     max_jobs = get_settings().worker_concurrency
     # arq starts jobs only when it polls: at its 0.5 s default a slot freed by a short task

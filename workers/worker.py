@@ -1,36 +1,95 @@
-"""arq's worker, made to outlive a Valkey restart.
+"""arq's worker, made to outlive a Valkey outage of any length.
 
-arq ends its poll loop on the first connection error (python-arq/arq#435, #498), and the
-Redis client's own retries (``gateway.queue.redis_settings``) cannot cover it: a command
-inside a WATCH transaction is never retried. Here a poll that loses Valkey is logged and
-tried again; jobs already running carry on, since they need PostgreSQL, not Valkey. What
-the queue lost while it was down, the sweeper dispatches again from PostgreSQL.
+arq ends its poll loop on the first connection error (python-arq/arq#435, #498), gives up
+starting after five refused connections a second apart, and the Redis client's own retries
+(``gateway.queue.redis_settings``) cannot cover either: a refused connection is never retried,
+nor is a command inside a WATCH transaction. Here a worker waits at start-up until Valkey
+answers, and a poll that loses Valkey is logged and tried again; jobs already running carry
+on, since they need PostgreSQL, not Valkey. What the queue lost while it was down, the sweeper
+dispatches again from PostgreSQL.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import time
 from typing import Any
 
 import arq.worker
 import redis.exceptions
 import structlog
+from arq.connections import ArqRedis, RedisSettings, create_pool
 
 from gateway.outages import is_outage
 
 log = structlog.get_logger("ponte.worker")
 
 POLL_PAUSE_SECONDS = 1.0
+OUTAGE_LOG_EVERY_SECONDS = 60.0  # one line a minute while Valkey stays down, not one a poll
 
 
 def lost_valkey(exc: BaseException) -> bool:
     # redis-py turns a connection error under WATCH into a WatchError ("retry the transaction").
     if isinstance(exc, redis.exceptions.WatchError) and exc.__context__ is not None:
         return is_outage(exc.__context__)
-    return isinstance(exc, redis.exceptions.RedisError) and is_outage(exc)
+    return isinstance(exc, redis.exceptions.RedisError | OSError) and is_outage(exc)
+
+
+class QueueOutage:
+    """Logs an outage when it starts, once a minute while it lasts, and when it ends."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+        self.logged_at = 0.0
+
+    def failed(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        if self.since is None:
+            self.since = self.logged_at = now
+            log.warning("queue_unreachable", error=repr(exc))
+        elif now - self.logged_at >= OUTAGE_LOG_EVERY_SECONDS:
+            self.logged_at = now
+            log.warning("queue_still_unreachable", down_seconds=round(now - self.since), error=repr(exc))
+
+    def answered(self) -> None:
+        if self.since is not None:
+            log.info("queue_reachable_again", down_seconds=round(time.monotonic() - self.since, 1))
+            self.since = None
 
 
 class Worker(arq.worker.Worker):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.outage = QueueOutage()
+
+    async def main(self) -> None:
+        if self._pool is None:
+            self._pool = await self._wait_for_queue()
+        await super().main()
+
+    async def _wait_for_queue(self) -> ArqRedis:
+        # arq's own wait (conn_retries) ends the process; a supervisor restarting it would only
+        # meet the same outage again, so this one lasts as long as the outage does.
+        once = dataclasses.replace(self.redis_settings or RedisSettings(), conn_retries=0)
+        while True:
+            try:
+                pool = await create_pool(
+                    once,
+                    job_serializer=self.job_serializer,
+                    job_deserializer=self.job_deserializer,
+                    default_queue_name=self.queue_name,
+                    expires_extra_ms=self.expires_extra_ms,
+                )
+            except Exception as exc:
+                if not lost_valkey(exc):
+                    raise
+                self.outage.failed(exc)
+                await asyncio.sleep(POLL_PAUSE_SECONDS)
+            else:
+                self.outage.answered()
+                return pool
+
     async def start_jobs(self, job_ids: list[bytes]) -> None:
         try:
             await super().start_jobs(job_ids)
@@ -42,14 +101,50 @@ class Worker(arq.worker.Worker):
                 self.sem.release()
             raise
 
+    def _reap_lost_jobs(self) -> None:
+        """Drop the jobs that ran but could not tell Valkey so (their result, their in-progress
+        key). arq re-raises one such error per poll and would pause a poll for each after an
+        outage, then raise the rest at shutdown; the task's row in PostgreSQL already says what
+        happened, and the sweeper dispatches again what the queue lost."""
+        for job_id, task in list(self.tasks.items()):
+            if task.done() and not task.cancelled() and (exc := task.exception()) is not None and lost_valkey(exc):
+                del self.tasks[job_id]
+                log.info("job_unrecorded_in_queue", job_id=job_id, error=repr(exc))
+
     async def _poll_iteration(self) -> None:
+        self._reap_lost_jobs()
         try:
             await super()._poll_iteration()
         except Exception as exc:
             if not lost_valkey(exc):
                 raise
-            log.warning("queue_unreachable", error=repr(exc))
+            self.outage.failed(exc)
             await asyncio.sleep(POLL_PAUSE_SECONDS)
+        else:
+            self.outage.answered()
+
+
+    async def close(self) -> None:
+        # On a stop arq cancels the jobs still running, then awaits them: one cut short while it
+        # was writing its result raised CancelledError out of close(), so an ordinary SIGTERM
+        # ended in a traceback and exit status 1. A job cut short is safe to drop (its task's
+        # lease lapses in PostgreSQL and the sweeper dispatches it again), so the stop is too.
+        self._reap_lost_jobs()
+        jobs, self.tasks = self.tasks, {}
+        for job in jobs.values():
+            job.cancel()  # as arq's stop does (a SIGTERM already has)
+        for job_id, job in jobs.items():
+            await _settled(job_id, job)
+        await super().close()
+
+
+async def _settled(job_id: str, job: asyncio.Task[Any]) -> None:
+    try:
+        await job
+    except asyncio.CancelledError:
+        log.info("job_cut_short_by_stop", job_id=job_id)
+    except Exception as exc:
+        log.warning("job_failed_at_stop", job_id=job_id, error=repr(exc))
 
 
 def run(settings_cls: Any, **overrides: Any) -> Worker:

@@ -9,7 +9,7 @@ says otherwise. Each receiver is a name; configure it before sending to it.
     PUT  /_receivers/{name}            {"secrets": [...], "error_rate", "timeout_rate",
                                         "timeout_s", "latency_ms", "gone", "down", "seed"}
     GET  /_receivers/{name}            the configuration and counts
-    GET  /_receivers/{name}/received   {"items": [{"webhook_id", "type", "status", ...}]}
+    GET  /_receivers/{name}/received   {"items": [{"webhook_id", "type", "status", "signature", ...}]}
     GET  /_receivers/{name}/accepted   {"ids": [...]} webhook-ids answered 2xx, in arrival order
     DELETE /_receivers/{name}          forget it
 """

@@ -30,6 +30,7 @@ class Received(msgspec.Struct):
     verified: bool
     signatures: int
     at: float
+    signature: str = ""  # the webhook-signature header as it came
 
 
 @dataclass
@@ -123,7 +124,17 @@ async def deliver(request: Request[object, object, State], name: str) -> Respons
     else:
         status = 200
     signatures = len(headers["webhook-signature"].split())
-    receiver.received.append(Received(headers["webhook-id"], event_type, status, verified, signatures, time.time()))
+    receiver.received.append(
+        Received(
+            headers["webhook-id"],
+            event_type,
+            status,
+            verified,
+            signatures,
+            time.time(),
+            signature=headers["webhook-signature"],
+        )
+    )
     answer = b'{"ok":true}' if status == 200 else b'{"error":"injected"}' if verified else b'{"error":"bad signature"}'
     return Response(answer, status_code=status, media_type="application/json")
 
