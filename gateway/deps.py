@@ -10,7 +10,6 @@ from litestar._kwargs.cleanup import DependencyCleanupGroup
 from litestar._kwargs.dependencies import resolve_dependency
 from litestar._kwargs.kwargs_model import KwargsModel
 from litestar.connection import ASGIConnection
-from litestar.datastructures import State
 from litestar.di import Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,7 +17,7 @@ from gateway.pagination import provide_page_params
 from gateway.tenants.auth import provide_tenant_id
 
 
-async def provide_db_session(state: State, request: Request[Any, Any, Any]) -> AsyncIterator[AsyncSession]:
+async def provide_db_session(request: Request[Any, Any, Any]) -> AsyncIterator[AsyncSession]:
     """One transaction per request, committed after the handler returns and before the
     response is sent; tasks created during the request are enqueued only after that commit.
     Reads (GET/HEAD) skip the transaction: nothing to commit, two round trips saved.
@@ -30,6 +29,7 @@ async def provide_db_session(state: State, request: Request[Any, Any, Any]) -> A
     it ("non-checked-in connection"), and a nested context manager made the two finalizers
     race ("aclose(): asynchronous generator is already running").
     """
+    state = request.app.state
     db = state.db
     if request.method in ("GET", "HEAD"):
         session = db.read_sessionmaker()
@@ -46,13 +46,17 @@ async def provide_db_session(state: State, request: Request[Any, Any, Any]) -> A
         await session.close()  # rolls back whatever was not committed
 
 
-def provide_settings(state: State) -> Any:
-    return state.settings
+# Dependencies read the app's state through the request: a ``state: State`` parameter makes
+# Litestar build a new State (with its lock) for every request that asks for one.
 
 
-def provide_runtime(state: State) -> Any:
+def provide_settings(request: Request[Any, Any, Any]) -> Any:
+    return request.app.state.settings
+
+
+def provide_runtime(request: Request[Any, Any, Any]) -> Any:
     """Settings, database, queue, credential cipher and the shared partner HTTP client."""
-    return state.runtime
+    return request.app.state.runtime
 
 
 dependencies: dict[str, Provide] = {

@@ -156,20 +156,34 @@ async def test_requests_pass_while_valkey_cannot_be_reached(limited, operator_he
 async def test_concurrent_checks_share_round_trips_and_count_exactly(runtime: Runtime) -> None:
     redis = runtime.queue.redis
     round_trips = 0
+    commands = 0
     pipeline = redis.pipeline
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         nonlocal round_trips
         round_trips += 1
-        return pipeline(*args, **kwargs)
+        pipe = pipeline(*args, **kwargs)
+        send = pipe.execute
+
+        async def execute(*a: Any, **k: Any) -> Any:
+            nonlocal commands
+            commands += len(pipe.command_stack)
+            return await send(*a, **k)
+
+        pipe.execute = execute
+        return pipe
 
     counter = Counter(redis)
     redis.pipeline = counted
     try:
-        answers = await asyncio.gather(*(counter.hit("ponte:rl:test:shared", 60_000) for _ in range(50)))
+        checks = [counter.hit("ponte:rl:test:shared", 60_000) for _ in range(50)]
+        checks += [counter.hit("ponte:rl:test:other", 60_000) for _ in range(5)]
+        answers = await asyncio.gather(*checks)
         assert (await counter.hit("ponte:rl:test:shared", 60_000))[0] == 51  # and alone afterwards
     finally:
         del redis.pipeline
-    assert sorted(count for count, _ in answers) == list(range(1, 51))  # each hit counted once
+    assert sorted(count for count, _ in answers[:50]) == list(range(1, 51))  # each hit counted once
+    assert sorted(count for count, _ in answers[50:]) == list(range(1, 6))  # per key
     assert all(0 < left_ms <= 60_000 for _, left_ms in answers)
     assert round_trips <= 3  # not one per check
+    assert commands <= 2 * round_trips + 1  # one command per key and round trip, not per check

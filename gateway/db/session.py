@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from gateway.outages import is_outage
+
 if TYPE_CHECKING:
     from gateway.queue import Queue
 
@@ -42,7 +44,6 @@ def _survive_restarts(engine: AsyncEngine) -> None:
     shutdown, "another operation is in progress"): those count as disconnects here. A connection
     that was idle is pinged on checkout, so a quiet process meets no dead one after a restart.
     """
-    from gateway.outages import is_outage
 
     @event.listens_for(engine.sync_engine, "handle_error")
     def _discard_on_outage(context: ExceptionContext) -> None:
@@ -116,7 +117,14 @@ class Database:
         opens and ends its own transactions on it."""
         async with self.autocommit() as conn:
             raw = await conn.get_raw_connection()
-            yield raw.driver_connection
+            try:
+                yield raw.driver_connection
+            except BaseException as error:
+                # SQLAlchemy never saw the driver's error: a connection that died under it must
+                # not go back to the pool for the next request to find.
+                if is_outage(error):
+                    await conn.invalidate()
+                raise
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,8 +51,8 @@ class TaskController(Controller):
         return TaskPage(items=[Task.from_model(t) for t in rows], next_cursor=next_cursor)
 
     @get("/{task_id:uuid}", operation_id="GetTask", summary="A task with its progress and counters")
-    async def get_task(self, tenant_id: uuid.UUID, task_id: uuid.UUID, state: State) -> Task:
-        return Task.from_model(await task_reader(state).get(tenant_id, task_id))
+    async def get_task(self, request: Request, tenant_id: uuid.UUID, task_id: uuid.UUID) -> Task:  # type: ignore[type-arg]
+        return Task.from_model(await task_reader(request.app.state).get(tenant_id, task_id))
 
     @post(
         "/{task_id:uuid}/cancel", operation_id="CancelTask", summary="Cancel a queued or running task", status_code=202

@@ -96,7 +96,6 @@ _HEADER_DOCS = {
 async def receive_webhook(
     request: Request,  # type: ignore[type-arg]
     endpoint_id: uuid.UUID,
-    state: State,
     webhook_id: Annotated[str | None, Parameter(header="webhook-id", description=_HEADER_DOCS["id"])] = None,
     webhook_timestamp: Annotated[
         str | None, Parameter(header="webhook-timestamp", description=_HEADER_DOCS["timestamp"])
@@ -108,7 +107,7 @@ async def receive_webhook(
     # The headers are declared for the spec; intake reads them (or their svix-* aliases) itself,
     # so a missing one is its 401, not a 400 here.
     body = await request.body()
-    outcome = await intake_writer(state).receive(endpoint_id, body, request.headers)
+    outcome = await intake_writer(request.app.state).receive(endpoint_id, body, request.headers)
     if outcome.intake_status == 422 and outcome.problem is not None:
         from gateway.errors import FieldError
 

@@ -36,6 +36,10 @@ async def test_postgres_restart_mid_load(fault_stack, settings, sandbox, sandbox
         for n in range(BEFORE):
             assert (await load.send(n)).status_code == 202
         interrupted = await load.wait_running()
+        # The by-id read goes to the driver directly (gateway/tasks/reads.py), outside SQLAlchemy.
+        task_path = f"/v1/tasks/{interrupted[0]}"
+        for _ in range(5):  # several pooled connections, all cut by the restart
+            assert (await http.get(task_path, headers=load.tenant.headers)).status_code == 200
 
         fault_stack.postgres.stop()
         during: set[tuple[str, int, str]] = set()
@@ -43,6 +47,7 @@ async def test_postgres_restart_mid_load(fault_stack, settings, sandbox, sandbox
             for what, r in [
                 ("webhook", await load.send(n)),
                 ("tasks", await http.get("/v1/tasks", headers=load.tenant.headers)),
+                ("task", await http.get(task_path, headers=load.tenant.headers)),
                 ("ready", await http.get("/health/ready")),
             ]:
                 during.add((what, r.status_code, r.headers["content-type"].split(";")[0]))
@@ -51,6 +56,7 @@ async def test_postgres_restart_mid_load(fault_stack, settings, sandbox, sandbox
         assert during == {
             ("webhook", 503, "application/problem+json"),
             ("tasks", 503, "application/problem+json"),
+            ("task", 503, "application/problem+json"),
             ("ready", 503, "application/json"),
         }
         assert len(load.acked) == BEFORE  # a 503 acknowledges nothing
@@ -58,6 +64,8 @@ async def test_postgres_restart_mid_load(fault_stack, settings, sandbox, sandbox
         # Back without a restart: the same gateway process answers again, and the partner's
         # retries of what got a 503 are accepted now.
         await responds(http, "/health/ready", 200, timeout=60)
+        for _ in range(5):  # no dead pooled connection is handed out again
+            assert (await http.get(task_path, headers=load.tenant.headers)).status_code == 200
         for n in range(BEFORE, BEFORE + DURING):
             assert (await load.send(n)).status_code == 202
         total = BEFORE + DURING
