@@ -13,7 +13,8 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
+from contextvars import ContextVar
 from typing import Any
 
 import structlog
@@ -33,11 +34,24 @@ def _stderr_logger(*_: Any) -> structlog.PrintLogger:
     return structlog.PrintLogger(file=sys.stderr)
 
 
+# The request being answered, for every log line it causes. One ContextVar set per request:
+# structlog's bind_contextvars/reset_contextvars cost several times more on the hot path.
+REQUEST_ID: ContextVar[str | None] = ContextVar("ponte_request_id", default=None)
+
+
+def add_request_id(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    request_id = REQUEST_ID.get()
+    if request_id is not None:
+        event.setdefault("request_id", request_id)
+    return event
+
+
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     renderer: Any = structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer()
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            add_request_id,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
@@ -57,6 +71,10 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
 
 
 _REQUEST_ID = b"x-request-id"
+# Request ids: 80 random bits per process, then a counter (32 hex digits in all). Unique across
+# processes and restarts like a random id, without a system call per request.
+_ID_PREFIX = os.urandom(10).hex()
+_ID_COUNTER = itertools.count()
 CLIENT_GONE = "client_gone"
 # nginx's "client closed request": logged and counted, never seen by anyone.
 CLIENT_CLOSED_REQUEST = 499
@@ -148,7 +166,7 @@ def observe_requests(app: ASGIApp) -> ASGIApp:
                 request_id = value.decode("latin-1")
                 break
         if not (0 < len(request_id) <= 64 and request_id.isascii() and request_id.isprintable()):
-            request_id = os.urandom(16).hex()
+            request_id = f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFFFFFF:012x}"
         scope.setdefault("state", {})["request_id"] = request_id
         header = (_REQUEST_ID, request_id.encode())
         status = 0
@@ -167,7 +185,7 @@ def observe_requests(app: ASGIApp) -> ASGIApp:
                 message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
-        tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
+        token = REQUEST_ID.set(request_id)
         REQUEST_METRICS.in_progress += 1
         try:
             await app(scope, receive_watching, send_with_id)
@@ -182,7 +200,7 @@ def observe_requests(app: ASGIApp) -> ASGIApp:
             if _logs_requests():
                 duration_ms = round(seconds * 1000, 2)
                 log.info("request", method=scope["method"], path=scope["path"], status=sent, duration_ms=duration_ms)
-            structlog.contextvars.reset_contextvars(**tokens)
+            REQUEST_ID.reset(token)
 
     return observed
 

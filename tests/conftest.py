@@ -6,6 +6,7 @@ Each test starts from empty tables and an empty queue.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import tempfile
@@ -19,10 +20,12 @@ import structlog.testing
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from gateway.app import create_app
 from gateway.db.base import Base
 from gateway.embedded import EmbeddedServices
+from gateway.observability import add_request_id
 from gateway.runtime import Runtime
 from gateway.settings import Settings, load_settings
 from sandbox.server import SandboxServer
@@ -98,13 +101,25 @@ async def session_client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litesta
 
 
 async def reset_state(runtime: Runtime) -> None:
-    """Empty every table and the queue: each test starts from nothing."""
-    async with runtime.db.engine.begin() as conn:
-        existing = set(
-            (await conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))).scalars()
-        )
-        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables if t.name in existing)
-        await conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+    """Empty every table and the queue: each test starts from nothing.
+
+    The session's app keeps working between tests (the outbound-event dispatcher, a delivery
+    the last test started), so the TRUNCATE can meet its row locks in another order and lose a
+    deadlock: PostgreSQL cancels one side, and the reset is tried again.
+    """
+    for attempt in range(5):
+        try:
+            async with runtime.db.engine.begin() as conn:
+                existing = set(
+                    (await conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))).scalars()
+                )
+                tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables if t.name in existing)
+                await conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+            break
+        except DBAPIError as exc:
+            if "deadlock detected" not in str(exc) or attempt == 4:
+                raise
+            await asyncio.sleep(0.1)
     await runtime.queue.redis.flushall()
 
 
@@ -166,7 +181,8 @@ def request_log() -> Iterator[list[dict[str, Any]]]:
     wrapper = structlog.get_config()["wrapper_class"]
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
     try:
-        with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as entries:
+        processors = [structlog.contextvars.merge_contextvars, add_request_id]
+        with structlog.testing.capture_logs(processors=processors) as entries:
             yield entries
     finally:
         structlog.configure(wrapper_class=wrapper)

@@ -91,17 +91,19 @@ async def resolve_key(state: Any, key: str) -> Principal | None:
     if operator_key and hmac.compare_digest(key.encode(), operator_key.encode()):
         return OPERATOR
     key_hash = hash_api_key(key)
+    return await _unrevoked(state, key_hash, ApiKey.key_hash == key_hash)
+
+
+async def _unrevoked(state: Any, entry: str, which: Any) -> Principal | None:
+    """The unrevoked key ``which`` selects as a principal, through the process's key cache."""
     cache: KeyCache = state.key_cache
-    hit, principal = cache.get(key_hash)
+    hit, principal = cache.get(entry)
     if not hit:
         async with state.db.sessionmaker() as session:
-            row = (
-                await session.execute(
-                    select(ApiKey.id, ApiKey.tenant_id).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
-                )
-            ).first()
+            statement = select(ApiKey.id, ApiKey.tenant_id).where(which, ApiKey.revoked_at.is_(None))
+            row = (await session.execute(statement)).first()
         principal = Principal(tenant_id=row.tenant_id, key_id=row.id) if row else None
-        cache.put(key_hash, principal)
+        cache.put(entry, principal)
     return principal
 
 
@@ -109,18 +111,8 @@ async def key_in_force(state: Any, key_id: uuid.UUID, tenant_id: uuid.UUID) -> b
     """Whether the tenant key ``key_id`` is still unrevoked. A console session signed in with a
     key asks this on every request; the answer shares the API's cache (and its TTL, and the
     clearing on revocation), so a revoked key ends its sessions as soon as it stops the API."""
-    cache: KeyCache = state.key_cache
-    entry = f"id:{key_id}"  # key hashes are hex, so ids never collide with them
-    hit, principal = cache.get(entry)
-    if not hit:
-        async with state.db.sessionmaker() as session:
-            row = (
-                await session.execute(
-                    select(ApiKey.id, ApiKey.tenant_id).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
-                )
-            ).first()
-        principal = Principal(tenant_id=row.tenant_id, key_id=row.id) if row else None
-        cache.put(entry, principal)
+    # Key hashes are hex, so "id:" entries never collide with them.
+    principal = await _unrevoked(state, f"id:{key_id}", ApiKey.id == key_id)
     return principal is not None and principal.tenant_id == tenant_id
 
 
