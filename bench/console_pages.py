@@ -116,6 +116,8 @@ async def main(policies: int, tasks: int, results: int, count: int) -> None:
             "document templates": "/console/documents/templates",
             "divergence queue": "/console/reconciliation/divergences",
             "webhook events": "/console/webhooks/events",
+            "outbound endpoints": "/console/webhooks/outbound",
+            "sent events": "/console/webhooks/messages",
         }
         report = Report(
             f"Console pages, 1 gateway process, {policies:,} policies, {tasks:,} tasks, {results:,} import results; "

@@ -34,11 +34,20 @@ def test_tenants_and_keys_from_the_command_line(runtime, settings, monkeypatch, 
         created = runner.invoke(main, ["tenants", "create", "Farmácia Central", "--slug", "farmacia", "--json"])
         assert created.exit_code == 0, created.output
         tenant = json.loads(created.output)
-        assert tenant["slug"] == "farmacia"
+        assert (tenant["slug"], tenant["locale"], tenant["timezone"]) == ("farmacia", "pt_BR", "America/Sao_Paulo")
+        polish = ["tenants", "create", "Biuro Rachunkowe", "--slug", "biuro", "--locale", "pl_PL"]
+        created = runner.invoke(main, [*polish, "--timezone", "Europe/Warsaw", "--json"])
+        assert (json.loads(created.output)["locale"], json.loads(created.output)["timezone"]) == (
+            "pl_PL",
+            "Europe/Warsaw",
+        )
+        bad_zone = runner.invoke(main, ["tenants", "create", "X", "--slug", "x-zone", "--timezone", "Mars/Olympus"])
+        assert bad_zone.exit_code == 1 and "Traceback" not in bad_zone.output, bad_zone.output
         listed = runner.invoke(main, ["tenants", "list"])
         assert "farmacia" in listed.output
         assert [t["slug"] for t in json.loads(runner.invoke(main, ["tenants", "list", "--json"]).output)] == [
-            "farmacia"
+            "farmacia",
+            "biuro",
         ]
         key = runner.invoke(main, ["keys", "create", "farmacia", "--name", "erp", "--json"])
         assert key.exit_code == 0, key.output

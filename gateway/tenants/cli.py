@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from gateway.clitools import echo_json, run_with_session
+from gateway.tenants.schemas import DEFAULT_LOCALE, DEFAULT_TIMEZONE, TENANT_LOCALES
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts")
 
@@ -21,17 +22,35 @@ def tenants() -> None:
 
 
 def _tenant(t: Any) -> dict[str, str]:
-    return {"id": str(t.id), "slug": t.slug, "name": t.name, "created_at": t.created_at.isoformat()}
+    return {
+        "id": str(t.id),
+        "slug": t.slug,
+        "name": t.name,
+        "locale": t.locale,
+        "timezone": t.timezone,
+        "created_at": t.created_at.isoformat(),
+    }
 
 
 @tenants.command("create", help="Create a tenant.")
 @click.argument("name")
 @click.option("--slug", required=True, help="Short name: lowercase letters, digits and -")
+@click.option(
+    "--locale",
+    type=click.Choice(TENANT_LOCALES),
+    default=DEFAULT_LOCALE,
+    show_default=True,
+    help="How its people write dates and money",
+)
+@click.option("--timezone", default=DEFAULT_TIMEZONE, show_default=True, help="IANA time zone, e.g. Europe/Warsaw")
 @json_option
-def tenants_create(name: str, slug: str, as_json: bool) -> None:
+def tenants_create(name: str, slug: str, locale: str, timezone: str, as_json: bool) -> None:
     from gateway.tenants import service
 
-    tenant = _tenant(run_with_session(lambda s: service.create_tenant(s, name=name, slug=slug)))
+    def create(session: Any) -> Any:
+        return service.create_tenant(session, name=name, slug=slug, locale=locale, timezone=timezone)
+
+    tenant = _tenant(run_with_session(create))
     if as_json:
         echo_json(tenant)
     else:
