@@ -8,6 +8,7 @@ and kept in ``ctx``.
 from __future__ import annotations
 
 import functools
+import gc
 from typing import Any
 
 import structlog
@@ -35,6 +36,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["runtime"] = await Runtime.start(settings)
     # Outbound events are claimed from PostgreSQL by each worker's dispatcher, not queued in arq.
     ctx["event_dispatcher"] = Dispatcher(ctx["runtime"]).start()
+    gc.freeze()  # as in the gateway: the start-up heap stays out of the collector's full passes
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
