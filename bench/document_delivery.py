@@ -9,6 +9,10 @@ post to last delivery), the ratio to that portal's raw upload rate measured in t
 verifies every delivery ended ``delivered`` under the right name: the document's own name, or
 for clients who view every file at once, ``Name``, ``Name (1)``... one each.
 
+Then the intake on its own, with the workers stopped: signed ``task.completed`` posts carrying
+10 inline documents each, against a bare Litestar app on the same server in the same run
+(alternating rounds, medians; load from wrk when installed), as a second ratio.
+
 Run: ``uv run python -m bench.document_delivery [--events 1000] [--docs 10] [--workers 2]``
 """
 
@@ -18,6 +22,7 @@ import argparse
 import asyncio
 import base64
 import hashlib
+import statistics
 import subprocess
 import sys
 import time
@@ -32,6 +37,7 @@ from sqlalchemy import text
 from standardwebhooks import Webhook
 
 from bench.common import ROOT, BenchStack, Report, cpu_seconds, http_load, http_request, signed_webhook_request
+from bench.load import HttpResult, SignedDelivery, load_deliveries, load_get, new_prefix, sign_deliveries
 from gateway.documents import integration, schemas
 from gateway.partners.client_portal import numbered
 from gateway.queue import QUEUE_NAME
@@ -222,6 +228,54 @@ async def verify(stack: BenchStack, portal: str, total: int) -> list[str]:
     return problems
 
 
+INTAKE_TARGET = 0.3
+
+
+async def intake_ratio(stack: BenchStack, url: str, report: Report, docs: int, seconds: float, rounds: int) -> None:
+    """Signed task-completed posts with ``docs`` inline documents each vs a bare app's GET /ping."""
+    async with stack.runtime.db.unit_of_work() as session:
+        endpoint, secret = await webhooks.create_endpoint(
+            session, stack.runtime.cipher, tenant_id=stack.tenant.tenant_id, source="task-system", description="intake"
+        )
+    bare = stack.start_bare()
+    now = datetime.now(UTC).isoformat()
+
+    def posts(count: int, prefix: str) -> list[SignedDelivery]:
+        datas = [
+            {
+                "task_id": f"I-{prefix}-{e}",
+                "client_id": client_of(e),
+                "employee": "bench",
+                "completed_at": now,
+                "documents": [document(e, i) | {"id": f"i-{prefix}-{e}-{i}"} for i in range(docs)],
+            }
+            for e in range(count)
+        ]
+        return sign_deliveries(endpoint.id, secret, "task.completed", datas, f"intake{prefix}")
+
+    # Each post is sent once; wrk sends for a fixed time, so a round needs more distinct posts
+    # than the intake can take in it (a repeat is a redelivery, answered 200 and not counted).
+    probe_size = 3000
+    probe = await load_deliveries(url, posts(probe_size, "warm"), seconds=2, connections=64)
+    estimate = probe.rate if probe.statuses.get(202, 0) >= probe_size else probe.rate_of(202)
+    ceilings: list[HttpResult] = []
+    intakes: list[HttpResult] = []
+    for n in range(rounds):
+        ceilings.append(await load_get(bare, "/ping", seconds=seconds, connections=64))
+        size = int(estimate * seconds * 1.5) + 200
+        intakes.append(await load_deliveries(url, posts(size, f"{n}{new_prefix()}"), seconds=seconds, connections=64))
+        estimate = max(estimate, intakes[-1].rate_of(202))
+        report.line(ceilings[-1].line(f"round {n + 1} bare GET /ping"))
+        report.line(intakes[-1].line(f"round {n + 1} POST task.completed x{docs}"))
+        if intakes[-1].statuses.get(202, 0) >= size:
+            report.line("  (every distinct post was taken: this round's rate is a lower bound)")
+    ceiling = statistics.median(r.rate for r in ceilings)
+    accepted = statistics.median(r.rate_of(202) for r in intakes)
+    report.figure("bare Litestar GET /ping (intake ceiling)", ceiling, "req/s")
+    report.figure(f"task.completed with {docs} documents accepted (202)", accepted, "events/s")
+    report.ratio("task-completed intake / bare Litestar", accepted, ceiling, target=INTAKE_TARGET)
+
+
 async def main(events: int, docs: int, workers: int, concurrency: int, error_rate: float) -> None:
     async with BenchStack(worker_concurrency=concurrency, api_key_cache_seconds=10) as stack:
         with portal_process() as sandbox_url:
@@ -284,6 +338,10 @@ async def run(
     if problems:
         raise SystemExit(f"{len(problems)} problems")
     report.line(f"all {total} delivered under the right names; portal holds exactly those files")
+    for proc in stack.processes[1:]:  # the workers: the intake is measured on its own
+        proc.terminate()
+        proc.wait(timeout=30)
+    await intake_ratio(stack, url, report, docs, seconds=3, rounds=3)
 
 
 if __name__ == "__main__":
