@@ -10,7 +10,8 @@ Three budgets, each ``PONTE_RATE_LIMIT_<NAME>`` requests per ``PONTE_RATE_LIMIT_
 A window opens with a subject's first request and lasts the window length. The check is one
 Lua call (INCRBY, PEXPIRE on the first hit, PTTL), atomic across processes. The checks a
 process makes while a round trip is in flight go together in the next one, one call per
-subject: a busy gateway pays a round trip per batch, not per request (``Counter``).
+subject, and a process takes a hundredth of a large budget at once and counts it out locally:
+a busy gateway pays a round trip per batch or per reserve, not per request (``Counter``).
 
 Over the budget the answer is 429 with a problem body, ``Retry-After`` (seconds until the
 window closes) and ``RateLimit-Limit``/``RateLimit-Remaining``/``RateLimit-Reset``. Operator
@@ -24,6 +25,8 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -53,28 +56,49 @@ return {n, ttl}
 """
 
 
+@dataclass
+class _Reserved:
+    """Counts this process took from Valkey ahead of use, for one key and window."""
+
+    next: int
+    last: int
+    ends: float  # time.monotonic() when the window closes
+
+
 class Counter:
-    """Counts hits in Valkey, many per round trip and one command per key.
+    """Counts hits in Valkey, many per round trip and one command per key, with a reserve.
 
     Each ``hit`` joins a batch; one flush at a time sends the batch as a pipeline and hands
     each caller its answer, and what arrived meanwhile is the next batch. The hits on one key
-    in a batch are one ``INCRBY n``: its callers get the n counts below the new total, in
-    arrival order, so each hit still has a count of its own and the total is exact. At low
-    load a batch is one request and nothing waits; under load, redis-py's per-command cost
-    (packing, a write, a read: about 60 µs of CPU, near a tenth of a cheap request) is paid
-    once per tenant and batch. EVAL rather than EVALSHA: a Valkey that restarted empty has no
-    cached script, and EVAL needs none.
+    in a batch are one ``INCRBY``: its callers get the counts below the new total, in arrival
+    order, so each hit has a count of its own, unique across processes. At low load a batch is
+    one request and nothing waits; under load, redis-py's per-command cost (packing, a write, a
+    read: about 60 µs of CPU, near a tenth of a cheap request) is paid once per tenant and batch.
+
+    With ``reserve`` above 1, a process takes that many counts at once and hands out the rest
+    locally until they run out or the window closes: no round trip for those hits. The total is
+    still one budget across processes; what a process reserved and did not use by the end of
+    the window (at most ``reserve - 1``) is simply not admitted anywhere, so the limit is never
+    exceeded. EVAL rather than EVALSHA: a Valkey that restarted empty has no cached script.
     """
 
     def __init__(self, redis: Any) -> None:
         self.redis = redis
-        self._batch: dict[str, tuple[int, list[asyncio.Future[tuple[int, int]]]]] = {}
+        self._batch: dict[str, tuple[int, int, list[asyncio.Future[tuple[int, int]]]]] = {}
+        self._reserved: dict[str, _Reserved] = {}
         self._flushing: asyncio.Task[None] | None = None
 
-    async def hit(self, key: str, window_ms: int) -> tuple[int, int]:
-        """(hits in the window so far, this one included; ms left in the window)."""
+    async def hit(self, key: str, window_ms: int, reserve: int = 1) -> tuple[int, int]:
+        """(this hit's count in the window, 1 for the first; ms left in the window)."""
+        held = self._reserved.get(key)
+        if held is not None:
+            left = held.ends - time.monotonic()
+            if held.next <= held.last and left > 0:
+                held.next += 1
+                return held.next - 1, int(left * 1000)
+            del self._reserved[key]
         future: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
-        self._batch.setdefault(key, (window_ms, []))[1].append(future)
+        self._batch.setdefault(key, (window_ms, reserve, []))[2].append(future)
         if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.create_task(self._flush())
         return await future
@@ -84,20 +108,30 @@ class Counter:
             batch, self._batch = self._batch, {}
             try:
                 async with self.redis.pipeline(transaction=False) as pipe:
-                    for key, (window_ms, futures) in batch.items():
-                        pipe.eval(_SCRIPT, 1, key, window_ms, len(futures))
+                    for key, (window_ms, reserve, futures) in batch.items():
+                        pipe.eval(_SCRIPT, 1, key, window_ms, max(len(futures), reserve))
                     answers = await pipe.execute()
             except Exception as exc:  # each caller decides what an unreachable Valkey means
-                for _, futures in batch.values():
+                for _, _, futures in batch.values():
                     for future in futures:
                         if not future.done():
                             future.set_exception(exc)
                 continue
-            for (_, futures), (total, left_ms) in zip(batch.values(), answers, strict=True):
-                first = int(total) - len(futures) + 1
+            now = time.monotonic()
+            for (key, (_, reserve, futures)), (total, left_ms) in zip(batch.items(), answers, strict=True):
+                first = int(total) - max(len(futures), reserve) + 1
                 for n, future in enumerate(futures, start=first):
                     if not future.done():  # the request may have gone meanwhile
                         future.set_result((n, int(left_ms)))
+                if first + len(futures) <= int(total):
+                    self._reserved[key] = _Reserved(first + len(futures), int(total), now + int(left_ms) / 1000)
+
+
+def reserve_for(limit: int) -> int:
+    """Counts a process takes at once for a budget of ``limit``: a hundredth of it (at most
+    1,000), so a busy tenant costs one Valkey command per that many requests per process, and
+    small budgets (under 200) stay exact."""
+    return max(1, min(1000, limit // 100))
 
 
 class TooManyRequests(PonteError):
@@ -145,7 +179,7 @@ def rate_limit(app: ASGIApp) -> ASGIApp:
         try:
             if counter is None or counter.redis is not state.queue.redis:  # a new client
                 counter = Counter(state.queue.redis)
-            count, left_ms = await counter.hit(f"{KEY_PREFIX}:{budget}:{subject}", window_ms)
+            count, left_ms = await counter.hit(f"{KEY_PREFIX}:{budget}:{subject}", window_ms, reserve_for(limit))
         except (RedisError, OSError) as exc:
             log.warning("rate_limit_unavailable", error=type(exc).__name__)
             await app(scope, receive, send)

@@ -20,7 +20,7 @@ from litestar.testing import AsyncTestClient
 from gateway.app import create_app
 from gateway.openapi import render_spec
 from gateway.queue import Queue
-from gateway.ratelimit import Counter
+from gateway.ratelimit import Counter, reserve_for
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.tenants import service
@@ -187,3 +187,25 @@ async def test_concurrent_checks_share_round_trips_and_count_exactly(runtime: Ru
     assert all(0 < left_ms <= 60_000 for _, left_ms in answers)
     assert round_trips <= 3  # not one per check
     assert commands <= 2 * round_trips + 1  # one command per key and round trip, not per check
+
+
+async def test_a_reserve_saves_round_trips_and_keeps_one_budget_across_processes(runtime: Runtime) -> None:
+    redis = runtime.queue.redis
+    key = "ponte:rl:test:reserve"
+    one, other = Counter(redis), Counter(redis)  # two gateway processes
+    firsts = [(await one.hit(key, 60_000, reserve=10))[0] for _ in range(12)]
+    seconds = [(await other.hit(key, 60_000, reserve=10))[0] for _ in range(3)]
+    assert firsts == list(range(1, 13))  # 1-10 taken at once, then 11-20
+    assert seconds == [21, 22, 23]  # never a count the other process holds
+    assert int(await redis.get(key)) == 30  # three round trips for fifteen hits
+    # Reserved but unused counts are never admitted elsewhere, so the budget is never exceeded.
+    assert reserve_for(4) == 1 and reserve_for(6000) == 60 and reserve_for(10**9) == 1000
+
+
+async def test_a_reserve_ends_with_its_window(runtime: Runtime) -> None:
+    counter = Counter(runtime.queue.redis)
+    key = "ponte:rl:test:short"
+    assert (await counter.hit(key, 300, reserve=10))[0] == 1
+    await asyncio.sleep(0.4)  # the window closed in Valkey and locally
+    count, left_ms = await counter.hit(key, 300, reserve=10)
+    assert count == 1 and 0 < left_ms <= 300
