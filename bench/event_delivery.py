@@ -21,12 +21,8 @@ import argparse
 import asyncio
 import logging
 import statistics
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import httpx
@@ -34,38 +30,15 @@ from arq.constants import health_check_key_suffix
 from sqlalchemy import text
 from standardwebhooks import Webhook
 
-from bench.common import ROOT, BenchStack, Report
+from bench.common import BenchStack, Report
+from bench.document_delivery import portal_process
 from gateway.events import schemas, service
 from gateway.events.catalogue import Ping
 from gateway.events.outbox import emit
 from gateway.queue import QUEUE_NAME
-from sandbox.server import free_port
 
 HEALTH_CHECK = QUEUE_NAME + health_check_key_suffix
 BATCH = 100  # events per outbox transaction
-
-
-@contextmanager
-def receiver_process() -> Iterator[str]:
-    """The tenant's system in its own process: the load generator must not starve it."""
-    port = free_port()
-    cmd = [sys.executable, "-m", "uvicorn", "sandbox.app:create_sandbox_app", "--factory", "--port", str(port)]
-    proc = subprocess.Popen([*cmd, "--no-access-log", "--log-level", "warning"], cwd=ROOT)
-    url = f"http://127.0.0.1:{port}/receiver"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{url}/_receivers/x", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("receiver did not start") from None
-                time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
 
 
 def configure(url: str, name: str, secret: str, error_rate: float) -> None:
@@ -183,8 +156,8 @@ async def main(events: int, endpoints: int, workers: int, cap: int, error_rate: 
         "log_level": "WARNING",
     }
     async with BenchStack(**knobs) as stack:
-        with receiver_process() as url:
-            await run(stack, url, events, endpoints, workers, cap, error_rate, paced)
+        with portal_process() as sandbox:  # the sandbox in its own process: the receiver is in it
+            await run(stack, f"{sandbox}/receiver", events, endpoints, workers, cap, error_rate, paced)
 
 
 async def run(
