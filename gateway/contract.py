@@ -195,7 +195,6 @@ def _complete_operation(info: OperationInfo, components: dict[str, Any]) -> None
         responses.setdefault(str(status), _problem_response(status, descriptions.get(status)))
 
 
-_OPTIONAL_BODIES: set[int] = set()
 
 
 def _walk_structs(info: Any, seen: dict[str, Any]) -> None:
@@ -228,10 +227,13 @@ def _mark_datetimes(defs: dict[str, Any], types: list[Any]) -> None:
                     member["format"] = "date-time"
 
 
-def _body_schemas(components: dict[str, Any], handlers: Iterable[HTTPRouteHandler]) -> dict[int, dict[str, Any]]:
+def _body_schemas(
+    components: dict[str, Any], handlers: Iterable[HTTPRouteHandler]
+) -> dict[int, tuple[dict[str, Any], bool]]:
     """Request bodies described by msgspec, the library that validates them, so the schema says
     what is enforced (nested constraints, ``forbid_unknown_fields``, tags). Struct components of
-    the same name are replaced; returns each handler's body schema by ``id(handler)``."""
+    the same name are replaced; returns each handler's body schema, and whether the body is
+    required, by ``id(handler)`` (valid while ``handlers`` are alive: this app's, this call)."""
     typed = [
         (handler, data.annotation)
         for handler in handlers
@@ -239,13 +241,13 @@ def _body_schemas(components: dict[str, Any], handlers: Iterable[HTTPRouteHandle
     ]
     if not typed:
         return {}
-    for handler, _ in typed:
-        if handler.parsed_fn_signature.parameters["data"].has_default:
-            _OPTIONAL_BODIES.add(id(handler))
     schemas, defs = _schema_components(annotation for _, annotation in typed)
     _mark_datetimes(defs, [annotation for _, annotation in typed])
     components.update(defs)
-    return {id(handler): schema for (handler, _), schema in zip(typed, schemas, strict=True)}
+    return {
+        id(handler): (schema, not handler.parsed_fn_signature.parameters["data"].has_default)
+        for (handler, _), schema in zip(typed, schemas, strict=True)
+    }
 
 
 def derive_contract(app: Litestar, document: dict[str, Any]) -> dict[str, Any]:
@@ -265,8 +267,9 @@ def derive_contract(app: Litestar, document: dict[str, Any]) -> dict[str, Any]:
             used_tags.update(op.get("tags", []))
             info = OperationInfo(path, method.upper(), handler, op, secured=not is_public(path))
             if id(handler) in body_schemas and "requestBody" in op:
-                op["requestBody"]["content"]["application/json"]["schema"] = body_schemas[id(handler)]
-                op["requestBody"]["required"] = id(handler) not in _OPTIONAL_BODIES
+                schema, required = body_schemas[id(handler)]
+                op["requestBody"]["content"]["application/json"]["schema"] = schema
+                op["requestBody"]["required"] = required
             _complete_operation(info, components)
     known = [{"name": name, "description": text} for name, text in TAGS.items() if name in used_tags]
     doc["tags"] = known + [{"name": name} for name in sorted(used_tags - TAGS.keys())]
