@@ -8,6 +8,7 @@ pointing at the parameter (or a 422 for the body), whatever route the request is
 from __future__ import annotations
 
 import re
+import weakref
 from datetime import datetime
 from typing import Annotated, Any, get_args
 
@@ -33,7 +34,8 @@ def _unstorable_in(value: Any) -> bool:
 
 
 _NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
-_DATETIME_QUERY_KEYS: dict[int, frozenset[str]] = {}
+# Per handler, for as long as the handler lives (an id would be reused by a later app's handler).
+_DATETIME_QUERY_KEYS: weakref.WeakKeyDictionary[Any, frozenset[str]] = weakref.WeakKeyDictionary()
 
 
 def _mentions_datetime(annotation: Any) -> bool:
@@ -42,12 +44,12 @@ def _mentions_datetime(annotation: Any) -> bool:
 
 def _datetime_query_keys(handler: Any) -> frozenset[str]:
     """Query parameters of ``handler`` (and of its dependencies) typed as date-times."""
-    keys = _DATETIME_QUERY_KEYS.get(id(handler))
+    keys = _DATETIME_QUERY_KEYS.get(handler)
     if keys is None:
         fields = list(handler.parsed_fn_signature.parameters.values())
         for provider in handler.resolve_dependencies().values():
             fields += provider.parsed_fn_signature.parameters.values()
-        keys = _DATETIME_QUERY_KEYS[id(handler)] = frozenset(
+        keys = _DATETIME_QUERY_KEYS[handler] = frozenset(
             getattr(f.kwarg_definition, "query", None) or f.name for f in fields if _mentions_datetime(f.annotation)
         )
     return keys
