@@ -14,10 +14,11 @@ from typing import Any
 
 import redis.exceptions
 import structlog
-from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.connections import ArqRedis, RedisSettings
 from arq.constants import expires_extra_ms, job_key_prefix
 from arq.jobs import serialize_job
 from arq.utils import timestamp_ms, to_unix_ms
+from redis.asyncio import ConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import EqualJitterBackoff, NoBackoff
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -65,8 +66,28 @@ class Queue:
         self.redis = redis
 
     @classmethod
-    async def connect(cls, url: str) -> Queue:
-        return cls(await create_pool(redis_settings(url)))
+    async def connect(cls, url: str, *, timeout: float = 2.0) -> Queue:
+        """A client for ``url``, made without waiting for Valkey: a process that starts during
+        an outage serves at once (its readiness says 503, enqueues fail fast and the sweeper
+        sends their tasks later) and uses Valkey when it comes back, without a restart.
+
+        Every command gives up after ``timeout`` seconds (``queue_timeout_seconds``), so a Valkey
+        that accepts connections but does not answer (stopped, overloaded) fails a request's
+        enqueue or rate-limit check instead of holding it forever. A command whose pooled
+        connection died (Valkey restarted) is tried once more on a new one; a timed-out one is
+        not, since a new connection to a server that does not answer times out as well."""
+        settings = redis_settings(url)
+        client = ArqRedis(
+            pool_or_conn=ConnectionPool.from_url(
+                url,
+                socket_connect_timeout=min(timeout, settings.conn_timeout),
+                socket_timeout=timeout,
+                retry=Retry(NoBackoff(), 1),
+                retry_on_error=[redis.exceptions.ConnectionError],
+                encoding="utf8",
+            )
+        )
+        return cls(client)
 
     async def dispatch(self, task_id: uuid.UUID | str, dispatch: int, run_after: datetime | None = None) -> bool:
         job = await self.redis.enqueue_job(

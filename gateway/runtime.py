@@ -34,7 +34,7 @@ class Runtime:
         return cls(
             settings=settings,
             db=Database(settings.database_url, pool_size=settings.db_pool_size),
-            queue=await Queue.connect(settings.redis_url),
+            queue=await Queue.connect(settings.redis_url, timeout=settings.queue_timeout_seconds),
             cipher=CredentialCipher(settings.secret_key),
             egress=egress,
             http=egress.client(),

@@ -30,6 +30,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How long a Valkey command retries on a lost connection before it fails. A worker outlives
     # any outage regardless: it waits for Valkey at start-up and polls again after a failure.
     queue_retry_seconds: float = 60.0
+    # How long any one Valkey command may take in the gateway (and a worker's own enqueues)
+    # before it fails: a Valkey that takes connections but does not answer holds nothing up.
+    queue_timeout_seconds: float = 2.0
     db_pool_size: int = 20
     api_key_cache_seconds: float = 10.0
     # A remittance still without its return webhook this long after sending is asked for by

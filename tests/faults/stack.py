@@ -70,7 +70,16 @@ class RestartableValkey:
     def start(self) -> None:
         self._server.start()
 
+    def pause(self) -> None:
+        """SIGSTOP: the port still takes connections (the kernel queues them) but nothing answers."""
+        os.kill(self._server._process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self._server._process.pid, signal.SIGCONT)
+
     def close(self) -> None:
+        if self._server._process is not None:
+            self.resume()  # a test that failed while it was paused
         if self._server.is_running():
             self._server.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
