@@ -5,7 +5,8 @@ task-completed events (each with a few documents) through one gateway process; t
 processes turn them into deliveries to the client portal (a sandbox in its own process). A
 round is timed from the first post to the last delivery, with its workers already polling.
 Prints deliveries/s per worker count, the speed-up over one worker, and that speed-up against
-the ideal on this machine: min(workers, cores available to this process). Each round also
+the ideal on this machine: min(workers, cores available to this process), and the bound the
+whole stack's CPU per delivery puts on any worker count (cores / CPU per delivery). Each round also
 prints the CPU each process spent per delivery (workers, gateway, portal, this process,
 PostgreSQL with its backends) and how busy the workers kept the cores they could use: the
 work is the workers' (about two thirds of the CPU), so a speed-up needs cores nobody else is
@@ -210,9 +211,11 @@ async def main(events: int, docs: int, counts: list[int], concurrency: int) -> N
             )
             rates: dict[int, float] = {}
             problems: dict[int, list[str]] = {}
+            stack_ms: dict[int, float] = {}  # CPU per delivery of every process together
             for n in counts:
                 result = await run_round(stack, url, sandbox_url, n, events, docs, others)
                 rates[n], problems[n] = result.rate, result.problems
+                stack_ms[n] = sum(result.cpu_ms.values())
                 report.figure(f"{n} worker process(es)", rates[n], "deliveries/s")
                 report.line(
                     "  CPU per delivery: "
@@ -220,6 +223,14 @@ async def main(events: int, docs: int, counts: list[int], concurrency: int) -> N
                     + f"; workers busy {result.workers_busy:.0%} of {min(n, cores)} core(s)"
                 )
             base = rates[counts[0]]  # the speed-up is over the first count (1 by default)
+            # What the machine allows whatever the worker count: every core busy at the CPU per
+            # delivery the whole stack spent in the first round (PostgreSQL, portal, gateway and
+            # this load generator share the cores with the workers).
+            bound = cores * 1000 / stack_ms[counts[0]]
+            report.line(
+                f"the whole stack spent {stack_ms[counts[0]]:.2f} ms of CPU per delivery with {counts[0]} worker(s): "
+                f"{cores} cores allow at most {bound:,.0f} deliveries/s, a speed-up of {bound / base:.2f}x"
+            )
             for n in counts:
                 speed_up = rates[n] / base
                 ideal = min(n, cores) / min(counts[0], cores)
