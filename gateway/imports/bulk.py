@@ -66,15 +66,19 @@ def current_statement(table: str, number: str, extra: str = "") -> TextClause:
     """The stored version of each (underwriting insurer, number): what decides created /
     updated / unchanged / stale.
 
-    A join on the unnested numbers rather than ``= ANY(array)``: on a table that grew since
-    its last ANALYZE the planner picks a sequential scan for ``ANY`` and compares every row
-    with every number; the join stays linear (hash join) or uses the unique index.
+    One probe of the unique index per number, whatever the statistics say: a ``LATERAL``
+    subquery with ``LIMIT 1`` cannot be flattened into a join, so the planner can neither
+    scan the whole table per page (``= ANY(array)``, or a hash join once the table is
+    analysed) nor, before the first ANALYZE, probe ``policy_receipts`` through
+    ``ix_policy_receipts_policy`` (same leading columns) and filter every receipt of the
+    insurer for each number: per page that grew with the table, 13 s for 3,000 receipts
+    among 30,000, against 20 ms for the probes.
     """
     return text(
-        f"SELECT t.insurer, t.{number}, t.as_of, t.content_hash{extra} FROM {table} t "
-        "JOIN unnest(CAST(:insurers AS text[]), CAST(:numbers AS text[])) AS n(insurer, number) "
-        f"ON t.insurer = n.insurer AND t.{number} = n.number "
-        "WHERE t.tenant_id = :tenant_id"
+        f"SELECT t.insurer, t.{number}, t.as_of, t.content_hash{extra} "
+        "FROM unnest(CAST(:insurers AS text[]), CAST(:numbers AS text[])) AS n(insurer, number) "
+        f"CROSS JOIN LATERAL (SELECT t.insurer, t.{number}, t.as_of, t.content_hash{extra} FROM {table} t "
+        f"WHERE t.tenant_id = :tenant_id AND t.insurer = n.insurer AND t.{number} = n.number LIMIT 1) AS t"
     )
 
 

@@ -80,7 +80,7 @@ class PolicyReceipt(TimestampedMixin, Base):
     __tablename__ = "policy_receipts"
     __table_args__ = (
         UniqueConstraint("tenant_id", "insurer", "receipt_number"),
-        Index("ix_policy_receipts_policy", "tenant_id", "insurer", "policy_number"),
+        Index("ix_policy_receipts_policy", "tenant_id", "policy_number"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
