@@ -31,7 +31,7 @@ from typing import Any
 
 import structlog
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
 from redis.exceptions import RedisError
 
 from gateway.contract import OperationInfo, add_problem_rule
@@ -159,30 +159,29 @@ def budget_for(method: str, path: str, user: object, settings: Settings) -> tupl
     return None
 
 
-def rate_limit(app: ASGIApp) -> ASGIApp:
-    """ASGI middleware; sits after authentication, which names the tenant."""
-    counter: Counter | None = None
+class RateLimit:
+    """The budget check of one process: one ``Counter`` per Valkey client (a new one after the
+    queue reconnects). Used by the middleware below and by the webhook intake's direct path
+    (gateway/webhooks/direct.py), which answers ahead of the middleware."""
 
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        nonlocal counter
-        if scope["type"] != ScopeType.HTTP:
-            await app(scope, receive, send)
-            return
+    def __init__(self) -> None:
+        self._counter: Counter | None = None
+
+    async def check(self, scope: HTTPScope) -> None:
+        """Count this request against its budget; ``TooManyRequests`` when it is over."""
         state = scope["app"].state
         settings: Settings = state.settings
         found = budget_for(scope["method"], scope["path"], scope.get("user"), settings)
         if found is None or found[2] <= 0:
-            await app(scope, receive, send)
             return
         budget, subject, limit = found
         window_ms = settings.rate_limit_window_seconds * 1000
         try:
-            if counter is None or counter.redis is not state.queue.redis:  # a new client
-                counter = Counter(state.queue.redis)
-            count, left_ms = await counter.hit(f"{KEY_PREFIX}:{budget}:{subject}", window_ms, reserve_for(limit))
+            if self._counter is None or self._counter.redis is not state.queue.redis:  # a new client
+                self._counter = Counter(state.queue.redis)
+            count, left_ms = await self._counter.hit(f"{KEY_PREFIX}:{budget}:{subject}", window_ms, reserve_for(limit))
         except (RedisError, OSError) as exc:
             log.warning("rate_limit_unavailable", error=type(exc).__name__)
-            await app(scope, receive, send)
             return
         if count > limit:
             reset = max(1, math.ceil(left_ms / 1000))
@@ -196,6 +195,15 @@ def rate_limit(app: ASGIApp) -> ASGIApp:
                     "RateLimit-Reset": str(reset),
                 },
             )
+
+
+def rate_limit(app: ASGIApp) -> ASGIApp:
+    """ASGI middleware; sits after authentication, which names the tenant."""
+    limit = RateLimit()
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == ScopeType.HTTP:
+            await limit.check(scope)
         await app(scope, receive, send)
 
     return middleware
