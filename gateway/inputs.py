@@ -144,8 +144,9 @@ async def _check_body(request: Request[Any, Any, Any]) -> None:
 
 def refuse_unstorable_body(body: bytes) -> None:
     """422 for a JSON body holding a NUL (escaped, the only way JSON can carry one)."""
-    # Cheap scan first; decode only when an escaped NUL may be there (it may be an escaped "\\").
-    if _BODY_NUL in body:
+    # Cheap scans first (a single byte is a memchr; the six-byte search took 23 us on a 29 KB
+    # body); decode only when an escaped NUL may be there (it may be an escaped "\\").
+    if b"\\" in body and _BODY_NUL in body:
         try:
             decoded = msgspec.json.decode(body)
         except msgspec.DecodeError:

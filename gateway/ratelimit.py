@@ -167,13 +167,16 @@ class RateLimit:
     def __init__(self) -> None:
         self._counter: Counter | None = None
 
-    async def check(self, scope: HTTPScope) -> None:
-        """Count this request against its budget; ``TooManyRequests`` when it is over."""
+    @staticmethod
+    def budget(scope: HTTPScope) -> tuple[str, str, int] | None:
+        """(budget, subject, limit) this request spends, or None: most requests stop here."""
+        found = budget_for(scope["method"], scope["path"], scope.get("user"), scope["app"].state.settings)
+        return found if found is not None and found[2] > 0 else None
+
+    async def spend(self, scope: HTTPScope, found: tuple[str, str, int]) -> None:
+        """Count this request against ``found`` (from ``budget``); ``TooManyRequests`` when over."""
         state = scope["app"].state
         settings: Settings = state.settings
-        found = budget_for(scope["method"], scope["path"], scope.get("user"), settings)
-        if found is None or found[2] <= 0:
-            return
         budget, subject, limit = found
         window_ms = settings.rate_limit_window_seconds * 1000
         try:
@@ -202,8 +205,9 @@ def rate_limit(app: ASGIApp) -> ASGIApp:
     limit = RateLimit()
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == ScopeType.HTTP:
-            await limit.check(scope)
+        # No coroutine for requests no budget applies to (health, docs, operator calls).
+        if scope["type"] == ScopeType.HTTP and (found := limit.budget(scope)) is not None:
+            await limit.spend(scope, found)
         await app(scope, receive, send)
 
     return middleware

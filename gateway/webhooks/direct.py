@@ -78,7 +78,8 @@ class DirectIntake:
         http["path_params"] = {"endpoint_id": endpoint_id}  # type: ignore[dict-item]  # parsed, as the router does
         http["path_template"] = self.path_template
         try:
-            await self.limit.check(http)
+            if (budget := self.limit.budget(http)) is not None:
+                await self.limit.spend(http, budget)
             body = await self._body(receive)
             refuse_unstorable_body(body)
             outcome = await intake_writer(self.app.state).receive(endpoint_id, body, headers)
