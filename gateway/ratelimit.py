@@ -26,6 +26,7 @@ import asyncio
 import math
 import re
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -204,10 +205,15 @@ def rate_limit(app: ASGIApp) -> ASGIApp:
     """ASGI middleware; sits after authentication, which names the tenant."""
     limit = RateLimit()
 
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        # No coroutine for requests no budget applies to (health, docs, operator calls).
-        if scope["type"] == ScopeType.HTTP and (found := limit.budget(scope)) is not None:
-            await limit.spend(scope, found)
+    async def limited(scope: HTTPScope, receive: Receive, send: Send, found: tuple[str, str, int]) -> None:
+        await limit.spend(scope, found)
         await app(scope, receive, send)
+
+    def middleware(scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # A plain function: requests no budget applies to (health, docs, operator calls) go on
+        # without a coroutine of their own.
+        if scope["type"] == ScopeType.HTTP and (found := limit.budget(scope)) is not None:
+            return limited(scope, receive, send, found)
+        return app(scope, receive, send)
 
     return middleware

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Awaitable
 from typing import Any, cast
 
 import msgspec
@@ -63,16 +64,20 @@ class DirectIntake:
         self.errors = ExceptionHandlerMiddleware(routed, None)
         self.limit = RateLimit()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # A plain function: every other request goes on without a coroutine of this layer.
         match = None
         if scope["type"] == ScopeType.HTTP and scope["method"] == "POST" and not scope["query_string"]:
             match = _PATH.fullmatch(scope["path"])
         headers = self._plain_delivery(scope) if match is not None else None
         if match is None or headers is None:
-            await self.routed(scope, receive, send)
-            return
-        http = cast("HTTPScope", scope)
-        endpoint_id = uuid.UUID(match.group(1))
+            return self.routed(scope, receive, send)
+        return self._deliver(cast("HTTPScope", scope), receive, send, uuid.UUID(match.group(1)), headers)
+
+    async def _deliver(
+        self, http: HTTPScope, receive: Receive, send: Send, endpoint_id: uuid.UUID, headers: dict[str, str]
+    ) -> None:
+        scope = cast("Scope", http)
         # What Litestar's router would have set: the metrics label, the handler for the errors.
         http["route_handler"] = self.handler
         http["path_params"] = {"endpoint_id": endpoint_id}  # type: ignore[dict-item]  # parsed, as the router does

@@ -60,7 +60,9 @@ async def test_direct_path_answers_as_the_route_does(app, client, tenants, monke
     assert routed_calls == 0  # each of them was answered by the direct path
 
 
-def cases(endpoint: dict[str, Any], other: dict[str, Any], tag: str, unknown: str) -> list[tuple[str, dict[str, str], bytes]]:
+def cases(
+    endpoint: dict[str, Any], other: dict[str, Any], tag: str, unknown: str
+) -> list[tuple[str, dict[str, str], bytes]]:
     url = f"/v1/webhooks/{endpoint['id']}"
     good = envelope("task.completed", task_completed(f"T-{tag}"))
     broken = envelope("task.completed", {"task_id": "T-9"})  # stored as rejected: 422
