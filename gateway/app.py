@@ -44,6 +44,7 @@ from gateway.settings import Settings, get_settings
 from gateway.tasks.routes import TaskController
 from gateway.tenants.auth import PUBLIC_PATHS, ApiKeyAuthentication, KeyCache
 from gateway.tenants.routes import TenantController, current_tenant
+from gateway.webhooks.direct import DirectIntake
 from gateway.webhooks.routes import WebhookEndpointController, WebhookEventController, receive_webhook
 
 ROUTES: list[ControllerRouterHandler] = [
@@ -137,5 +138,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     contract.install(app)
     # Outside Litestar's app-level exception handler, so problems raised by middleware and the
     # router (401, 404, ...) get their X-Request-ID and are logged with the status really sent.
-    app.asgi_handler = observe_requests(app.asgi_handler)
+    # Inside it, webhook deliveries are answered without Litestar's routing (webhooks/direct.py).
+    app.asgi_handler = observe_requests(DirectIntake(app, app.asgi_handler))
     return app

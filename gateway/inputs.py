@@ -139,8 +139,14 @@ async def _check_body(request: Request[Any, Any, Any]) -> None:
         raise UnsupportedMediaType(f"Send JSON (Content-Type: application/json), not '{media_type or 'nothing'}'.")
     body = await request.body()
     _check_types_strictly(request, body)
-    # Cheap scan first; decode only when an escaped NUL may be there (it may be an escaped "\\").
-    if _BODY_NUL in body:
+    refuse_unstorable_body(body)
+
+
+def refuse_unstorable_body(body: bytes) -> None:
+    """422 for a JSON body holding a NUL (escaped, the only way JSON can carry one)."""
+    # Cheap scans first (a single byte is a memchr; the six-byte search took 23 us on a 29 KB
+    # body); decode only when an escaped NUL may be there (it may be an escaped "\\").
+    if b"\\" in body and _BODY_NUL in body:
         try:
             decoded = msgspec.json.decode(body)
         except msgspec.DecodeError:

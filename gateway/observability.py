@@ -202,6 +202,7 @@ def observe_requests(app: ASGIApp) -> ASGIApp:
                 log.info("request", method=scope["method"], path=scope["path"], status=sent, duration_ms=duration_ms)
             REQUEST_ID.reset(token)
 
+    observed.__wrapped__ = app  # type: ignore[attr-defined]  # what it observes, for tests
     return observed
 
 

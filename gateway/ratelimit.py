@@ -26,12 +26,13 @@ import asyncio
 import math
 import re
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
 from redis.exceptions import RedisError
 
 from gateway.contract import OperationInfo, add_problem_rule
@@ -159,30 +160,32 @@ def budget_for(method: str, path: str, user: object, settings: Settings) -> tupl
     return None
 
 
-def rate_limit(app: ASGIApp) -> ASGIApp:
-    """ASGI middleware; sits after authentication, which names the tenant."""
-    counter: Counter | None = None
+class RateLimit:
+    """The budget check of one process: one ``Counter`` per Valkey client (a new one after the
+    queue reconnects). Used by the middleware below and by the webhook intake's direct path
+    (gateway/webhooks/direct.py), which answers ahead of the middleware."""
 
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        nonlocal counter
-        if scope["type"] != ScopeType.HTTP:
-            await app(scope, receive, send)
-            return
+    def __init__(self) -> None:
+        self._counter: Counter | None = None
+
+    @staticmethod
+    def budget(scope: HTTPScope) -> tuple[str, str, int] | None:
+        """(budget, subject, limit) this request spends, or None: most requests stop here."""
+        found = budget_for(scope["method"], scope["path"], scope.get("user"), scope["app"].state.settings)
+        return found if found is not None and found[2] > 0 else None
+
+    async def spend(self, scope: HTTPScope, found: tuple[str, str, int]) -> None:
+        """Count this request against ``found`` (from ``budget``); ``TooManyRequests`` when over."""
         state = scope["app"].state
         settings: Settings = state.settings
-        found = budget_for(scope["method"], scope["path"], scope.get("user"), settings)
-        if found is None or found[2] <= 0:
-            await app(scope, receive, send)
-            return
         budget, subject, limit = found
         window_ms = settings.rate_limit_window_seconds * 1000
         try:
-            if counter is None or counter.redis is not state.queue.redis:  # a new client
-                counter = Counter(state.queue.redis)
-            count, left_ms = await counter.hit(f"{KEY_PREFIX}:{budget}:{subject}", window_ms, reserve_for(limit))
+            if self._counter is None or self._counter.redis is not state.queue.redis:  # a new client
+                self._counter = Counter(state.queue.redis)
+            count, left_ms = await self._counter.hit(f"{KEY_PREFIX}:{budget}:{subject}", window_ms, reserve_for(limit))
         except (RedisError, OSError) as exc:
             log.warning("rate_limit_unavailable", error=type(exc).__name__)
-            await app(scope, receive, send)
             return
         if count > limit:
             reset = max(1, math.ceil(left_ms / 1000))
@@ -196,6 +199,21 @@ def rate_limit(app: ASGIApp) -> ASGIApp:
                     "RateLimit-Reset": str(reset),
                 },
             )
+
+
+def rate_limit(app: ASGIApp) -> ASGIApp:
+    """ASGI middleware; sits after authentication, which names the tenant."""
+    limit = RateLimit()
+
+    async def limited(scope: HTTPScope, receive: Receive, send: Send, found: tuple[str, str, int]) -> None:
+        await limit.spend(scope, found)
         await app(scope, receive, send)
+
+    def middleware(scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # A plain function: requests no budget applies to (health, docs, operator calls) go on
+        # without a coroutine of their own.
+        if scope["type"] == ScopeType.HTTP and (found := limit.budget(scope)) is not None:
+            return limited(scope, receive, send, found)
+        return app(scope, receive, send)
 
     return middleware

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Annotated, Any, cast
 
@@ -45,11 +46,14 @@ class IdempotencyMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # A plain function: a request without the header goes on without a coroutine of its own.
         key = _header(scope, HEADER) if scope.get("method") == "POST" else None
         if key is None or self._excluded.match(scope["path"]):
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._idempotent(scope, receive, send, key)
+
+    async def _idempotent(self, scope: Scope, receive: Receive, send: Send, key: str) -> None:
         http = cast(HTTPScope, scope)
         try:
             msgspec.convert(key, IdempotencyKey)

@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 import structlog
 from sqlalchemy import select, text, tuple_
+from standardwebhooks import Webhook
 
 from gateway.errors import BadRequest, FieldError, NotFound, Unauthorized
 from gateway.outages import is_outage
@@ -148,7 +149,7 @@ def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
 class _CachedEndpoint:
     tenant_id: uuid.UUID
     source: str
-    secrets: list[str]
+    verifiers: list[Webhook]
     expires: float
 
 
@@ -172,7 +173,7 @@ class IntakeWriter:
             raise NotFound(f"Webhook endpoint {endpoint_id} does not exist.")
         secrets = signing.active_secrets(self.runtime.cipher, row.secrets, now=signing.utcnow())
         ttl = self.runtime.settings.api_key_cache_seconds
-        cached = _CachedEndpoint(row.tenant_id, row.source, secrets, time.monotonic() + ttl)
+        cached = _CachedEndpoint(row.tenant_id, row.source, signing.verifiers(secrets), time.monotonic() + ttl)
         self._endpoints[endpoint_id] = cached
         return cached
 
@@ -184,7 +185,7 @@ class IntakeWriter:
         sig = signing.signature_headers(headers)
         try:
             signing.verify(
-                body, sig, endpoint.secrets, tolerance_seconds=self.runtime.settings.webhook_tolerance_seconds
+                body, sig, endpoint.verifiers, tolerance_seconds=self.runtime.settings.webhook_tolerance_seconds
             )
         except signing.SignatureError as exc:
             raise Unauthorized(f"Signature check failed: {exc}.") from exc

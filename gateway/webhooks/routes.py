@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, cast
+from typing import Annotated, Any, cast
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import State
@@ -10,13 +10,13 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.errors import problem_response
+from gateway.errors import FieldError, problem_response
 from gateway.pagination import PageParams
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.webhooks import schemas, service
 from gateway.webhooks.events import EVENT_TYPES, EventEnvelope
-from gateway.webhooks.intake import IntakeWriter
+from gateway.webhooks.intake import IntakeWriter, Outcome
 from gateway.webhooks.models import WebhookEndpoint, WebhookEvent
 from gateway.webhooks.schemas import EventStatus
 
@@ -105,15 +105,25 @@ async def receive_webhook(
     ] = None,
 ) -> Response[schemas.Accepted]:
     # The headers are declared for the spec; intake reads them (or their svix-* aliases) itself,
-    # so a missing one is its 401, not a 400 here.
+    # so a missing one is its 401, not a 400 here. Deliveries are normally answered ahead of
+    # this handler, by gateway/webhooks/direct.py; it serves the requests that one passes on.
     body = await request.body()
     outcome = await intake_writer(request.app.state).receive(endpoint_id, body, request.headers)
-    if outcome.intake_status == 422 and outcome.problem is not None:
-        from gateway.errors import FieldError
+    return intake_answer(request, outcome)
 
+
+def accepted(outcome: Outcome) -> tuple[int, schemas.Accepted]:
+    """Status and body of an intake that was not refused: 202, or 200 for a redelivery."""
+    body = schemas.Accepted(id=outcome.event_id, status=outcome.status, duplicate=outcome.duplicate)  # type: ignore[arg-type]
+    return (200 if outcome.duplicate else 202), body
+
+
+def intake_answer(request: Request, outcome: Outcome) -> Response[Any]:  # type: ignore[type-arg]
+    """The response to a delivery: a 422 problem for a payload stored as rejected, else ``accepted``."""
+    if outcome.intake_status == 422 and outcome.problem is not None:
         errors = [FieldError(**e) for e in outcome.problem.get("errors", [])]
         extra = {"event_id": str(outcome.event_id)} | ({"duplicate": True} if outcome.duplicate else {})
-        return problem_response(  # type: ignore[return-value]
+        return problem_response(
             request,
             status=422,
             title="Unprocessable content",
@@ -122,8 +132,8 @@ async def receive_webhook(
             errors=errors,
             extra=extra,
         )
-    body_out = schemas.Accepted(id=outcome.event_id, status=outcome.status, duplicate=outcome.duplicate)  # type: ignore[arg-type]
-    return Response(body_out, status_code=200 if outcome.duplicate else 202)
+    status, body = accepted(outcome)
+    return Response(body, status_code=status)
 
 
 class WebhookEndpointController(Controller):

@@ -74,8 +74,14 @@ class SignatureError(Exception):
     pass
 
 
-def verify(body: bytes, headers: dict[str, str], candidates: list[str], *, tolerance_seconds: int) -> None:
-    """Raise ``SignatureError`` unless one active secret signed ``body`` recently enough."""
+def verifiers(secrets: list[str]) -> list[Webhook]:
+    """One verifier per active secret, built once per endpoint (the intake caches them)."""
+    return [Webhook(secret) for secret in secrets]
+
+
+def verify(body: bytes, headers: dict[str, str], candidates: list[Webhook], *, tolerance_seconds: int) -> None:
+    """Raise ``SignatureError`` unless one of the endpoint's verifiers (see ``verifiers``)
+    accepts ``body`` signed recently enough."""
     if len(headers) < 3:
         raise SignatureError("webhook-id, webhook-timestamp and webhook-signature are required")
     try:
@@ -85,9 +91,9 @@ def verify(body: bytes, headers: dict[str, str], candidates: list[str], *, toler
     # The library enforces 5 minutes both ways; a smaller configured tolerance is checked here.
     if abs(time.time() - sent) > tolerance_seconds:
         raise SignatureError("webhook-timestamp is outside the accepted tolerance")
-    for secret in candidates:
+    for webhook in candidates:
         try:
-            Webhook(secret).verify(body, headers, json_parse=False)
+            webhook.verify(body, headers, json_parse=False)
             return
         except WebhookVerificationError as exc:
             if "timestamp" in str(exc).lower():
