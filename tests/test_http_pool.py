@@ -109,3 +109,22 @@ async def test_idle_connections_beyond_the_keep_alive_limit_are_closed() -> None
         assert len(pool_of(http).connections) == 1  # four were busy at once; one is kept
         await http.get(f"{url}/again")
     assert (server.connections, server.requests) == (4, 5)  # the kept one served the fifth
+
+
+async def test_idle_connections_that_expire_unused_are_closed_by_a_periodic_sweep(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Sockets are probed on reuse, and all idle ones only now and then: one that is never
+    # picked again must still be closed once its keep-alive runs out.
+    monkeypatch.setattr(ConnectionPool, "SWEEP_SECONDS", 0.05)
+    server = KeepAliveServer(delay=0.02)
+    async with server.running() as url:
+        policy = EgressPolicy(allow=parse_allowlist([url.removeprefix("http://")]), allow_http=True)
+        async with policy.client(limits=httpx.Limits(max_connections=10, keepalive_expiry=0.2)) as http:
+            await asyncio.gather(*(http.get(f"{url}/{n}") for n in range(3)))
+            assert len(pool_of(http).connections) == 3
+            for n in range(10):  # one at a time: the first idle connection serves them all
+                await http.get(f"{url}/again-{n}")
+                await asyncio.sleep(0.05)
+            assert len(pool_of(http).connections) == 1
+    assert server.connections == 3
