@@ -41,6 +41,7 @@ import httpcore
 import httpx
 
 from gateway.errors import FieldError, Unprocessable
+from gateway.http_pool import ConnectionPool
 from gateway.partners.errors import PermanentPartnerError
 from gateway.settings import Settings
 
@@ -286,7 +287,7 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     def __init__(self, policy: EgressPolicy, *, limits: httpx.Limits = DEFAULT_LIMITS) -> None:
         super().__init__(limits=limits)
         self._policy = policy
-        self._pool = httpcore.AsyncConnectionPool(
+        self._pool = ConnectionPool(  # httpcore's pool with a cheaper assignment pass
             ssl_context=httpx.create_ssl_context(),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,

@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 import structlog
-from sqlalchemy import Select, Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select, text, update
 
 from gateway.documents import templates
 from gateway.documents.integration import forget_portal_session, portal_session, refusal
@@ -81,7 +81,6 @@ class Outcome(msgspec.Struct, frozen=True):
 
 
 _D = DocumentDelivery
-_T: Table = DocumentDelivery.__table__  # type: ignore[assignment]  # Core executemany, not ORM bulk
 
 
 def _scope(ctx: TaskContext) -> Any:
@@ -141,59 +140,56 @@ async def _claim(ctx: TaskContext) -> list[Delivery]:
     return [Delivery(*row) for row in rows]
 
 
-# Never overwrite a delivered row (a stale worker's late failure must not hide a success), nor
-# a row a retry gave to another task.
-_FENCE = and_(_T.c.id == bindparam("b_id"), _T.c.task_id == bindparam("b_task"), _T.c.status != "delivered")
-_RECORD_DELIVERED = (
-    update(_T)
-    .where(_FENCE)
-    .values(
-        status=DeliveryStatus.delivered,
-        error_code=None,
-        error=None,
-        content=None,  # the bytes left Ponte: the row keeps where they went, their checksum and size
-        folder_path=bindparam("b_folder_path"),
-        name_used=bindparam("b_name_used"),
-        portal_file_id=bindparam("b_file_id"),
-        replaced=bindparam("b_replaced"),
-        sha256=bindparam("b_sha256"),
-        size=bindparam("b_size"),
-        delivered_at=func.now(),
-        updated_at=func.now(),
-    )
-)
-_RECORD_OTHER = (
-    update(_T)
-    .where(_FENCE)
-    .values(
-        status=bindparam("b_status"), error_code=bindparam("b_code"), error=bindparam("b_error"), updated_at=func.now()
-    )
+# One statement records the batch. Never overwrite a delivered row (a stale worker's late
+# failure must not hide a success), nor a row a retry gave to another task. A delivered row
+# drops its bytes (they left Ponte: the row keeps where they went, their checksum and size).
+# Arrays of columns, not a multi-row VALUES: one statement text whatever the batch size.
+_RECORD = text(
+    """
+    UPDATE document_deliveries AS d SET
+        status = o.status, error_code = o.error_code, error = o.error, updated_at = now(),
+        content = CASE WHEN o.delivered THEN NULL ELSE d.content END,
+        folder_path = CASE WHEN o.delivered
+            THEN ARRAY(SELECT jsonb_array_elements_text(o.folder_path)) ELSE d.folder_path END,
+        name_used = CASE WHEN o.delivered THEN o.name_used ELSE d.name_used END,
+        portal_file_id = CASE WHEN o.delivered THEN o.file_id ELSE d.portal_file_id END,
+        replaced = CASE WHEN o.delivered THEN o.replaced ELSE d.replaced END,
+        sha256 = CASE WHEN o.delivered THEN o.sha256 ELSE d.sha256 END,
+        size = CASE WHEN o.delivered THEN o.size ELSE d.size END,
+        delivered_at = CASE WHEN o.delivered THEN now() ELSE d.delivered_at END
+    FROM (
+        SELECT u.*, u.status = 'delivered' AS delivered FROM unnest(
+            CAST(:ids AS uuid[]), CAST(:statuses AS text[]), CAST(:codes AS text[]), CAST(:errors AS text[]),
+            CAST(:folders AS jsonb[]), CAST(:names AS text[]), CAST(:file_ids AS text[]),
+            CAST(:replaced AS boolean[]), CAST(:sha256s AS text[]), CAST(:sizes AS integer[])
+        ) AS u(id, status, error_code, error, folder_path, name_used, file_id, replaced, sha256, size)
+    ) AS o
+    WHERE d.id = o.id AND d.task_id = :task_id AND d.status <> 'delivered'
+    RETURNING d.id, d.tenant_id, d.client_id, d.template, d.file_name, d.name_used, d.folder_path, d.size,
+        d.status, d.error_code, d.error
+    """
 )
 
 
 async def _record(ctx: TaskContext, outcomes: list[Outcome]) -> None:
-    """Every outcome of the batch, with its outbound event, in one transaction."""
+    """Every outcome of the batch, with its outbound events, in one transaction of two statements."""
+    placed = [o.placed for o in outcomes]
+    params: dict[str, Any] = {
+        "task_id": ctx.task_id,
+        "ids": [o.delivery_id for o in outcomes],
+        "statuses": [str(o.status) for o in outcomes],
+        "codes": [o.error_code for o in outcomes],
+        "errors": [o.error for o in outcomes],
+        "folders": [msgspec.json.encode(o.folder_path).decode() if o.placed else None for o in outcomes],
+        "names": [p.name_used if p else None for p in placed],
+        "file_ids": [p.file_id if p else None for p in placed],
+        "replaced": [p.replaced if p else None for p in placed],
+        "sha256s": [p.sha256 if p else None for p in placed],
+        "sizes": [o.size for o in outcomes],
+    }
     async with ctx.runtime.db.engine.begin() as conn:
-        for o in outcomes:
-            if o.placed is not None:
-                values: dict[str, Any] = {
-                    "b_id": o.delivery_id,
-                    "b_task": ctx.task_id,
-                    "b_folder_path": o.folder_path,
-                    "b_name_used": o.placed.name_used,
-                    "b_file_id": o.placed.file_id,
-                    "b_replaced": o.placed.replaced,
-                    "b_sha256": o.placed.sha256,
-                    "b_size": o.size,
-                }
-                statement = _RECORD_DELIVERED
-            else:
-                values = {"b_id": o.delivery_id, "b_task": ctx.task_id, "b_status": o.status}
-                values |= {"b_code": o.error_code, "b_error": o.error}
-                statement = _RECORD_OTHER
-            returning = statement.returning(*(_T.c[c] for c in emitters.DELIVERY_COLUMNS))
-            row = (await conn.execute(returning, values)).first()
-            await emitters.document_delivery(conn, o.delivery_id, row, {"error_code": o.error_code, "error": o.error})
+        written = (await conn.execute(_RECORD, params)).all()
+        await emitters.document_deliveries(conn, written)
 
 
 async def _content(portal: ClientPortalClient, delivery: Delivery, max_size: int) -> bytes:

@@ -10,14 +10,16 @@ paths (relative to the API's base URL), never secrets or document contents.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gateway.events import catalogue as c
-from gateway.events.outbox import emit
+from gateway.events.outbox import emit, emit_many
 from gateway.tasks.models import Task, TaskStatus
 from gateway.tasks.registry import on_task_finished
 from gateway.tasks.runner import TaskContext, TaskOutcome
@@ -112,37 +114,38 @@ async def reconciliation_run_finished(conn: AsyncConnection, ctx: TaskContext, o
     await emit(conn, ctx.tenant_id, "reconciliation.daily_summary", data)
 
 
-DELIVERY_COLUMNS = ("tenant_id", "client_id", "template", "file_name", "name_used", "folder_path", "size", "status")
+async def document_deliveries(db: Db, rows: Iterable[Any]) -> None:
+    """One event per delivery just written ``delivered`` or ``failed``, all in one statement.
 
-
-async def document_delivery(db: Db, delivery_id: uuid.UUID, row: Any, values: dict[str, Any]) -> None:
-    """``row``: the delivery's ``DELIVERY_COLUMNS`` as just written (None if nothing was)."""
-    if row is None or row.status not in ("delivered", "failed"):
-        return
-    data: c.DocumentDelivered | c.DocumentDeliveryFailed
-    if row.status == "delivered":
-        data = c.DocumentDelivered(
-            delivery_id=delivery_id,
-            client_id=row.client_id,
-            template=row.template,
-            file_name=row.file_name,
-            name_used=row.name_used,
-            folder_path=list(row.folder_path) if row.folder_path is not None else None,
-            size=row.size,
-            delivery_url=f"/v1/document-deliveries/{delivery_id}",
-        )
-        await emit(db, row.tenant_id, "document.delivered", data)
-        return
-    data = c.DocumentDeliveryFailed(
-        delivery_id=delivery_id,
-        client_id=row.client_id,
-        template=row.template,
-        file_name=row.file_name,
-        error_code=values.get("error_code"),
-        error=values.get("error"),
-        retry_url=f"/v1/document-deliveries/{delivery_id}/retry",
-    )
-    await emit(db, row.tenant_id, "document.delivery_failed", data)
+    ``rows``: the delivery rows as written (``id``, ``tenant_id``, ``client_id``, ``template``,
+    ``file_name``, ``name_used``, ``folder_path``, ``size``, ``status``, ``error_code``, ``error``).
+    """
+    events: list[tuple[uuid.UUID, str, msgspec.Struct]] = []
+    for row in rows:
+        if row.status == "delivered":
+            delivered = c.DocumentDelivered(
+                delivery_id=row.id,
+                client_id=row.client_id,
+                template=row.template,
+                file_name=row.file_name,
+                name_used=row.name_used,
+                folder_path=list(row.folder_path) if row.folder_path is not None else None,
+                size=row.size,
+                delivery_url=f"/v1/document-deliveries/{row.id}",
+            )
+            events.append((row.tenant_id, "document.delivered", delivered))
+        elif row.status == "failed":
+            failed = c.DocumentDeliveryFailed(
+                delivery_id=row.id,
+                client_id=row.client_id,
+                template=row.template,
+                file_name=row.file_name,
+                error_code=row.error_code,
+                error=row.error,
+                retry_url=f"/v1/document-deliveries/{row.id}/retry",
+            )
+            events.append((row.tenant_id, "document.delivery_failed", failed))
+    await emit_many(db, events)
 
 
 async def inbound_event_failed(db: Db, event: Any, error: str | None) -> None:

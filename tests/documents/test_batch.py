@@ -6,7 +6,8 @@ import asyncio
 import signal
 import uuid
 
-from sqlalchemy import select
+import msgspec
+from sqlalchemy import event, select, text
 
 from gateway.partners.client_portal import ClientPortalClient, PortalFolder
 from gateway.tasks.models import Task
@@ -123,3 +124,42 @@ async def test_a_worker_killed_mid_batch_leaves_each_document_delivered_once(
     assert {f["version_count"] for f in files} == {1}  # nothing uploaded twice
     [task] = await delivery_tasks(runtime, t)
     assert (task.status, task.attempt) == ("succeeded", 2)
+
+
+async def test_a_batch_records_its_outcomes_and_their_events_in_one_statement_each(
+    client, tenants, runtime, worker, sandbox
+) -> None:
+    t = await tenants.create()
+    await enable_portal(client, sandbox.url, t)
+    docs = [document(f"ok-{n}", file_name=f"DAS {n}.pdf") for n in range(4)]
+    docs += [document(f"um-{n}", template="Procuração", file_name=f"P {n}.pdf") for n in range(2)]
+    await complete_task(runtime, t, task_completed(docs))
+    statements: list[str] = []
+
+    def seen(*args: object) -> None:
+        statements.append(" ".join(str(args[2]).split()))
+
+    event.listen(runtime.db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        await worker()
+    finally:
+        event.remove(runtime.db.engine.sync_engine, "before_cursor_execute", seen)
+    assert len([s for s in statements if s.startswith("UPDATE document_deliveries")]) == 1
+    assert len([s for s in statements if "INSERT INTO events" in s]) == 1
+    rows = {d.document_id: d for d in await deliveries(runtime, t)}
+    assert {d.status for k, d in rows.items() if k.startswith("ok")} == {"delivered"}
+    assert {(d.status, d.error_code) for k, d in rows.items() if k.startswith("um")} == {
+        ("failed", "template_unmapped")
+    }
+    async with runtime.db.engine.connect() as conn:
+        events = (
+            await conn.execute(text("SELECT type, body FROM events WHERE tenant_id = :t"), {"t": t.tenant_id})
+        ).all()
+    assert sorted(e.type for e in events) == ["document.delivered"] * 4 + ["document.delivery_failed"] * 2
+    for e in events:
+        data = msgspec.json.decode(e.body)["data"]
+        row = rows[next(k for k, d in rows.items() if str(d.id) == data["delivery_id"])]
+        if e.type == "document.delivered":
+            assert (data["name_used"], data["folder_path"], data["size"]) == (row.name_used, row.folder_path, row.size)
+        else:
+            assert (data["error_code"], data["error"]) == ("template_unmapped", row.error)

@@ -1,0 +1,130 @@
+"""The egress transport's connection pool (gateway/http_pool.py), against a loopback server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpcore
+import httpx
+import pytest
+
+from gateway.egress import EgressPolicy, parse_allowlist
+from gateway.http_pool import ConnectionPool
+
+
+class KeepAliveServer:
+    """HTTP/1.1 on 127.0.0.1: answers every request with 200 after ``delay``; counts connections.
+
+    With ``close_idle`` it drops each connection right after answering, without saying so in
+    a ``Connection: close`` header: the client finds out only from the socket."""
+
+    def __init__(self, *, delay: float = 0.0, close_idle: bool = False) -> None:
+        self.delay = delay
+        self.close_idle = close_idle
+        self.connections = 0
+        self.requests = 0
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self._writers.append(writer)
+        try:
+            while await reader.readuntil(b"\r\n\r\n"):
+                self.requests += 1
+                await asyncio.sleep(self.delay)
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                await writer.drain()
+                if self.close_idle:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[str]:
+        server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.close()
+            for writer in self._writers:
+                writer.close()
+
+
+def guarded(url: str, **limits: int) -> httpx.AsyncClient:
+    policy = EgressPolicy(allow=parse_allowlist([url.removeprefix("http://")]), allow_http=True)
+    return policy.client(limits=httpx.Limits(**limits))
+
+
+def pool_of(http: httpx.AsyncClient) -> httpcore.AsyncConnectionPool:
+    pool = http._transport._pool  # type: ignore[attr-defined]
+    assert isinstance(pool, httpcore.AsyncConnectionPool)
+    return pool
+
+
+def count_passes(monkeypatch: pytest.MonkeyPatch, pool: httpcore.AsyncConnectionPool) -> list[int]:
+    """How many assignment passes the pool runs (whatever pool class the transport uses)."""
+    passes = [0]
+    assign = type(pool)._assign_requests_to_connections
+
+    def counted(self: httpcore.AsyncConnectionPool) -> Any:
+        passes[0] += 1
+        return assign(self)
+
+    monkeypatch.setattr(type(pool), "_assign_requests_to_connections", counted)
+    return passes
+
+
+async def test_queued_requests_share_the_connections_without_churn(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 20 requests, 2 connections: a freed connection goes to one waiting request, not to all of
+    # them (httpcore's own pass woke every waiter, and each loser ran another pass).
+    server = KeepAliveServer(delay=0.01)
+    async with server.running() as url, guarded(url, max_connections=2) as http:
+        assert isinstance(pool_of(http), ConnectionPool)
+        passes = count_passes(monkeypatch, pool_of(http))
+        answers = await asyncio.gather(*(http.get(f"{url}/{n}") for n in range(20)))
+    assert [a.status_code for a in answers] == [200] * 20
+    assert server.connections == 2  # kept alive and reused
+    assert passes[0] <= 2 * 20  # one when a request arrives, one when its response closes
+
+
+async def test_a_connection_the_server_closed_is_not_reused() -> None:
+    server = KeepAliveServer(close_idle=True)
+    async with server.running() as url, guarded(url, max_connections=1) as http:
+        for n in range(3):
+            assert (await http.get(f"{url}/{n}")).status_code == 200
+            await asyncio.sleep(0.05)  # the server's close reaches the idle socket
+    assert server.connections == 3
+
+
+async def test_idle_connections_beyond_the_keep_alive_limit_are_closed() -> None:
+    server = KeepAliveServer(delay=0.01)
+    async with server.running() as url, guarded(url, max_connections=4, max_keepalive_connections=1) as http:
+        await asyncio.gather(*(http.get(f"{url}/{n}") for n in range(4)))
+        assert len(pool_of(http).connections) == 1  # four were busy at once; one is kept
+        await http.get(f"{url}/again")
+    assert (server.connections, server.requests) == (4, 5)  # the kept one served the fifth
+
+
+async def test_idle_connections_that_expire_unused_are_closed_by_a_periodic_sweep(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Sockets are probed on reuse, and all idle ones only now and then: one that is never
+    # picked again must still be closed once its keep-alive runs out.
+    monkeypatch.setattr(ConnectionPool, "SWEEP_SECONDS", 0.05)
+    server = KeepAliveServer(delay=0.02)
+    async with server.running() as url:
+        policy = EgressPolicy(allow=parse_allowlist([url.removeprefix("http://")]), allow_http=True)
+        async with policy.client(limits=httpx.Limits(max_connections=10, keepalive_expiry=0.2)) as http:
+            await asyncio.gather(*(http.get(f"{url}/{n}") for n in range(3)))
+            assert len(pool_of(http).connections) == 3
+            for n in range(10):  # one at a time: the first idle connection serves them all
+                await http.get(f"{url}/again-{n}")
+                await asyncio.sleep(0.05)
+            assert len(pool_of(http).connections) == 1
+    assert server.connections == 3
