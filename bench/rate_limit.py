@@ -18,19 +18,21 @@ import asyncio
 import time
 
 from bench.common import BenchStack, Report, cpu_seconds, http_load, http_request, median
-from gateway.ratelimit import Counter
+from gateway.ratelimit import Counter, reserve_for
 from gateway.tasks import service as tasks_service
 from sandbox.server import free_port
 
 
 async def check_cpu_us(stack: BenchStack, count: int, concurrency: int) -> float:
-    """CPU of this process per limiter check, ``concurrency`` checks in flight at a time."""
+    """CPU of this process per limiter check, ``concurrency`` checks in flight at a time, as the
+    gateway checks its reads budget (reserving ``reserve_for(limit)`` counts per round trip)."""
     counter = Counter(stack.runtime.queue.redis)
     window_ms = stack.settings.rate_limit_window_seconds * 1000
+    reserve = reserve_for(stack.settings.rate_limit_reads)
 
     async def client(n: int) -> None:
         for _ in range(n):
-            await counter.hit("ponte:rl:bench:check", window_ms)
+            await counter.hit("ponte:rl:bench:check", window_ms, reserve)
 
     await client(100)
     started = time.process_time()
