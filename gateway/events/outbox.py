@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gateway.db.base import utcnow
@@ -35,51 +35,44 @@ class Envelope(msgspec.Struct, kw_only=True):
     data: Any
 
 
-_EMIT = text(
-    """
-    WITH ev AS (
-        INSERT INTO events (id, tenant_id, type, version, body, created_at)
-        VALUES (:id, :tenant_id, :type, :version, :body, now())
-        RETURNING id, tenant_id, type
-    ), fan AS (
-        INSERT INTO event_deliveries
-            (id, tenant_id, event_id, endpoint_id, status, attempts, next_attempt_at, created_at)
-        SELECT gen_random_uuid(), ev.tenant_id, ev.id, ep.id, 'pending', 0, now(), now()
-        FROM ev JOIN event_endpoints ep ON ep.tenant_id = ev.tenant_id AND ep.enabled
-            AND CASE WHEN CAST(:only AS uuid) IS NULL
-                     THEN cardinality(ep.event_types) = 0 OR ev.type = ANY(ep.event_types)
-                     ELSE ep.id = CAST(:only AS uuid) END
-        RETURNING 1
+def _emit_statement(insert_events: str, endpoint_filter: str) -> TextClause:
+    """Insert events (``insert_events``, without its RETURNING), fan each out to the tenant's
+    enabled endpoints that ``endpoint_filter`` keeps (``ev`` is the event, ``ep`` the endpoint),
+    and wake the dispatchers once per delivery row, all in one statement."""
+    return text(
+        f"""
+        WITH ev AS (
+            {insert_events}
+            RETURNING id, tenant_id, type
+        ), fan AS (
+            INSERT INTO event_deliveries
+                (id, tenant_id, event_id, endpoint_id, status, attempts, next_attempt_at, created_at)
+            SELECT gen_random_uuid(), ev.tenant_id, ev.id, ep.id, 'pending', 0, now(), now()
+            FROM ev JOIN event_endpoints ep ON ep.tenant_id = ev.tenant_id AND ep.enabled AND {endpoint_filter}
+            RETURNING 1
+        )
+        SELECT count(*) AS fanned, count(pg_notify('{NOTIFY_CHANNEL}', '')) AS notified FROM fan
+        """
     )
-    SELECT count(*) AS fanned, count(pg_notify('"""
-    + NOTIFY_CHANNEL
-    + """', '')) AS notified FROM fan
-    """
+
+
+_SUBSCRIBED = "(cardinality(ep.event_types) = 0 OR ev.type = ANY(ep.event_types))"
+
+_EMIT = _emit_statement(
+    """INSERT INTO events (id, tenant_id, type, version, body, created_at)
+            VALUES (:id, :tenant_id, :type, :version, :body, now())""",
+    # ``only``: a test ping goes to that one endpoint, whatever it subscribed to.
+    f"CASE WHEN CAST(:only AS uuid) IS NULL THEN {_SUBSCRIBED} ELSE ep.id = CAST(:only AS uuid) END",
 )
 
-
 # ``_EMIT`` for many events at once (no test-ping target): one statement whatever their number.
-_EMIT_MANY = text(
-    """
-    WITH ev AS (
-        INSERT INTO events (id, tenant_id, type, version, body, created_at)
-        SELECT e.*, now() FROM unnest(
-            CAST(:ids AS uuid[]), CAST(:tenants AS uuid[]), CAST(:types AS text[]), CAST(:versions AS smallint[]),
-            CAST(:bodies AS bytea[])
-        ) AS e
-        RETURNING id, tenant_id, type
-    ), fan AS (
-        INSERT INTO event_deliveries
-            (id, tenant_id, event_id, endpoint_id, status, attempts, next_attempt_at, created_at)
-        SELECT gen_random_uuid(), ev.tenant_id, ev.id, ep.id, 'pending', 0, now(), now()
-        FROM ev JOIN event_endpoints ep ON ep.tenant_id = ev.tenant_id AND ep.enabled
-            AND (cardinality(ep.event_types) = 0 OR ev.type = ANY(ep.event_types))
-        RETURNING 1
-    )
-    SELECT count(*) AS fanned, count(pg_notify('"""
-    + NOTIFY_CHANNEL
-    + """', '')) AS notified FROM fan
-    """
+_EMIT_MANY = _emit_statement(
+    """INSERT INTO events (id, tenant_id, type, version, body, created_at)
+            SELECT e.*, now() FROM unnest(
+                CAST(:ids AS uuid[]), CAST(:tenants AS uuid[]), CAST(:types AS text[]),
+                CAST(:versions AS smallint[]), CAST(:bodies AS bytea[])
+            ) AS e""",
+    _SUBSCRIBED,
 )
 
 
