@@ -12,6 +12,7 @@ from gateway.tasks import service
 from gateway.tasks.models import TaskStatus
 from gateway.tasks.reads import TaskReader
 from gateway.tasks.schemas import Task, TaskPage
+from gateway.tenants.auth import provide_tenant_id
 
 
 def task_reader(state: State) -> TaskReader:
@@ -51,7 +52,10 @@ class TaskController(Controller):
         return TaskPage(items=[Task.from_model(t) for t in rows], next_cursor=next_cursor)
 
     @get("/{task_id:uuid}", operation_id="GetTask", summary="A task with its progress and counters")
-    async def get_task(self, request: Request, tenant_id: uuid.UUID, task_id: uuid.UUID) -> Task:  # type: ignore[type-arg]
+    async def get_task(self, request: Request, task_id: uuid.UUID) -> Task:  # type: ignore[type-arg]
+        # The caller's tenant is read here rather than injected: what clients poll while a task
+        # runs skips Litestar's dependency resolution (about a twentieth of the request's CPU).
+        tenant_id = provide_tenant_id(request)
         return Task.from_model(await task_reader(request.app.state).get(tenant_id, task_id))
 
     @post(

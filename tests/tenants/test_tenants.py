@@ -64,6 +64,9 @@ async def test_tenant_key_cannot_manage_tenants(client, tenants: TenantFactory) 
 
 async def test_operator_key_cannot_read_tenant_resources(client, operator_headers) -> None:
     assert (await client.get("/v1/tasks", headers=operator_headers)).status_code == 403
+    # The by-id read names the tenant itself (no injected dependency): the same refusal.
+    r = await client.get(f"/v1/tasks/{uuid.uuid4()}", headers=operator_headers)
+    assert r.status_code == 403 and r.json()["type"] == "urn:ponte:problem:forbidden", r.text
 
 
 async def test_revoked_key_is_refused(client, operator_headers, tenants: TenantFactory) -> None:
