@@ -195,8 +195,6 @@ def _complete_operation(info: OperationInfo, components: dict[str, Any]) -> None
         responses.setdefault(str(status), _problem_response(status, descriptions.get(status)))
 
 
-
-
 def _walk_structs(info: Any, seen: dict[str, Any]) -> None:
     if isinstance(info, msgspec.inspect.StructType):
         if info.cls.__name__ in seen:

@@ -45,8 +45,9 @@ def redis_settings(url: str, *, retry_seconds: float = 0.0) -> RedisSettings:
     """arq's connection settings. Every client reconnects once when a pooled connection died
     (Valkey restarted). A worker passes ``retry_seconds`` (``queue_retry_seconds``): a command
     that lost its connection is tried again for about that long (backoff doubling to 1 s), then
-    fails, and the worker polls again (``workers/worker.py``). The gateway fails fast instead:
-    its tasks are in PostgreSQL and the sweeper sends them.
+    fails, and the worker polls again (``workers/worker.py``). The gateway's client, and each
+    process's own enqueues, are made by ``Queue.connect`` instead and fail fast: their tasks are
+    in PostgreSQL and the sweeper sends them.
 
     A connection refused when the pool opens a new one is not retried at all (redis-py retries
     a command only on a connection it already had), so no budget, however long, carries a
@@ -76,11 +77,10 @@ class Queue:
         enqueue or rate-limit check instead of holding it forever. A command whose pooled
         connection died (Valkey restarted) is tried once more on a new one; a timed-out one is
         not, since a new connection to a server that does not answer times out as well."""
-        settings = redis_settings(url)
         client = ArqRedis(
             pool_or_conn=ConnectionPool.from_url(
                 url,
-                socket_connect_timeout=min(timeout, settings.conn_timeout),
+                socket_connect_timeout=min(timeout, RedisSettings.conn_timeout),  # arq's default
                 socket_timeout=timeout,
                 retry=Retry(NoBackoff(), 1),
                 retry_on_error=[redis.exceptions.ConnectionError],

@@ -4,8 +4,9 @@
 Reads that arrive together share a batch: one pooled connection and one statement
 (``WHERE id = ANY($1)``, prepared once by asyncpg) answer all of them, instead of a checkout,
 a transaction and an ORM load each. The statement goes to the driver directly: SQLAlchemy's
-execution path cost more than the read itself. A read never joins a batch whose statement has already been
-sent, so it sees every commit that happened before it arrived, as a read of its own would.
+execution path cost more than the read itself. A read never joins a batch whose statement has
+already been sent, so it sees every commit that happened before it arrived, as a read of its
+own would.
 """
 
 from __future__ import annotations
