@@ -41,6 +41,7 @@ from gateway.ratelimit import rate_limit
 from gateway.reconciliation.routes import ReconciliationController
 from gateway.runtime import Runtime
 from gateway.settings import Settings, get_settings
+from gateway.tasks.direct import DirectTaskRead
 from gateway.tasks.routes import TaskController
 from gateway.tenants.auth import PUBLIC_PATHS, ApiKeyAuthentication, KeyCache
 from gateway.tenants.routes import TenantController, current_tenant
@@ -138,6 +139,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     contract.install(app)
     # Outside Litestar's app-level exception handler, so problems raised by middleware and the
     # router (401, 404, ...) get their X-Request-ID and are logged with the status really sent.
-    # Inside it, webhook deliveries are answered without Litestar's routing (webhooks/direct.py).
-    app.asgi_handler = observe_requests(DirectIntake(app, app.asgi_handler))
+    # Inside it, webhook deliveries and reads of one task are answered without Litestar's
+    # routing (gateway/direct.py).
+    app.asgi_handler = observe_requests(DirectIntake(app, DirectTaskRead(app, app.asgi_handler)))
     return app

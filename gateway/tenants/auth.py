@@ -159,7 +159,11 @@ class ApiKeyAuthentication:
 
 def provide_tenant_id(request: Any) -> uuid.UUID:
     """Dependency for tenant resources: the caller's tenant, from its key."""
-    principal: Principal = request.user
+    return tenant_of(request.user)
+
+
+def tenant_of(principal: Principal) -> uuid.UUID:
+    """The principal's tenant; ``Forbidden`` for the operator key."""
     if principal.tenant_id is None:
         raise Forbidden("This endpoint acts for one tenant: use a tenant API key.")
     return principal.tenant_id

@@ -1,14 +1,11 @@
-"""The webhook intake served as plain ASGI, ahead of Litestar's routing.
+"""The webhook intake served as plain ASGI, ahead of Litestar's routing (see gateway/direct.py).
 
 Partners post far more often than anyone calls the rest of the API, and for one delivery
-Litestar's per-request machinery (routing, three middleware layers, a ``Request`` with parsed
-headers, the ``before_request`` checks, the kwargs and signature models, a ``Response``) cost
-more CPU than verifying, validating and storing it. ``DirectIntake`` answers
-``POST /v1/webhooks/{endpoint_id}`` itself, with the route's steps in the route's order: the
-intake rate limit, the body limit and checks of gateway/inputs.py, ``IntakeWriter.receive``,
-then the route's own answer; every error goes through the route's exception handlers, so
-statuses, problem bodies and headers are the same. It sits inside ``observe_requests``, which
-gives it request ids, the log line and the metrics sample like any other request.
+Litestar's per-request machinery cost more CPU than verifying, validating and storing it.
+``DirectIntake`` answers ``POST /v1/webhooks/{endpoint_id}`` itself, with the route's steps in
+the route's order: the intake rate limit, the body limit and checks of gateway/inputs.py,
+``IntakeWriter.receive``, then the route's own answer; every error goes through the route's
+exception handlers, so statuses, problem bodies and headers are the same.
 
 Whatever is not a plain delivery (another content type, no body or a chunked one, a query
 string, an id not in canonical form, an invalid Host, a root path) goes to Litestar untouched,
@@ -29,11 +26,9 @@ from litestar._asgi.utils import is_valid_host
 from litestar.enums import ScopeType
 from litestar.exceptions import InternalServerException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
-from litestar.middleware._internal.exceptions.middleware import ExceptionHandlerMiddleware
-from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
-from litestar.utils.scope.state import ScopeState
 
+from gateway.direct import DirectRoute
 from gateway.inputs import refuse_unstorable_body
 from gateway.ratelimit import RateLimit
 from gateway.webhooks.routes import accepted, intake_answer, intake_writer, receive_webhook
@@ -43,25 +38,13 @@ _JSON = b"application/json"
 _ENCODE = msgspec.json.Encoder().encode
 
 
-class DirectIntake:
+class DirectIntake(DirectRoute):
     """ASGI app: plain deliveries answered here, every other request passed to ``routed``
-    (Litestar's own handler)."""
+    (Litestar's own handler, or another direct route)."""
 
     def __init__(self, app: Litestar, routed: ASGIApp) -> None:
-        self.app = app
-        self.routed = routed
-        route, handler = next(
-            (route, handler)
-            for route in app.routes
-            if isinstance(route, HTTPRoute)
-            for handler, _ in route.route_handler_map.values()
-            if handler.fn is receive_webhook.fn
-        )
-        self.handler = handler
-        self.path_template = route.path_format
-        self.max_body = handler.resolve_request_max_body_size() or 0
-        self.exception_handlers = handler.resolve_exception_handlers()
-        self.errors = ExceptionHandlerMiddleware(routed, None)
+        super().__init__(app, routed, receive_webhook.fn)
+        self.max_body = self.handler.resolve_request_max_body_size() or 0
         self.limit = RateLimit()
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
@@ -78,10 +61,7 @@ class DirectIntake:
         self, http: HTTPScope, receive: Receive, send: Send, endpoint_id: uuid.UUID, headers: dict[str, str]
     ) -> None:
         scope = cast("Scope", http)
-        # What Litestar's router would have set: the metrics label, the handler for the errors.
-        http["route_handler"] = self.handler
-        http["path_params"] = {"endpoint_id": endpoint_id}  # type: ignore[dict-item]  # parsed, as the router does
-        http["path_template"] = self.path_template
+        self.routed_as(http, {"endpoint_id": endpoint_id})  # parsed, as the router does
         try:
             if (budget := self.limit.budget(http)) is not None:
                 await self.limit.spend(http, budget)
@@ -89,7 +69,7 @@ class DirectIntake:
             refuse_unstorable_body(body)
             outcome = await intake_writer(self.app.state).receive(endpoint_id, body, headers)
         except Exception as exc:
-            await self._answer_error(scope, receive, send, exc)
+            await self.answer_error(scope, receive, send, exc)
             return
         if outcome.intake_status == 422:
             request: Request[Any, Any, Any] = Request(scope, receive)
@@ -147,13 +127,3 @@ class DirectIntake:
                     return b"".join(chunks)
             elif message["type"] == "http.disconnect":
                 raise InternalServerException("client disconnected prematurely")
-
-    async def _answer_error(self, scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
-        """What Litestar's ``ExceptionHandlerMiddleware`` does with an error raised in the route."""
-        app = self.app
-        if app.logging_config and (logger := app.logger):
-            self.errors.handle_exception_logging(logger=logger, logging_config=app.logging_config, scope=scope)
-        for hook in app.after_exception:
-            await hook(exc, scope)
-        ScopeState.from_scope(scope).exception_handlers = self.exception_handlers
-        await self.errors.handle_request_exception(litestar_app=app, scope=scope, receive=receive, send=send, exc=exc)
