@@ -33,7 +33,7 @@ log = structlog.get_logger("ponte.worker")
 async def startup(ctx: dict[str, Any]) -> None:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
-    ctx["runtime"] = await Runtime.start(settings)
+    ctx["runtime"] = await Runtime.start(settings, name="ponte worker")
     # Outbound events are claimed from PostgreSQL by each worker's dispatcher, not queued in arq.
     ctx["event_dispatcher"] = Dispatcher(ctx["runtime"]).start()
     gc.freeze()  # as in the gateway: the start-up heap stays out of the collector's full passes
