@@ -6,12 +6,13 @@ import asyncio
 import uuid
 from typing import Any
 
+import arq.worker
 from arq.connections import create_pool
 from arq.constants import in_progress_key_prefix, job_key_prefix
 
 from gateway.queue import redis_settings
 from gateway.settings import Settings
-from workers.main import run_task
+from workers.main import WorkerSettings, run_task
 from workers.worker import Worker
 
 
@@ -58,4 +59,27 @@ async def test_a_poll_skips_the_jobs_another_worker_runs_without_a_transaction_e
         for job_id in taken:
             await pool.delete(in_progress_key_prefix + job_id, job_key_prefix + job_id)
             await pool.zrem(worker.queue_name, job_id)
+        await worker.close()
+
+
+async def test_an_idle_poll_is_one_round_trip(settings: Settings) -> None:
+    """With nothing queued, a poll of the configured worker reads the queue and nothing else:
+    cancellation goes through PostgreSQL, so there is no abort set to read each poll."""
+    pool = await create_pool(redis_settings(settings.redis_url))  # close() closes it
+    # The configured worker, less its cron jobs (a due one is enqueued from the poll too).
+    kwargs = arq.worker.get_kwargs(WorkerSettings) | {"redis_pool": pool, "handle_signals": False, "cron_jobs": []}
+    worker = Worker(**kwargs, queue_name=f"idle-{uuid.uuid4().hex}")
+    pipelines: list[bool] = []
+    opened = pool.pipeline
+
+    def pipeline(transaction: bool = True, shard_hint: str | None = None) -> Any:
+        pipelines.append(transaction)
+        return opened(transaction=transaction, shard_hint=shard_hint)
+
+    try:
+        pool.pipeline = pipeline  # type: ignore[method-assign]
+        await worker._poll_iteration()
+        assert pipelines == []
+    finally:
+        del pool.pipeline
         await worker.close()
