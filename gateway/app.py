@@ -110,7 +110,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        runtime = await Runtime.start(settings)
+        runtime = await Runtime.start(settings, name="ponte api")
         app.state.update(runtime=runtime, db=runtime.db, queue=runtime.queue, cipher=runtime.cipher, http=runtime.http)
         # What start-up built (modules, routes, the spec, pools) lives as long as the process:
         # out of the collector's way, so its full passes stop walking it between requests.

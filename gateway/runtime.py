@@ -27,13 +27,14 @@ class Runtime:
     http: httpx.AsyncClient
 
     @classmethod
-    async def start(cls, settings: Settings) -> Runtime:
+    async def start(cls, settings: Settings, *, name: str = "ponte") -> Runtime:
+        """``name`` says which kind of process this is (``ponte api``, ``ponte worker``) to PostgreSQL."""
         if not settings.database_url or not settings.redis_url:
             raise RuntimeError("DATABASE_URL and REDIS_URL must be set (ponte dev starts embedded ones)")
         egress = EgressPolicy.from_settings(settings)
         return cls(
             settings=settings,
-            db=Database(settings.database_url, pool_size=settings.db_pool_size),
+            db=Database(settings.database_url, pool_size=settings.db_pool_size, name=name),
             queue=await Queue.connect(settings.redis_url, timeout=settings.queue_timeout_seconds),
             cipher=CredentialCipher(settings.secret_key),
             egress=egress,

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from typing import Any
 
+import arq.worker
 from arq.connections import create_pool
+from arq.constants import in_progress_key_prefix, job_key_prefix
 
 from gateway.queue import redis_settings
 from gateway.settings import Settings
-from workers.main import run_task
+from workers.main import WorkerSettings, run_task
 from workers.worker import Worker
 
 
@@ -25,3 +29,57 @@ async def test_a_stop_that_cuts_a_job_short_ends_cleanly(settings: Settings) -> 
     worker.tasks["task:cut-short:0"] = job
     await worker.close()
     assert job.cancelled()
+
+
+async def test_a_poll_skips_the_jobs_another_worker_runs_without_a_transaction_each(settings: Settings) -> None:
+    """A job stays in arq's queue while it runs; a poll finds whether it is taken in one
+    pipelined round trip for the whole batch, not a WATCH transaction per job."""
+    pool = await create_pool(redis_settings(settings.redis_url))  # close() closes it
+    worker = Worker(functions=[run_task], redis_pool=pool, handle_signals=False, poll_delay=0.05)  # type: ignore[list-item]
+    suffix = uuid.uuid4().hex
+    taken = [f"task:elsewhere-{suffix}-{i}:0" for i in range(20)]
+    try:
+        for job_id in taken:  # queued, and running in some other worker
+            await pool.enqueue_job("run_task", job_id, _job_id=job_id)
+            await pool.psetex(in_progress_key_prefix + job_id, 60_000, b"1")
+        pipelines: list[bool] = []  # each pipeline the worker opens: a transaction or not
+        opened = pool.pipeline
+
+        def pipeline(transaction: bool = True, shard_hint: str | None = None) -> Any:
+            pipelines.append(transaction)
+            return opened(transaction=transaction, shard_hint=shard_hint)
+
+        pool.pipeline = pipeline  # type: ignore[method-assign]
+        await worker.start_jobs([job_id.encode() for job_id in taken])
+        assert worker.tasks == {}  # none started here
+        assert worker.job_counter == 0 and not worker.sem.locked()  # and no slot kept for them
+        assert pipelines == [False]  # one round trip for the twenty, no WATCH transaction
+        del pool.pipeline
+    finally:
+        for job_id in taken:
+            await pool.delete(in_progress_key_prefix + job_id, job_key_prefix + job_id)
+            await pool.zrem(worker.queue_name, job_id)
+        await worker.close()
+
+
+async def test_an_idle_poll_is_one_round_trip(settings: Settings) -> None:
+    """With nothing queued, a poll of the configured worker reads the queue and nothing else:
+    cancellation goes through PostgreSQL, so there is no abort set to read each poll."""
+    pool = await create_pool(redis_settings(settings.redis_url))  # close() closes it
+    # The configured worker, less its cron jobs (a due one is enqueued from the poll too).
+    kwargs = arq.worker.get_kwargs(WorkerSettings) | {"redis_pool": pool, "handle_signals": False, "cron_jobs": []}
+    worker = Worker(**kwargs, queue_name=f"idle-{uuid.uuid4().hex}")
+    pipelines: list[bool] = []
+    opened = pool.pipeline
+
+    def pipeline(transaction: bool = True, shard_hint: str | None = None) -> Any:
+        pipelines.append(transaction)
+        return opened(transaction=transaction, shard_hint=shard_hint)
+
+    try:
+        pool.pipeline = pipeline  # type: ignore[method-assign]
+        await worker._poll_iteration()
+        assert pipelines == []
+    finally:
+        del pool.pipeline
+        await worker.close()

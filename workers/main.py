@@ -33,7 +33,7 @@ log = structlog.get_logger("ponte.worker")
 async def startup(ctx: dict[str, Any]) -> None:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
-    ctx["runtime"] = await Runtime.start(settings)
+    ctx["runtime"] = await Runtime.start(settings, name="ponte worker")
     # Outbound events are claimed from PostgreSQL by each worker's dispatcher, not queued in arq.
     ctx["event_dispatcher"] = Dispatcher(ctx["runtime"]).start()
     gc.freeze()  # as in the gateway: the start-up heap stays out of the collector's full passes
@@ -104,4 +104,7 @@ class WorkerSettings:
     job_timeout = 3600
     max_tries = 1000  # retries are decided by the task runner, not by arq
     keep_result = 60
-    allow_abort_jobs = True
+    # A task is cancelled through PostgreSQL (cancel_requested, seen at the next heartbeat), never
+    # through arq's abort: with it on, every poll (20 a second per worker) also ran a MULTI/EXEC
+    # reading and trimming arq's abort set.
+    allow_abort_jobs = False

@@ -21,6 +21,7 @@ import redis.exceptions
 import structlog
 import uvloop
 from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.constants import in_progress_key_prefix
 
 from gateway.outages import is_outage
 
@@ -93,7 +94,7 @@ class Worker(arq.worker.Worker):
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
         try:
-            await super().start_jobs(job_ids)
+            await super().start_jobs(await self._not_running(job_ids))
         except Exception as exc:
             if lost_valkey(exc):
                 # arq took a slot for the job it was starting; that job never started, so
@@ -101,6 +102,24 @@ class Worker(arq.worker.Worker):
                 self.job_counter -= 1
                 self.sem.release()
             raise
+
+    async def _not_running(self, job_ids: list[bytes]) -> list[bytes]:
+        """The polled jobs no worker is running yet.
+
+        A job stays in arq's queue until it ends, so each poll reads the running jobs too: this
+        worker's own and, with several workers, everyone's. arq tries each with WATCH, EXISTS,
+        ZSCORE and UNWATCH, four round trips to learn that it is taken. One pipelined EXISTS per
+        poll answers that for all of them; arq's transaction still decides the rest, so a job
+        that was free here and taken since is skipped there, as before.
+        """
+        candidates = [job_id for job_id in job_ids if job_id.decode() not in self.tasks]
+        if not candidates:
+            return []
+        async with self.pool.pipeline(transaction=False) as pipe:
+            for job_id in candidates:
+                pipe.exists(in_progress_key_prefix + job_id.decode())
+            taken = await pipe.execute()
+        return [job_id for job_id, running in zip(candidates, taken, strict=True) if not running]
 
     def _reap_lost_jobs(self) -> None:
         """Drop the jobs that ran but could not tell Valkey so (their result, their in-progress

@@ -68,9 +68,20 @@ def _survive_restarts(engine: AsyncEngine) -> None:
 class Database:
     """One engine per process, and the unit of work that commits then enqueues."""
 
-    def __init__(self, url: str, *, pool_size: int = 20) -> None:
+    def __init__(self, url: str, *, pool_size: int = 20, name: str = "ponte") -> None:
+        # ``pool_size`` is the most connections this process opens, and it keeps them: no
+        # overflow. Overflow connections are closed as soon as they are returned, so a busy
+        # process kept forking PostgreSQL backends, and N processes could open N x 2 x pool_size
+        # connections, past PostgreSQL's max_connections ("too many clients already") when a few
+        # workers ran at once. Demand above the pool waits for a connection instead (and a wait
+        # past ``pool_timeout`` is an outage: a 503, or the task is tried again).
+        # ``application_name`` shows in pg_stat_activity which kind of process holds a connection.
         self.engine: AsyncEngine = create_async_engine(
-            async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
+            async_url(url),
+            pool_size=pool_size,
+            max_overflow=0,
+            pool_pre_ping=False,
+            connect_args={"server_settings": {"application_name": name}},
         )
         _survive_restarts(self.engine)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
