@@ -18,12 +18,12 @@ from typing import Any
 
 import msgspec
 import structlog
-from sqlalchemy import Select, and_, func, or_, select, text, update
+from sqlalchemy import Select, and_, func, or_, select, update
 
 from gateway.documents import templates
 from gateway.documents.integration import forget_portal_session, portal_session, refusal
 from gateway.documents.models import DeliveryStatus, DocumentDelivery, DocumentTemplate, PortalIntegration
-from gateway.events import emitters
+from gateway.events import emitters, outbox
 from gateway.partners.client_portal import ClientPortalClient, DeliveredFile, acting_as
 from gateway.partners.errors import PermanentPartnerError, TransientPartnerError
 from gateway.tasks.models import TaskStatus
@@ -140,11 +140,13 @@ async def _claim(ctx: TaskContext) -> list[Delivery]:
     return [Delivery(*row) for row in rows]
 
 
-# One statement records the batch. Never overwrite a delivered row (a stale worker's late
-# failure must not hide a success), nor a row a retry gave to another task. A delivered row
-# drops its bytes (they left Ponte: the row keeps where they went, their checksum and size).
-# Arrays of columns, not a multi-row VALUES: one statement text whatever the batch size.
-_RECORD = text(
+# One statement records the batch and writes its outbound events (atomic on its own, so no
+# BEGIN/COMMIT round trips). Never overwrite a delivered row (a stale worker's late failure
+# must not hide a success), nor a row a retry gave to another task; only the rows it did write
+# get their event. A delivered row drops its bytes (they left Ponte: the row keeps where they
+# went, their checksum and size). Arrays of columns, not a multi-row VALUES: one statement text
+# whatever the batch size.
+_RECORD = outbox.emit_many_after(
     """
     UPDATE document_deliveries AS d SET
         status = o.status, error_code = o.error_code, error = o.error, updated_at = now(),
@@ -159,24 +161,40 @@ _RECORD = text(
         delivered_at = CASE WHEN o.delivered THEN now() ELSE d.delivered_at END
     FROM (
         SELECT u.*, u.status = 'delivered' AS delivered FROM unnest(
-            CAST(:ids AS uuid[]), CAST(:statuses AS text[]), CAST(:codes AS text[]), CAST(:errors AS text[]),
-            CAST(:folders AS jsonb[]), CAST(:names AS text[]), CAST(:file_ids AS text[]),
-            CAST(:replaced AS boolean[]), CAST(:sha256s AS text[]), CAST(:sizes AS integer[])
+            CAST(:delivery_ids AS uuid[]), CAST(:statuses AS text[]), CAST(:codes AS text[]),
+            CAST(:errors AS text[]), CAST(:folders AS jsonb[]), CAST(:names AS text[]),
+            CAST(:file_ids AS text[]), CAST(:replaced AS boolean[]), CAST(:sha256s AS text[]),
+            CAST(:sizes AS integer[])
         ) AS u(id, status, error_code, error, folder_path, name_used, file_id, replaced, sha256, size)
     ) AS o
     WHERE d.id = o.id AND d.task_id = :task_id AND d.status <> 'delivered'
-    RETURNING d.id, d.tenant_id, d.client_id, d.template, d.file_name, d.name_used, d.folder_path, d.size,
-        d.status, d.error_code, d.error
+    RETURNING d.id
     """
 )
 
 
-async def _record(ctx: TaskContext, outcomes: list[Outcome]) -> None:
-    """Every outcome of the batch, with its outbound events, in one transaction of two statements."""
+class _Written(msgspec.Struct, frozen=True):
+    """A delivery row as the record statement writes it, for its outbound event."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    client_id: str
+    template: str
+    file_name: str
+    name_used: str | None
+    folder_path: list[str] | None
+    size: int | None
+    status: str
+    error_code: str | None
+    error: str | None
+
+
+async def _record(ctx: TaskContext, batch: list[Delivery], outcomes: list[Outcome]) -> None:
+    """Every outcome of the batch, with its outbound events, in one statement."""
     placed = [o.placed for o in outcomes]
     params: dict[str, Any] = {
         "task_id": ctx.task_id,
-        "ids": [o.delivery_id for o in outcomes],
+        "delivery_ids": [o.delivery_id for o in outcomes],
         "statuses": [str(o.status) for o in outcomes],
         "codes": [o.error_code for o in outcomes],
         "errors": [o.error for o in outcomes],
@@ -187,9 +205,25 @@ async def _record(ctx: TaskContext, outcomes: list[Outcome]) -> None:
         "sha256s": [p.sha256 if p else None for p in placed],
         "sizes": [o.size for o in outcomes],
     }
-    async with ctx.runtime.db.engine.begin() as conn:
-        written = (await conn.execute(_RECORD, params)).all()
-        await emitters.document_deliveries(conn, written)
+    written = [
+        _Written(
+            o.delivery_id,
+            ctx.tenant_id,
+            d.client_id,
+            d.template,
+            d.file_name,
+            o.placed.name_used if o.placed else None,
+            o.folder_path if o.placed else None,
+            o.size,
+            str(o.status),
+            o.error_code,
+            o.error,
+        )
+        for d, o in zip(batch, outcomes, strict=True)
+    ]
+    events, subjects = emitters.document_deliveries(written)
+    async with ctx.runtime.db.autocommit() as conn:
+        await conn.execute(_RECORD, params | outbox.emit_many_params(events) | {"subjects": subjects})
 
 
 async def _content(portal: ClientPortalClient, delivery: Delivery, max_size: int) -> bytes:
@@ -261,7 +295,7 @@ async def deliver(ctx: TaskContext) -> TaskOutcome | None:
         outcomes = list(await asyncio.gather(*(one(d) for d in batch)))
         if any(o.retry_now for o in outcomes):
             forget_portal_session(ctx.runtime, integration)
-    await _record(ctx, outcomes)
+    await _record(ctx, batch, outcomes)
     return _task_outcome(ctx, outcomes, await _earlier(ctx, outcomes) if ctx.attempt > 1 else _Tally())
 
 
