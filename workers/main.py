@@ -104,4 +104,6 @@ class WorkerSettings:
     job_timeout = 3600
     max_tries = 1000  # retries are decided by the task runner, not by arq
     keep_result = 60
-    allow_abort_jobs = True
+    # Tasks are cancelled through PostgreSQL (``cancel_requested``, read by the heartbeat), never
+    # with arq's Job.abort: its checks cost a Valkey transaction per poll and a command per job.
+    allow_abort_jobs = False

@@ -92,6 +92,10 @@ class Worker(arq.worker.Worker):
                 return pool
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
+        # Each poll reads the head of the queue, where jobs stay until they finish, and arq
+        # tries every id it read: four round trips (WATCH, EXISTS, ZSCORE, UNWATCH) to learn
+        # that a job is running, this worker's own included. Those this worker runs are known.
+        job_ids = [job_id for job_id in job_ids if job_id.decode() not in self.tasks]
         try:
             await super().start_jobs(job_ids)
         except Exception as exc:
