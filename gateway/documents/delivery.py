@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 import structlog
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import ARRAY, Select, Uuid, and_, any_, bindparam, func, or_, select, update
 
 from gateway.documents import templates
 from gateway.documents.integration import forget_portal_session, portal_session, refusal
@@ -91,12 +91,14 @@ def _scope(ctx: TaskContext) -> Any:
     return and_(_D.tenant_id == ctx.tenant_id, _D.id.in_([uuid.UUID(i) for i in ids]))
 
 
-def _claim_statement(ctx: TaskContext) -> Select[Any]:
+def _claim_statement(scope: Any) -> Select[Any]:
     """Mark the task's pending rows delivering and read what they need, in one statement.
 
     Pending: queued, delivering (a crashed attempt), or failed at intake and never tried (an
     unmapped template, mapped since perhaps). Delivered, skipped and rows failed by an attempt
-    are left alone, and so are rows a retry handed to another task.
+    are left alone, and so are rows a retry handed to another task. Takes ``claim_tenant``
+    and ``claim_task`` (an UPDATE's bound names must differ from its columns'), and what
+    ``scope`` binds.
     """
     pending = or_(
         _D.status.in_((DeliveryStatus.queued, DeliveryStatus.delivering)),
@@ -104,7 +106,7 @@ def _claim_statement(ctx: TaskContext) -> Select[Any]:
     )
     claimed = (
         update(_D)
-        .where(_scope(ctx), _D.task_id == ctx.task_id, pending)
+        .where(scope, _D.tenant_id == bindparam("claim_tenant"), _D.task_id == bindparam("claim_task"), pending)
         .values(status=DeliveryStatus.delivering, attempts=_D.attempts + 1, updated_at=func.now())
         .returning(
             _D.id,
@@ -119,7 +121,9 @@ def _claim_statement(ctx: TaskContext) -> Select[Any]:
         )
         .cte("claimed")
     )
-    template = and_(DocumentTemplate.tenant_id == ctx.tenant_id, DocumentTemplate.name == claimed.c.template)
+    template = and_(
+        DocumentTemplate.tenant_id == bindparam("claim_tenant"), DocumentTemplate.name == claimed.c.template
+    )
     return select(
         claimed,
         DocumentTemplate.folder_path,
@@ -129,14 +133,26 @@ def _claim_statement(ctx: TaskContext) -> Select[Any]:
         PortalIntegration.checked_at,
     ).select_from(
         claimed.outerjoin(DocumentTemplate, template).outerjoin(
-            PortalIntegration, PortalIntegration.tenant_id == ctx.tenant_id
+            PortalIntegration, PortalIntegration.tenant_id == bindparam("claim_tenant")
         )
     )
 
 
+# Built once (building and hashing this statement cost more than running it): an event's
+# documents, or the ids of a retry.
+_CLAIM_EVENT = _claim_statement(_D.event_id == bindparam("claim_event"))
+_CLAIM_IDS = _claim_statement(_D.id == any_(bindparam("claim_ids", type_=ARRAY(Uuid))))
+
+
 async def _claim(ctx: TaskContext) -> list[Delivery]:
+    params: dict[str, Any] = {"claim_tenant": ctx.tenant_id, "claim_task": ctx.task_id}
+    if "event_id" in ctx.params:
+        stmt, params["claim_event"] = _CLAIM_EVENT, uuid.UUID(ctx.params["event_id"])
+    else:
+        ids = ctx.params.get("delivery_ids") or [ctx.params["delivery_id"]]
+        stmt, params["claim_ids"] = _CLAIM_IDS, [uuid.UUID(i) for i in ids]
     async with ctx.runtime.db.autocommit() as conn:
-        rows = (await conn.execute(_claim_statement(ctx))).all()
+        rows = (await conn.execute(stmt, params)).all()
     return [Delivery(*row) for row in rows]
 
 
