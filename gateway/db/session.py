@@ -69,12 +69,8 @@ class Database:
     """One engine per process, and the unit of work that commits then enqueues."""
 
     def __init__(self, url: str, *, pool_size: int = 20) -> None:
-        # LIFO: a checkout takes the connection returned last, so a busy process keeps reusing
-        # a few warm connections (none idle long enough to need the ping below, which is three
-        # round trips) and the rest stay idle; FIFO rotated through the whole pool and pinged
-        # a connection on about every third task.
         self.engine: AsyncEngine = create_async_engine(
-            async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False, pool_use_lifo=True
+            async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
         )
         _survive_restarts(self.engine)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)

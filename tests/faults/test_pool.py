@@ -51,20 +51,3 @@ async def test_an_idle_connection_is_checked_after_a_restart(restartable_postgre
             assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
     finally:
         await db.dispose()
-
-
-async def test_a_checkout_reuses_the_connection_returned_last(settings) -> None:
-    # A busy process keeps a few warm connections instead of rotating through the whole pool:
-    # a connection idle for IDLE_PING_SECONDS costs a ping on its next checkout.
-    db = Database(settings.database_url, pool_size=3)
-    try:
-        pids = []
-        async with db.engine.connect() as a, db.engine.connect() as b, db.engine.connect() as c:
-            for conn in (a, b, c):
-                pids.append((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
-        # Returned c, b, a (the context managers unwind in reverse): a came back last.
-        for _ in range(3):
-            async with db.engine.connect() as conn:
-                assert (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one() == pids[0]
-    finally:
-        await db.dispose()
