@@ -179,7 +179,7 @@ class CpuMeter:
 
     def report(self, report: Report, deliveries: int) -> None:
         for role, seconds in self.spent.items():
-            report.figure(f"{role} CPU per delivery", seconds / max(deliveries, 1) * 1000, "ms")
+            report.figure(f"{role} CPU per delivery", seconds / max(deliveries, 1) * 1e6, "µs")
 
 
 async def ready_workers(stack: BenchStack, n: int) -> list[int]:
