@@ -36,7 +36,17 @@ from arq.constants import health_check_key_suffix
 from sqlalchemy import text
 from standardwebhooks import Webhook
 
-from bench.common import ROOT, BenchStack, Report, cpu_seconds, http_load, http_request, signed_webhook_request
+from bench.common import (
+    ROOT,
+    BenchStack,
+    Report,
+    cpu_seconds,
+    http_load,
+    http_request,
+    postgres_pid,
+    signed_webhook_request,
+    tree_cpu_seconds,
+)
 from bench.load import HttpResult, SignedDelivery, load_deliveries, load_get, new_prefix, sign_deliveries
 from gateway.documents import integration, schemas
 from gateway.partners.client_portal import numbered
@@ -147,14 +157,19 @@ def portal_process(pids: list[int] | None = None) -> Iterator[str]:
 
 
 class CpuMeter:
-    """CPU seconds the gateway and the workers spend between ``start`` and ``stop``."""
+    """CPU seconds the gateway, the workers, the portal and PostgreSQL (server and backends)
+    spend between ``start`` and ``stop``."""
 
-    def __init__(self, gateway: int, workers: list[int]) -> None:
-        self.pids = {"gateway": [gateway], "workers": workers}
+    def __init__(self, gateway: int, workers: list[int], portal: list[int], postgres: int | None) -> None:
+        self.pids = {"gateway": [gateway], "workers": workers, "portal": portal}
+        self.postgres = postgres
         self.spent: dict[str, float] = {}
 
     def _now(self) -> dict[str, float]:
-        return {role: sum(cpu_seconds(p) for p in pids) for role, pids in self.pids.items()}
+        used = {role: sum(cpu_seconds(p) for p in pids) for role, pids in self.pids.items()}
+        if self.postgres is not None:
+            used["postgres"] = tree_cpu_seconds(self.postgres)
+        return used
 
     def start(self) -> None:
         self._started = self._now()
@@ -164,7 +179,7 @@ class CpuMeter:
 
     def report(self, report: Report, deliveries: int) -> None:
         for role, seconds in self.spent.items():
-            report.figure(f"{role} CPU per delivery", seconds / max(deliveries, 1) * 1000, "ms")
+            report.figure(f"{role} CPU per delivery", seconds / max(deliveries, 1) * 1e6, "µs")
 
 
 async def ready_workers(stack: BenchStack, n: int) -> list[int]:
@@ -276,14 +291,23 @@ async def intake_ratio(stack: BenchStack, url: str, report: Report, docs: int, s
     report.ratio("task-completed intake / bare Litestar", accepted, ceiling, target=INTAKE_TARGET)
 
 
-async def main(events: int, docs: int, workers: int, concurrency: int, error_rate: float) -> None:
+async def main(events: int, docs: int, workers: int, concurrency: int, error_rate: float, intake: bool) -> None:
     async with BenchStack(worker_concurrency=concurrency, api_key_cache_seconds=10) as stack:
-        with portal_process() as sandbox_url:
-            await run(stack, sandbox_url, events, docs, workers, concurrency, error_rate)
+        portal_pids: list[int] = []
+        with portal_process(portal_pids) as sandbox_url:
+            await run(stack, sandbox_url, portal_pids, events, docs, workers, concurrency, error_rate, intake)
 
 
 async def run(
-    stack: BenchStack, sandbox_url: str, events: int, docs: int, workers: int, concurrency: int, error_rate: float
+    stack: BenchStack,
+    sandbox_url: str,
+    portal_pids: list[int],
+    events: int,
+    docs: int,
+    workers: int,
+    concurrency: int,
+    error_rate: float,
+    intake: bool,
 ) -> None:
     total = events * docs
     rt, portal = stack.runtime, f"{sandbox_url}/portal"
@@ -311,7 +335,7 @@ async def run(
 
     async with httpx.AsyncClient() as http:
         (await http.put(f"{sandbox_url}/_faults/portal", json={"error_rate": error_rate, "seed": 3})).raise_for_status()
-    cpu = CpuMeter(gateway_pid, await ready_workers(stack, workers))
+    cpu = CpuMeter(gateway_pid, await ready_workers(stack, workers), portal_pids, postgres_pid(stack))
     cpu.start()
     started = time.perf_counter()
     posted = await http_load(url, requests, count=len(requests), concurrency=16)
@@ -341,7 +365,8 @@ async def run(
     for proc in stack.processes[1:]:  # the workers: the intake is measured on its own
         proc.terminate()
         proc.wait(timeout=30)
-    await intake_ratio(stack, url, report, docs, seconds=3, rounds=3)
+    if intake:
+        await intake_ratio(stack, url, report, docs, seconds=3, rounds=3)
 
 
 if __name__ == "__main__":
@@ -351,5 +376,6 @@ if __name__ == "__main__":
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
     parser.add_argument("--concurrency", type=int, default=20, help="jobs per worker")
     parser.add_argument("--error-rate", type=float, default=0.2)
+    parser.add_argument("--no-intake", action="store_true", help="skip the intake-only ratio")
     args = parser.parse_args()
-    asyncio.run(main(args.events, args.docs, args.workers, args.concurrency, args.error_rate))
+    asyncio.run(main(args.events, args.docs, args.workers, args.concurrency, args.error_rate, not args.no_intake))

@@ -83,3 +83,26 @@ async def test_an_idle_poll_is_one_round_trip(settings: Settings) -> None:
     finally:
         del pool.pipeline
         await worker.close()
+
+
+async def test_a_poll_does_not_try_to_start_the_jobs_this_worker_runs(settings: Settings) -> None:
+    pool = await create_pool(redis_settings(settings.redis_url))  # close() closes it
+    worker = Worker(functions=[run_task], redis_pool=pool, handle_signals=False, poll_delay=0.05)  # type: ignore[list-item]
+    running = asyncio.create_task(asyncio.sleep(3600))
+    job_id = f"task:running-here-{uuid.uuid4().hex}:0"
+    worker.tasks[job_id] = running
+    pipelines: list[bool] = []
+    opened = pool.pipeline
+
+    def pipeline(transaction: bool = True, shard_hint: str | None = None) -> Any:
+        pipelines.append(transaction)
+        return opened(transaction=transaction, shard_hint=shard_hint)
+
+    try:
+        pool.pipeline = pipeline  # type: ignore[method-assign]
+        await worker.start_jobs([job_id.encode()])
+        assert pipelines == []  # known to be running here: not a single round trip
+        assert worker.job_counter == 0
+    finally:
+        del pool.pipeline
+        await worker.close()

@@ -18,12 +18,12 @@ from typing import Any
 
 import msgspec
 import structlog
-from sqlalchemy import Select, and_, func, or_, select, text, update
+from sqlalchemy import ARRAY, Select, Uuid, and_, any_, bindparam, func, or_, select, update
 
 from gateway.documents import templates
 from gateway.documents.integration import forget_portal_session, portal_session, refusal
 from gateway.documents.models import DeliveryStatus, DocumentDelivery, DocumentTemplate, PortalIntegration
-from gateway.events import emitters
+from gateway.events import emitters, outbox
 from gateway.partners.client_portal import ClientPortalClient, DeliveredFile, acting_as
 from gateway.partners.errors import PermanentPartnerError, TransientPartnerError
 from gateway.tasks.models import TaskStatus
@@ -91,12 +91,14 @@ def _scope(ctx: TaskContext) -> Any:
     return and_(_D.tenant_id == ctx.tenant_id, _D.id.in_([uuid.UUID(i) for i in ids]))
 
 
-def _claim_statement(ctx: TaskContext) -> Select[Any]:
+def _claim_statement(scope: Any) -> Select[Any]:
     """Mark the task's pending rows delivering and read what they need, in one statement.
 
     Pending: queued, delivering (a crashed attempt), or failed at intake and never tried (an
     unmapped template, mapped since perhaps). Delivered, skipped and rows failed by an attempt
-    are left alone, and so are rows a retry handed to another task.
+    are left alone, and so are rows a retry handed to another task. Takes ``claim_tenant``
+    and ``claim_task`` (an UPDATE's bound names must differ from its columns'), and what
+    ``scope`` binds.
     """
     pending = or_(
         _D.status.in_((DeliveryStatus.queued, DeliveryStatus.delivering)),
@@ -104,7 +106,7 @@ def _claim_statement(ctx: TaskContext) -> Select[Any]:
     )
     claimed = (
         update(_D)
-        .where(_scope(ctx), _D.task_id == ctx.task_id, pending)
+        .where(scope, _D.tenant_id == bindparam("claim_tenant"), _D.task_id == bindparam("claim_task"), pending)
         .values(status=DeliveryStatus.delivering, attempts=_D.attempts + 1, updated_at=func.now())
         .returning(
             _D.id,
@@ -119,7 +121,9 @@ def _claim_statement(ctx: TaskContext) -> Select[Any]:
         )
         .cte("claimed")
     )
-    template = and_(DocumentTemplate.tenant_id == ctx.tenant_id, DocumentTemplate.name == claimed.c.template)
+    template = and_(
+        DocumentTemplate.tenant_id == bindparam("claim_tenant"), DocumentTemplate.name == claimed.c.template
+    )
     return select(
         claimed,
         DocumentTemplate.folder_path,
@@ -129,22 +133,36 @@ def _claim_statement(ctx: TaskContext) -> Select[Any]:
         PortalIntegration.checked_at,
     ).select_from(
         claimed.outerjoin(DocumentTemplate, template).outerjoin(
-            PortalIntegration, PortalIntegration.tenant_id == ctx.tenant_id
+            PortalIntegration, PortalIntegration.tenant_id == bindparam("claim_tenant")
         )
     )
 
 
+# Built once (building and hashing this statement cost more than running it): an event's
+# documents, or the ids of a retry.
+_CLAIM_EVENT = _claim_statement(_D.event_id == bindparam("claim_event"))
+_CLAIM_IDS = _claim_statement(_D.id == any_(bindparam("claim_ids", type_=ARRAY(Uuid))))
+
+
 async def _claim(ctx: TaskContext) -> list[Delivery]:
+    params: dict[str, Any] = {"claim_tenant": ctx.tenant_id, "claim_task": ctx.task_id}
+    if "event_id" in ctx.params:
+        stmt, params["claim_event"] = _CLAIM_EVENT, uuid.UUID(ctx.params["event_id"])
+    else:
+        ids = ctx.params.get("delivery_ids") or [ctx.params["delivery_id"]]
+        stmt, params["claim_ids"] = _CLAIM_IDS, [uuid.UUID(i) for i in ids]
     async with ctx.runtime.db.autocommit() as conn:
-        rows = (await conn.execute(_claim_statement(ctx))).all()
+        rows = (await conn.execute(stmt, params)).all()
     return [Delivery(*row) for row in rows]
 
 
-# One statement records the batch. Never overwrite a delivered row (a stale worker's late
-# failure must not hide a success), nor a row a retry gave to another task. A delivered row
-# drops its bytes (they left Ponte: the row keeps where they went, their checksum and size).
-# Arrays of columns, not a multi-row VALUES: one statement text whatever the batch size.
-_RECORD = text(
+# One statement records the batch and writes its outbound events (atomic on its own, so no
+# BEGIN/COMMIT round trips). Never overwrite a delivered row (a stale worker's late failure
+# must not hide a success), nor a row a retry gave to another task; only the rows it did write
+# get their event. A delivered row drops its bytes (they left Ponte: the row keeps where they
+# went, their checksum and size). Arrays of columns, not a multi-row VALUES: one statement text
+# whatever the batch size.
+_RECORD = outbox.emit_many_after(
     """
     UPDATE document_deliveries AS d SET
         status = o.status, error_code = o.error_code, error = o.error, updated_at = now(),
@@ -159,24 +177,40 @@ _RECORD = text(
         delivered_at = CASE WHEN o.delivered THEN now() ELSE d.delivered_at END
     FROM (
         SELECT u.*, u.status = 'delivered' AS delivered FROM unnest(
-            CAST(:ids AS uuid[]), CAST(:statuses AS text[]), CAST(:codes AS text[]), CAST(:errors AS text[]),
-            CAST(:folders AS jsonb[]), CAST(:names AS text[]), CAST(:file_ids AS text[]),
-            CAST(:replaced AS boolean[]), CAST(:sha256s AS text[]), CAST(:sizes AS integer[])
+            CAST(:delivery_ids AS uuid[]), CAST(:statuses AS text[]), CAST(:codes AS text[]),
+            CAST(:errors AS text[]), CAST(:folders AS jsonb[]), CAST(:names AS text[]),
+            CAST(:file_ids AS text[]), CAST(:replaced AS boolean[]), CAST(:sha256s AS text[]),
+            CAST(:sizes AS integer[])
         ) AS u(id, status, error_code, error, folder_path, name_used, file_id, replaced, sha256, size)
     ) AS o
     WHERE d.id = o.id AND d.task_id = :task_id AND d.status <> 'delivered'
-    RETURNING d.id, d.tenant_id, d.client_id, d.template, d.file_name, d.name_used, d.folder_path, d.size,
-        d.status, d.error_code, d.error
+    RETURNING d.id
     """
 )
 
 
-async def _record(ctx: TaskContext, outcomes: list[Outcome]) -> None:
-    """Every outcome of the batch, with its outbound events, in one transaction of two statements."""
+class _Written(msgspec.Struct, frozen=True):
+    """A delivery row as the record statement writes it, for its outbound event."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    client_id: str
+    template: str
+    file_name: str
+    name_used: str | None
+    folder_path: list[str] | None
+    size: int | None
+    status: str
+    error_code: str | None
+    error: str | None
+
+
+async def _record(ctx: TaskContext, batch: list[Delivery], outcomes: list[Outcome]) -> None:
+    """Every outcome of the batch, with its outbound events, in one statement."""
     placed = [o.placed for o in outcomes]
     params: dict[str, Any] = {
         "task_id": ctx.task_id,
-        "ids": [o.delivery_id for o in outcomes],
+        "delivery_ids": [o.delivery_id for o in outcomes],
         "statuses": [str(o.status) for o in outcomes],
         "codes": [o.error_code for o in outcomes],
         "errors": [o.error for o in outcomes],
@@ -187,9 +221,25 @@ async def _record(ctx: TaskContext, outcomes: list[Outcome]) -> None:
         "sha256s": [p.sha256 if p else None for p in placed],
         "sizes": [o.size for o in outcomes],
     }
-    async with ctx.runtime.db.engine.begin() as conn:
-        written = (await conn.execute(_RECORD, params)).all()
-        await emitters.document_deliveries(conn, written)
+    written = [
+        _Written(
+            o.delivery_id,
+            ctx.tenant_id,
+            d.client_id,
+            d.template,
+            d.file_name,
+            o.placed.name_used if o.placed else None,
+            o.folder_path if o.placed else None,
+            o.size,
+            str(o.status),
+            o.error_code,
+            o.error,
+        )
+        for d, o in zip(batch, outcomes, strict=True)
+    ]
+    events, subjects = emitters.document_deliveries(written)
+    async with ctx.runtime.db.autocommit() as conn:
+        await conn.execute(_RECORD, params | outbox.emit_many_params(events) | {"subjects": subjects})
 
 
 async def _content(portal: ClientPortalClient, delivery: Delivery, max_size: int) -> bytes:
@@ -261,7 +311,7 @@ async def deliver(ctx: TaskContext) -> TaskOutcome | None:
         outcomes = list(await asyncio.gather(*(one(d) for d in batch)))
         if any(o.retry_now for o in outcomes):
             forget_portal_session(ctx.runtime, integration)
-    await _record(ctx, outcomes)
+    await _record(ctx, batch, outcomes)
     return _task_outcome(ctx, outcomes, await _earlier(ctx, outcomes) if ctx.attempt > 1 else _Tally())
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gateway.events import catalogue as c
-from gateway.events.outbox import emit, emit_many
+from gateway.events.outbox import emit
 from gateway.tasks.models import Task, TaskStatus
 from gateway.tasks.registry import on_task_finished
 from gateway.tasks.runner import TaskContext, TaskOutcome
@@ -114,13 +114,17 @@ async def reconciliation_run_finished(conn: AsyncConnection, ctx: TaskContext, o
     await emit(conn, ctx.tenant_id, "reconciliation.daily_summary", data)
 
 
-async def document_deliveries(db: Db, rows: Iterable[Any]) -> None:
-    """One event per delivery just written ``delivered`` or ``failed``, all in one statement.
+def document_deliveries(rows: Iterable[Any]) -> tuple[list[tuple[uuid.UUID, str, msgspec.Struct]], list[uuid.UUID]]:
+    """One event per delivery being written ``delivered`` or ``failed``, and the id of each one's
+    delivery.
 
-    ``rows``: the delivery rows as written (``id``, ``tenant_id``, ``client_id``, ``template``,
-    ``file_name``, ``name_used``, ``folder_path``, ``size``, ``status``, ``error_code``, ``error``).
+    ``rows``: the delivery rows as they are written (``id``, ``tenant_id``, ``client_id``,
+    ``template``, ``file_name``, ``name_used``, ``folder_path``, ``size``, ``status``,
+    ``error_code``, ``error``). The delivery's record statement writes these events with the
+    rows (``outbox.emit_many_after``), so only rows it did change get theirs.
     """
     events: list[tuple[uuid.UUID, str, msgspec.Struct]] = []
+    subjects: list[uuid.UUID] = []
     for row in rows:
         if row.status == "delivered":
             delivered = c.DocumentDelivered(
@@ -134,6 +138,7 @@ async def document_deliveries(db: Db, rows: Iterable[Any]) -> None:
                 delivery_url=f"/v1/document-deliveries/{row.id}",
             )
             events.append((row.tenant_id, "document.delivered", delivered))
+            subjects.append(row.id)
         elif row.status == "failed":
             failed = c.DocumentDeliveryFailed(
                 delivery_id=row.id,
@@ -145,7 +150,8 @@ async def document_deliveries(db: Db, rows: Iterable[Any]) -> None:
                 retry_url=f"/v1/document-deliveries/{row.id}/retry",
             )
             events.append((row.tenant_id, "document.delivery_failed", failed))
-    await emit_many(db, events)
+            subjects.append(row.id)
+    return events, subjects
 
 
 async def inbound_event_failed(db: Db, event: Any, error: str | None) -> None:

@@ -35,13 +35,14 @@ class Envelope(msgspec.Struct, kw_only=True):
     data: Any
 
 
-def _emit_statement(insert_events: str, endpoint_filter: str) -> TextClause:
+def _emit_statement(insert_events: str, endpoint_filter: str, before: str = "") -> TextClause:
     """Insert events (``insert_events``, without its RETURNING), fan each out to the tenant's
     enabled endpoints that ``endpoint_filter`` keeps (``ev`` is the event, ``ep`` the endpoint),
-    and wake the dispatchers once per delivery row, all in one statement."""
+    and wake the dispatchers once per delivery row, all in one statement (after the CTEs
+    ``before``, if any)."""
     return text(
         f"""
-        WITH ev AS (
+        WITH {before}ev AS (
             {insert_events}
             RETURNING id, tenant_id, type
         ), fan AS (
@@ -74,6 +75,27 @@ _EMIT_MANY = _emit_statement(
             ) AS e""",
     _SUBSCRIBED,
 )
+
+
+def emit_many_after(change: str) -> TextClause:
+    """One statement that makes a change and writes the events it causes, atomic on its own.
+
+    ``change`` is a data-modifying statement returning the ``id`` of each row it changed; the
+    statement takes ``emit_many_params`` for the events, each with the id of the row it
+    reports (``subjects``), and writes only the events of rows ``change`` returned. The change's
+    own parameters must not be named ``ids``, ``tenants``, ``types``, ``versions``, ``bodies``
+    or ``subjects``.
+    """
+    return _emit_statement(
+        """INSERT INTO events (id, tenant_id, type, version, body, created_at)
+            SELECT e.id, e.tenant_id, e.type, e.version, e.body, now() FROM unnest(
+                CAST(:ids AS uuid[]), CAST(:tenants AS uuid[]), CAST(:types AS text[]),
+                CAST(:versions AS smallint[]), CAST(:bodies AS bytea[]), CAST(:subjects AS uuid[])
+            ) AS e(id, tenant_id, type, version, body, subject)
+            WHERE e.subject IN (SELECT id FROM changed)""",
+        _SUBSCRIBED,
+        before=f"changed AS ({change}), ",
+    )
 
 
 WAKE = text("SELECT pg_notify('" + NOTIFY_CHANNEL + "', '')")
@@ -126,13 +148,18 @@ async def emit_many(
     """
     if not events:
         return []
+    params = emit_many_params(events)
+    await db.execute(_EMIT_MANY, params)
+    return list(params["ids"])
+
+
+def emit_many_params(events: Sequence[tuple[uuid.UUID, str, msgspec.Struct]]) -> dict[str, list[Any]]:
+    """The parameters that write ``events`` (``(tenant_id, event_type, data)``) in one statement."""
     ids = [uuid.uuid4() for _ in events]
-    params: dict[str, Any] = {
+    return {
         "ids": ids,
         "tenants": [tenant_id for tenant_id, _, _ in events],
         "types": [event_type for _, event_type, _ in events],
         "versions": [EVENT_TYPES[event_type].version for _, event_type, _ in events],
         "bodies": [envelope_bytes(i, t, et, data) for i, (t, et, data) in zip(ids, events, strict=True)],
     }
-    await db.execute(_EMIT_MANY, params)
-    return ids

@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 import structlog
-from sqlalchemy import func, text, update
+from sqlalchemy import bindparam, func, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.db.base import utcnow
@@ -237,24 +237,46 @@ async def _heartbeat(ctx: TaskContext, work: asyncio.Task[Any]) -> None:
             return
 
 
+# Built once: building and hashing a fresh UPDATE per task cost as much as running it. (An
+# UPDATE's bound names must differ from its columns'.)
+_FINISH = (
+    update(Task)
+    .where(
+        Task.id == bindparam("current_task_id"),
+        Task.attempt == bindparam("current_attempt"),
+        Task.status == TaskStatus.running,
+    )
+    .values(
+        status=bindparam("new_status"),
+        counters=bindparam("new_counters"),
+        result=bindparam("new_result"),
+        progress_done=bindparam("new_progress_done"),
+        progress_total=bindparam("new_progress_total"),
+        error_code=bindparam("new_error_code"),
+        error=bindparam("new_error"),
+        finished_at=func.now(),
+        lease_expires_at=None,
+        updated_at=func.now(),
+    )
+)
+
+
 async def _finish(ctx: TaskContext, outcome: TaskOutcome) -> str:
     hooks = FINISH_HOOKS.get(ctx.kind)
     async with ctx.runtime.db.engine.begin() if hooks else autocommit(ctx.runtime) as conn:
         done = await conn.execute(
-            update(Task)
-            .where(Task.id == ctx.task_id, Task.attempt == ctx.attempt, Task.status == TaskStatus.running)
-            .values(
-                status=outcome.status,
-                counters=dict(ctx.counters),
-                result=outcome.result,
-                progress_done=ctx.progress_done,
-                progress_total=ctx.progress_total,
-                error_code=outcome.error_code,
-                error=outcome.error,
-                finished_at=func.now(),
-                lease_expires_at=None,
-                updated_at=func.now(),
-            )
+            _FINISH,
+            {
+                "current_task_id": ctx.task_id,
+                "current_attempt": ctx.attempt,
+                "new_status": outcome.status,
+                "new_counters": dict(ctx.counters),
+                "new_result": outcome.result,
+                "new_progress_done": ctx.progress_done,
+                "new_progress_total": ctx.progress_total,
+                "new_error_code": outcome.error_code,
+                "new_error": outcome.error,
+            },
         )
         for hook in (hooks or []) if done.rowcount else []:
             await hook(conn, ctx, outcome)

@@ -53,11 +53,10 @@ async def create_task(
     }
     if run_after is not None:
         values["run_after"] = run_after
-    stmt = insert(Task).values(**values)
-    if dedup_key is not None:
-        stmt = stmt.on_conflict_do_nothing(index_elements=["tenant_id", "kind", "dedup_key"])
-    # RETURNING the entity: one round trip for the common path (no conflict).
-    task = (await session.scalars(stmt.returning(Task))).one_or_none()
+    # RETURNING the entity: one round trip for the common path (no conflict). The statements are
+    # built once: building and hashing a fresh one per call cost as much as running it.
+    stmt = _INSERT if dedup_key is None else _INSERT_DEDUPLICATED
+    task = (await session.scalars(stmt, values)).one_or_none()
     if task is None:
         existing = (
             await session.scalars(
@@ -67,6 +66,12 @@ async def create_task(
         return existing, False
     enqueue_after_commit(session, task.id, task.dispatches, run_after)
     return task, True
+
+
+_INSERT = insert(Task).returning(Task)
+_INSERT_DEDUPLICATED = (
+    insert(Task).on_conflict_do_nothing(index_elements=["tenant_id", "kind", "dedup_key"]).returning(Task)
+)
 
 
 async def get_task(session: AsyncSession, tenant_id: uuid.UUID, task_id: uuid.UUID) -> Task:

@@ -9,8 +9,12 @@ import uuid
 import msgspec
 from sqlalchemy import event, select, text
 
+from gateway.documents import delivery
+from gateway.documents.delivery import Delivery, Outcome
+from gateway.documents.models import DeliveryStatus
 from gateway.partners.client_portal import ClientPortalClient, PortalFolder
 from gateway.tasks.models import Task
+from gateway.tasks.runner import TaskContext
 from tests.documents.support import (
     complete_task,
     deliveries,
@@ -126,7 +130,7 @@ async def test_a_worker_killed_mid_batch_leaves_each_document_delivered_once(
     assert (task.status, task.attempt) == ("succeeded", 2)
 
 
-async def test_a_batch_records_its_outcomes_and_their_events_in_one_statement_each(
+async def test_a_batch_records_its_outcomes_and_their_events_in_one_statement(
     client, tenants, runtime, worker, sandbox
 ) -> None:
     t = await tenants.create()
@@ -144,8 +148,8 @@ async def test_a_batch_records_its_outcomes_and_their_events_in_one_statement_ea
         await worker()
     finally:
         event.remove(runtime.db.engine.sync_engine, "before_cursor_execute", seen)
-    assert len([s for s in statements if s.startswith("UPDATE document_deliveries")]) == 1
-    assert len([s for s in statements if "INSERT INTO events" in s]) == 1
+    [record] = [s for s in statements if "UPDATE document_deliveries AS d" in s]
+    assert [s for s in statements if "INSERT INTO events" in s] == [record]  # no BEGIN/COMMIT needed
     rows = {d.document_id: d for d in await deliveries(runtime, t)}
     assert {d.status for k, d in rows.items() if k.startswith("ok")} == {"delivered"}
     assert {(d.status, d.error_code) for k, d in rows.items() if k.startswith("um")} == {
@@ -163,3 +167,35 @@ async def test_a_batch_records_its_outcomes_and_their_events_in_one_statement_ea
             assert (data["name_used"], data["folder_path"], data["size"]) == (row.name_used, row.folder_path, row.size)
         else:
             assert (data["error_code"], data["error"]) == ("template_unmapped", row.error)
+
+
+async def test_a_late_outcome_for_a_row_already_delivered_changes_nothing_and_emits_nothing(
+    client, tenants, runtime, worker, sandbox
+) -> None:
+    # A stale worker's late failure must not hide a success, nor announce a failure that is not.
+    t = await tenants.create()
+    await enable_portal(client, sandbox.url, t)
+    await complete_task(runtime, t, task_completed([document("d1", file_name="DAS.pdf")]))
+    await worker()
+    [row] = await deliveries(runtime, t)
+    assert row.status == "delivered"
+    ctx = TaskContext(
+        task_id=row.task_id,
+        tenant_id=t.tenant_id,
+        kind="documents.deliver",
+        subject_id=None,
+        trigger="webhook",
+        params={},
+        attempt=1,
+        runtime=runtime,
+    )
+    late = Delivery(
+        row.id, row.client_id, None, row.template, row.file_name, row.content_type,
+        None, None, None, ["Fiscal", "DAS"], None, None, None, None,
+    )  # fmt: skip
+    await delivery._record(ctx, [late], [Outcome(row.id, DeliveryStatus.failed, "portal_unavailable", "late")])
+    [after] = await deliveries(runtime, t)
+    assert (after.status, after.error_code, after.name_used) == ("delivered", None, "DAS.pdf")
+    async with runtime.db.engine.connect() as conn:
+        types = (await conn.execute(text("SELECT type FROM events WHERE tenant_id = :t"), {"t": t.tenant_id})).scalars()
+        assert sorted(types) == ["document.delivered"]
