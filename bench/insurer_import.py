@@ -49,6 +49,9 @@ async def import_once(stack: BenchStack, insurer: str, start: date, end: date) -
                 insurer=insurer,
                 credentials=schemas.Credentials(username="bench", password="sandbox"),
                 options={"product": "property"} if insurer == "warta" else {},
+                # No daily schedule: past its time, the cron would start a scheduled import of
+                # the same connection beside the one timed here (and both would count).
+                schedule=schemas.Schedule(enabled=False),
             )
             conn = await connections.create_connection(session, runtime, stack.tenant.tenant_id, data)
         task, _ = await create_import(session, conn, trigger="manual_period", params=period_params(start, end, 31))
