@@ -76,6 +76,9 @@ def envelope(body: str) -> bytes:
         "<p:receipt><p:receiptNumber>R1</p:receiptNumber><p:dueDate/><p:amountCents> 42 </p:amountCents>"
         "<p:status>paid</p:status><p:statusChangedOn>2026-11-01</p:statusChangedOn></p:receipt>"
         "</p:policy>",  # empty leaves, a comment, spaces around a number
+        '<p:policy xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><p:policyNumber> P 1 </p:policyNumber>'
+        '<p:product xsi:nil="true"/><p:holderName>Ana &amp; Rui <![CDATA[<Lda>]]> &#233;</p:holderName>'
+        "<p:startDate>2024-02-30</p:startDate><p:premiumCents>-0012</p:premiumCents></p:policy>",  # text kept as sent
     ],
 )
 async def test_edge_cases_read_the_same_as_zeep(sandbox: SandboxServer, policies: str) -> None:
