@@ -2,10 +2,12 @@
 
 An ``import.run`` task runs in a real worker process (``ponte worker``) started by the stack;
 the figures are policy records per second (each carries its receipts), timed from the task's
-own ``started_at``/``finished_at``, and the worker's peak RSS after a small import and after
-each big one (flat = pages are streamed). The ceiling is a raw bulk upsert of the same number
-of rows, same shape, into the same tables, in the same run: asyncpg ``executemany`` of
-``INSERT ... ON CONFLICT DO UPDATE`` in page-sized transactions, rows pre-generated.
+own ``started_at``/``finished_at``; the CPU per 1,000 policies of the worker, of this process
+(the sandbox serves the insurers from a thread in it) and of PostgreSQL; and the worker's peak
+RSS after a small import and after each big one (flat = pages are streamed). The ceiling is a
+raw bulk upsert of the same number of rows, same shape, into the same tables, in the same run:
+asyncpg ``executemany`` of ``INSERT ... ON CONFLICT DO UPDATE`` in page-sized transactions,
+rows pre-generated.
 
 The sandbox lists the policies that changed in the window asked; about a third of a portfolio
 changes in 16 days, so the portfolio is sized ~3x the target and one 16-day window is read.
@@ -18,15 +20,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import os
 import time
 import uuid
+from collections.abc import Awaitable
 from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 import httpx
 from sqlalchemy import select
 
-from bench.common import BenchStack, Report, peak_rss_mb
+from bench.common import BenchStack, Report, cpu_seconds, peak_rss_mb, postgres_pid, tree_cpu_seconds
 from gateway.imports import connections, schemas
 from gateway.imports.service import create_import, period_params
 from gateway.tasks.models import FINISHED, Task
@@ -45,6 +49,9 @@ async def import_once(stack: BenchStack, insurer: str, start: date, end: date) -
                 insurer=insurer,
                 credentials=schemas.Credentials(username="bench", password="sandbox"),
                 options={"product": "property"} if insurer == "warta" else {},
+                # No daily schedule: past its time, the cron would start a scheduled import of
+                # the same connection beside the one timed here (and both would count).
+                schedule=schemas.Schedule(enabled=False),
             )
             conn = await connections.create_connection(session, runtime, stack.tenant.tenant_id, data)
         task, _ = await create_import(session, conn, trigger="manual_period", params=period_params(start, end, 31))
@@ -54,6 +61,31 @@ async def import_once(stack: BenchStack, insurer: str, start: date, end: date) -
             done = (await session.scalars(select(Task).where(Task.id == task.id))).one()
         if done.status in FINISHED:
             return done
+
+
+class CpuMeter:
+    """CPU used by the worker, this process (the sandbox's thread serves the insurers) and
+    PostgreSQL (postmaster and backends) while one import runs."""
+
+    def __init__(self, stack: BenchStack, worker_pid: int) -> None:
+        self.pids = {"worker": worker_pid, "sandbox": os.getpid()}
+        self.postgres = postgres_pid(stack)
+
+    def now(self) -> dict[str, float]:
+        used = {role: cpu_seconds(pid) for role, pid in self.pids.items()}
+        if self.postgres is not None:
+            used["postgres"] = tree_cpu_seconds(self.postgres)
+        return used
+
+    async def measure(self, run: Awaitable[Task]) -> tuple[Task, dict[str, float]]:
+        before = self.now()
+        task = await run
+        return task, {role: used - before[role] for role, used in self.now().items()}
+
+
+def cpu_line(report: Report, name: str, used: dict[str, float], policies: int) -> None:
+    per = ", ".join(f"{role} {s / max(policies, 1) * 1000:.2f} s" for role, s in used.items())
+    report.line(f"{name} CPU per 1,000 policies: {per} (load average {os.getloadavg()[0]:.2f})")
 
 
 def seconds(task: Task) -> float:
@@ -137,14 +169,17 @@ async def main(scale: float, soap_scale: float) -> None:
         line(report, "REST tuz (warm-up, 1/20 of the size)", await import_once(stack, "tuz", *window))
         rss_small = peak_rss_mb(worker.pid)
 
+        cpu = CpuMeter(stack, worker.pid)
         size(scale)
-        rest = await import_once(stack, "warta", *window)
+        rest, rest_cpu = await cpu.measure(import_once(stack, "warta", *window))
         rest_policies, rest_receipts = line(report, "REST warta", rest)
+        cpu_line(report, "REST", rest_cpu, rest_policies)
         rss_rest = peak_rss_mb(worker.pid)
 
         size(soap_scale)
-        soap = await import_once(stack, "allianz", *window)
+        soap, soap_cpu = await cpu.measure(import_once(stack, "allianz", *window))
         soap_policies, _ = line(report, "SOAP allianz (zeep)", soap)
+        cpu_line(report, "SOAP", soap_cpu, soap_policies)
         rss_soap = peak_rss_mb(worker.pid)
 
         per_policy = rest_receipts / max(rest_policies, 1)

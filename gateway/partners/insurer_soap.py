@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import operator
 import threading
 from collections.abc import AsyncIterator, Mapping
 from datetime import date
@@ -215,10 +216,30 @@ class InsurerSoapClient(PartnerClient):
         return result if isinstance(result, dict) else {}
 
 
+class _Renamer:
+    """Picks a reply's fields in one C call and renames them (a dict comprehension of ``get``
+    calls took twice as long, for every policy and receipt of a page)."""
+
+    def __init__(self, names: Mapping[str, str]) -> None:
+        self.names, self.keys = tuple(names), tuple(names.values())
+        self.pick = operator.itemgetter(*self.names)
+
+    def __call__(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        try:
+            values = self.pick(raw)
+        except KeyError:  # zeep and the reader give every declared field; anything else, None
+            values = tuple(raw.get(name) for name in self.names)
+        return dict(zip(self.keys, values, strict=True))
+
+
+_policy_fields = _Renamer(POLICY_KEYS)
+_receipt_fields = _Renamer(RECEIPT_KEYS)
+
+
 def _policy(raw: Mapping[str, Any], insurer: str) -> PolicyRecord:
-    record: PolicyRecord = {key: raw.get(name) for name, key in POLICY_KEYS.items()}
+    record: PolicyRecord = _policy_fields(raw)
     record["insurer"] = insurer
-    record["receipts"] = [{key: r.get(name) for name, key in RECEIPT_KEYS.items()} for r in raw.get("receipt") or []]
+    record["receipts"] = [_receipt_fields(r) for r in raw.get("receipt") or []]
     return record
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import zeep.exceptions
 import zeep.loader
 from lxml import etree
+from zeep.xsd.types.builtins import String
 
 parse_xml: Any = zeep.loader.parse_xml
 XMLSyntaxError: Any = zeep.exceptions.XMLSyntaxError
@@ -42,45 +43,52 @@ def _leaf(convert: Callable[[str], Any]) -> Callable[[str | None], Any]:
     return read
 
 
+def _converter(xsd_type: Any) -> Callable[[str | None], Any] | None:
+    """How a leaf's text becomes its value; None where zeep keeps the text as it is (strings,
+    most of a portfolio page), so reading it costs no call."""
+    if type(xsd_type).pythonvalue is String.pythonvalue:
+        return None
+    return _leaf(xsd_type.pythonvalue)
+
+
 class Shape:
-    """One complex type of the WSDL: its leaves with their converters, its nested types."""
+    """One complex type of the WSDL: for each child element's tag, the name it is read under,
+    and either its leaf converter or its nested shape (and whether it repeats)."""
 
     def __init__(self, xsd_type: Any) -> None:
-        self.leaves: dict[str, tuple[str, Callable[[str | None], Any]]] = {}
-        self.nested: dict[str, tuple[str, Shape, bool]] = {}
+        self.fields: dict[str, tuple[str, Callable[[str | None], Any] | None, Shape | None, bool]] = {}
         self.empty: dict[str, Any] = {}
         self.lists: list[str] = []
         for name, element in xsd_type.elements:
             tag = etree.QName(element.qname).text
             if hasattr(element.type, "elements"):
                 many = _repeats(element)
-                self.nested[tag] = (name, Shape(element.type), many)
+                self.fields[tag] = (name, None, Shape(element.type), many)
                 if many:
                     self.lists.append(name)
-                else:
-                    self.empty[name] = None
+                    continue
             else:
-                self.leaves[tag] = (name, _leaf(element.type.pythonvalue))
-                self.empty[name] = None
+                self.fields[tag] = (name, _converter(element.type), None, False)
+            self.empty[name] = None
 
     def read(self, node: Any) -> dict[str, Any]:
-        out = dict(self.empty)
+        out = self.empty.copy()
         for name in self.lists:
             out[name] = []
+        fields = self.fields
         for child in node:
-            leaf = self.leaves.get(child.tag)
-            if leaf is not None:
-                out[leaf[0]] = leaf[1](child.text)
+            field = fields.get(child.tag)
+            if field is None:
+                if isinstance(child.tag, str):  # comments and processing instructions are no data
+                    raise XMLParseError(f"Unexpected element {child.tag!r}")  # as zeep's strict mode
                 continue
-            nested = self.nested.get(child.tag)
-            if nested is not None:
-                name, shape, many = nested
-                if many:
-                    out[name].append(shape.read(child))
-                else:
-                    out[name] = shape.read(child)
-            elif isinstance(child.tag, str):  # comments and processing instructions are no data
-                raise XMLParseError(f"Unexpected element {child.tag!r}")  # as zeep's strict mode
+            name, convert, shape, many = field
+            if shape is None:
+                out[name] = child.text if convert is None else convert(child.text)
+            elif many:
+                out[name].append(shape.read(child))
+            else:
+                out[name] = shape.read(child)
         return out
 
 

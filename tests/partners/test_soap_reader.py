@@ -11,7 +11,14 @@ import zeep
 from zeep.exceptions import Fault, XMLParseError
 
 from gateway.partners.errors import PermanentPartnerError
-from gateway.partners.insurer_soap import InsurerSoapClient, load_wsdl, serialize_object
+from gateway.partners.insurer_soap import (
+    POLICY_KEYS,
+    RECEIPT_KEYS,
+    InsurerSoapClient,
+    _policy,
+    load_wsdl,
+    serialize_object,
+)
 from gateway.partners.soap_reader import ReplyReader
 from sandbox.insurers.wsdl import NS
 from sandbox.server import SandboxServer
@@ -76,6 +83,9 @@ def envelope(body: str) -> bytes:
         "<p:receipt><p:receiptNumber>R1</p:receiptNumber><p:dueDate/><p:amountCents> 42 </p:amountCents>"
         "<p:status>paid</p:status><p:statusChangedOn>2026-11-01</p:statusChangedOn></p:receipt>"
         "</p:policy>",  # empty leaves, a comment, spaces around a number
+        '<p:policy xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><p:policyNumber> P 1 </p:policyNumber>'
+        '<p:product xsi:nil="true"/><p:holderName>Ana &amp; Rui <![CDATA[<Lda>]]> &#233;</p:holderName>'
+        "<p:startDate>2024-02-30</p:startDate><p:premiumCents>-0012</p:premiumCents></p:policy>",  # text kept as sent
     ],
 )
 async def test_edge_cases_read_the_same_as_zeep(sandbox: SandboxServer, policies: str) -> None:
@@ -116,3 +126,16 @@ async def test_the_import_client_reads_pages_with_lxml_and_faults_through_zeep(s
         with pytest.raises(PermanentPartnerError) as refused:  # zeep's Fault, mapped as before
             await anext(bad.iter_portfolio(today - timedelta(days=3), today))
     assert refused.value.code == "unauthorized"
+
+
+def test_a_record_missing_fields_reads_them_as_none() -> None:
+    full = {name: f"v-{name}" for name in POLICY_KEYS} | {"receipt": [dict.fromkeys(RECEIPT_KEYS, 1)]}
+    record = _policy(full, "allianz")
+    assert record == {key: f"v-{name}" for name, key in POLICY_KEYS.items()} | {
+        "insurer": "allianz",
+        "receipts": [dict.fromkeys(RECEIPT_KEYS.values(), 1)],
+    }
+    sparse = _policy({"policyNumber": "P1", "receipt": [{"receiptNumber": "R1"}]}, "allianz")
+    assert sparse["policy_number"] == "P1" and sparse["premium_cents"] is None and sparse["as_of"] is None
+    assert sparse["receipts"] == [{"receipt_number": "R1", "due_date": None, "amount_cents": None,
+                                   "status": None, "status_changed_on": None}]  # fmt: skip
