@@ -16,7 +16,7 @@ work is the workers' (about two thirds of the CPU), so a speed-up needs cores no
 using. Then checks that no round doubled anything: one delivery and one portal file (one
 version) per document.
 
-Run: ``uv run python -m bench.scale_out [--events 300] [--docs 5] [--workers 1,2,4]``
+Run: ``uv run python -m bench.scale_out [--events 1000] [--docs 5] [--workers 1,2,4]``
 """
 
 from __future__ import annotations
@@ -280,7 +280,9 @@ async def main(events: int, docs: int, counts: list[int], concurrency: int) -> N
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--events", type=int, default=300)
+    parser.add_argument(
+        "--events", type=int, default=1000, help="events per round (a short round is mostly ramp-up and tail)"
+    )
     parser.add_argument("--docs", type=int, default=5, help="documents per event")
     parser.add_argument("--workers", default="1,2,4", help="worker process counts, comma separated")
     parser.add_argument("--concurrency", type=int, default=20, help="jobs per worker")
