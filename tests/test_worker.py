@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import arq.worker
-from arq.connections import create_pool
+from arq.connections import ArqRedis, create_pool
 from arq.constants import in_progress_key_prefix, job_key_prefix
 
 from gateway.queue import redis_settings
@@ -31,6 +33,23 @@ async def test_a_stop_that_cuts_a_job_short_ends_cleanly(settings: Settings) -> 
     assert job.cancelled()
 
 
+@contextmanager
+def pipelines_opened(pool: ArqRedis) -> Iterator[list[bool]]:
+    """Each pipeline opened on ``pool`` meanwhile: True for a transaction (MULTI/EXEC, WATCH)."""
+    opened: list[bool] = []
+    real = pool.pipeline
+
+    def pipeline(transaction: bool = True, shard_hint: str | None = None) -> Any:
+        opened.append(transaction)
+        return real(transaction=transaction, shard_hint=shard_hint)
+
+    pool.pipeline = pipeline  # type: ignore[method-assign]
+    try:
+        yield opened
+    finally:
+        del pool.pipeline
+
+
 async def test_a_poll_skips_the_jobs_another_worker_runs_without_a_transaction_each(settings: Settings) -> None:
     """A job stays in arq's queue while it runs; a poll finds whether it is taken in one
     pipelined round trip for the whole batch, not a WATCH transaction per job."""
@@ -42,19 +61,11 @@ async def test_a_poll_skips_the_jobs_another_worker_runs_without_a_transaction_e
         for job_id in taken:  # queued, and running in some other worker
             await pool.enqueue_job("run_task", job_id, _job_id=job_id)
             await pool.psetex(in_progress_key_prefix + job_id, 60_000, b"1")
-        pipelines: list[bool] = []  # each pipeline the worker opens: a transaction or not
-        opened = pool.pipeline
-
-        def pipeline(transaction: bool = True, shard_hint: str | None = None) -> Any:
-            pipelines.append(transaction)
-            return opened(transaction=transaction, shard_hint=shard_hint)
-
-        pool.pipeline = pipeline  # type: ignore[method-assign]
-        await worker.start_jobs([job_id.encode() for job_id in taken])
+        with pipelines_opened(pool) as pipelines:
+            await worker.start_jobs([job_id.encode() for job_id in taken])
         assert worker.tasks == {}  # none started here
         assert worker.job_counter == 0 and not worker.sem.locked()  # and no slot kept for them
         assert pipelines == [False]  # one round trip for the twenty, no WATCH transaction
-        del pool.pipeline
     finally:
         for job_id in taken:
             await pool.delete(in_progress_key_prefix + job_id, job_key_prefix + job_id)
@@ -69,19 +80,11 @@ async def test_an_idle_poll_is_one_round_trip(settings: Settings) -> None:
     # The configured worker, less its cron jobs (a due one is enqueued from the poll too).
     kwargs = arq.worker.get_kwargs(WorkerSettings) | {"redis_pool": pool, "handle_signals": False, "cron_jobs": []}
     worker = Worker(**kwargs, queue_name=f"idle-{uuid.uuid4().hex}")
-    pipelines: list[bool] = []
-    opened = pool.pipeline
-
-    def pipeline(transaction: bool = True, shard_hint: str | None = None) -> Any:
-        pipelines.append(transaction)
-        return opened(transaction=transaction, shard_hint=shard_hint)
-
     try:
-        pool.pipeline = pipeline  # type: ignore[method-assign]
-        await worker._poll_iteration()
+        with pipelines_opened(pool) as pipelines:
+            await worker._poll_iteration()
         assert pipelines == []
     finally:
-        del pool.pipeline
         await worker.close()
 
 
@@ -91,18 +94,10 @@ async def test_a_poll_does_not_try_to_start_the_jobs_this_worker_runs(settings: 
     running = asyncio.create_task(asyncio.sleep(3600))
     job_id = f"task:running-here-{uuid.uuid4().hex}:0"
     worker.tasks[job_id] = running
-    pipelines: list[bool] = []
-    opened = pool.pipeline
-
-    def pipeline(transaction: bool = True, shard_hint: str | None = None) -> Any:
-        pipelines.append(transaction)
-        return opened(transaction=transaction, shard_hint=shard_hint)
-
     try:
-        pool.pipeline = pipeline  # type: ignore[method-assign]
-        await worker.start_jobs([job_id.encode()])
+        with pipelines_opened(pool) as pipelines:
+            await worker.start_jobs([job_id.encode()])
         assert pipelines == []  # known to be running here: not a single round trip
         assert worker.job_counter == 0
     finally:
-        del pool.pipeline
         await worker.close()
