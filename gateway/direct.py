@@ -53,6 +53,18 @@ class DirectRoute:
         scope["path_params"] = path_params
         scope["path_template"] = self.path_template
 
+    @staticmethod
+    async def answer(send: Send, status: int, media_type: bytes, content: bytes) -> None:
+        """Send a whole response: its status, content type and length, then its body."""
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", media_type), (b"content-length", str(len(content)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": content, "more_body": False})
+
     async def answer_error(self, scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
         """What Litestar's ``ExceptionHandlerMiddleware`` does with an error raised in the route."""
         app = self.app

@@ -66,15 +66,24 @@ _EMIT = _emit_statement(
     f"CASE WHEN CAST(:only AS uuid) IS NULL THEN {_SUBSCRIBED} ELSE ep.id = CAST(:only AS uuid) END",
 )
 
+
+
+def _insert_many(subjects: str = "") -> str:
+    """Insert the events ``emit_many_params`` describes, over arrays: one statement text
+    whatever their number. ``subjects``, if given, is a condition on ``e.subject`` (the id of
+    the row each event reports, ``:subjects``) that keeps only some of them."""
+    arrays = "CAST(:ids AS uuid[]), CAST(:tenants AS uuid[]), CAST(:types AS text[]), "
+    arrays += "CAST(:versions AS smallint[]), CAST(:bodies AS bytea[])"
+    columns, where = "id, tenant_id, type, version, body", ""
+    if subjects:
+        arrays, columns, where = arrays + ", CAST(:subjects AS uuid[])", columns + ", subject", f" WHERE {subjects}"
+    return f"""INSERT INTO events (id, tenant_id, type, version, body, created_at)
+            SELECT e.id, e.tenant_id, e.type, e.version, e.body, now()
+            FROM unnest({arrays}) AS e({columns}){where}"""
+
+
 # ``_EMIT`` for many events at once (no test-ping target): one statement whatever their number.
-_EMIT_MANY = _emit_statement(
-    """INSERT INTO events (id, tenant_id, type, version, body, created_at)
-            SELECT e.*, now() FROM unnest(
-                CAST(:ids AS uuid[]), CAST(:tenants AS uuid[]), CAST(:types AS text[]),
-                CAST(:versions AS smallint[]), CAST(:bodies AS bytea[])
-            ) AS e""",
-    _SUBSCRIBED,
-)
+_EMIT_MANY = _emit_statement(_insert_many(), _SUBSCRIBED)
 
 
 def emit_many_after(change: str) -> TextClause:
@@ -87,14 +96,7 @@ def emit_many_after(change: str) -> TextClause:
     or ``subjects``.
     """
     return _emit_statement(
-        """INSERT INTO events (id, tenant_id, type, version, body, created_at)
-            SELECT e.id, e.tenant_id, e.type, e.version, e.body, now() FROM unnest(
-                CAST(:ids AS uuid[]), CAST(:tenants AS uuid[]), CAST(:types AS text[]),
-                CAST(:versions AS smallint[]), CAST(:bodies AS bytea[]), CAST(:subjects AS uuid[])
-            ) AS e(id, tenant_id, type, version, body, subject)
-            WHERE e.subject IN (SELECT id FROM changed)""",
-        _SUBSCRIBED,
-        before=f"changed AS ({change}), ",
+        _insert_many(subjects="e.subject IN (SELECT id FROM changed)"), _SUBSCRIBED, before=f"changed AS ({change}), "
     )
 
 

@@ -78,14 +78,7 @@ class DirectTaskRead(DirectRoute):
         except Exception as exc:
             await self.answer_error(scope, receive, send, exc)
             return
-        await send(
-            {
-                "type": "http.response.start",
-                "status": self.status,
-                "headers": [(b"content-type", self.media_type), (b"content-length", str(len(content)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": content, "more_body": False})
+        await self.answer(send, self.status, self.media_type, content)
 
 
 def _valid_host(scope: Scope) -> bool:

@@ -77,15 +77,7 @@ class DirectIntake(DirectRoute):
             await answer.to_asgi_response(app=None, request=request)(scope, receive, send)
             return
         status, accepted_body = accepted(outcome)
-        content = _ENCODE(accepted_body)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(b"content-type", _JSON), (b"content-length", str(len(content)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": content, "more_body": False})
+        await self.answer(send, status, _JSON, _ENCODE(accepted_body))
 
     def _plain_delivery(self, scope: Scope) -> dict[str, str] | None:
         """The request's headers (first of each name, as Litestar reads them) when it is a plain

@@ -15,10 +15,13 @@ import msgspec
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 
-class Envelope(msgspec.Struct):
-    type: NonEmpty
-    data: dict[str, Any]
-    timestamp: datetime | None = None
+class RawEnvelope(msgspec.Struct):
+    """The envelope with ``data`` left undecoded, to be decoded straight into its type's schema
+    (at intake, once the type is known to be accepted; when processing a stored event)."""
+
+    type: str
+    data: msgspec.Raw
+    timestamp: str | None = None
 
 
 # --- task system (seed 003) -------------------------------------------------------------

@@ -23,7 +23,7 @@ from gateway.errors import BadRequest, FieldError, NotFound, Unauthorized
 from gateway.outages import is_outage
 from gateway.runtime import Runtime
 from gateway.webhooks import signing
-from gateway.webhooks.events import EVENT_TYPES, accepts, source_family
+from gateway.webhooks.events import EVENT_TYPES, RawEnvelope, accepts, source_family
 from gateway.webhooks.models import WebhookEndpoint, WebhookEvent
 
 log = structlog.get_logger("ponte.webhooks")
@@ -56,15 +56,9 @@ def _pointer(prefix: str, exc: msgspec.ValidationError) -> FieldError:
     return FieldError(pointer=pointer, detail=_AT_PATH.sub("", message))
 
 
-class _RawEnvelope(msgspec.Struct):
-    type: str
-    data: msgspec.Raw
-    timestamp: str | None = None
-
-
 def _accepted_envelopes(family: str) -> msgspec.json.Decoder[Any] | None:
     """One decoder for every envelope a source family may send, tagged on ``type``: a valid
-    delivery is checked in one pass over the body (the envelope's fields as ``_RawEnvelope``
+    delivery is checked in one pass over the body (the envelope's fields as ``RawEnvelope``
     reads them, ``data`` straight into its schema). None when the family may send nothing."""
     envelopes = tuple(
         msgspec.defstruct(
@@ -101,7 +95,7 @@ def validate_payload(body: bytes, source: str) -> tuple[str | None, Rejection | 
         except (msgspec.ValidationError, msgspec.DecodeError):
             pass
     try:
-        envelope = msgspec.json.decode(body, type=_RawEnvelope)
+        envelope = msgspec.json.decode(body, type=RawEnvelope)
     except msgspec.ValidationError as exc:
         return None, Rejection(
             "The body is not a Standard Webhooks envelope {type, timestamp, data}.", [_pointer("", exc)]

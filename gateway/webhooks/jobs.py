@@ -23,7 +23,7 @@ from gateway.partners.errors import PermanentPartnerError
 from gateway.tasks.models import TaskStatus
 from gateway.tasks.registry import task_handler
 from gateway.tasks.runner import RetryTask, TaskContext, TaskFailed, TaskOutcome
-from gateway.webhooks.events import EVENT_TYPES
+from gateway.webhooks.events import EVENT_TYPES, RawEnvelope
 from gateway.webhooks.intake import PROCESS_KIND
 from gateway.webhooks.models import WebhookEvent
 from gateway.webhooks.registry import InboundEvent, handler_for
@@ -44,14 +44,9 @@ def _retryable(exc: Exception) -> bool:
     return not isinstance(exc, PermanentPartnerError | TaskFailed)
 
 
-class _StoredEnvelope(msgspec.Struct):
-    type: str
-    data: msgspec.Raw
-
-
 async def _process(ctx: TaskContext, event: WebhookEvent) -> Exception | None:
     # The intake validated the body: ``data`` is decoded once, straight into its schema.
-    envelope = msgspec.json.decode(event.body, type=_StoredEnvelope)
+    envelope = msgspec.json.decode(event.body, type=RawEnvelope)
     data = msgspec.json.decode(envelope.data, type=EVENT_TYPES[envelope.type].schema)
     inbound = InboundEvent(
         id=event.id,
