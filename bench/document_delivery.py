@@ -246,8 +246,11 @@ async def verify(stack: BenchStack, portal: str, total: int) -> list[str]:
 INTAKE_TARGET = 0.3
 
 
-async def intake_ratio(stack: BenchStack, url: str, report: Report, docs: int, seconds: float, rounds: int) -> None:
-    """Signed task-completed posts with ``docs`` inline documents each vs a bare app's GET /ping."""
+async def intake_ratio(
+    stack: BenchStack, url: str, gateway_pid: int, report: Report, docs: int, seconds: float, rounds: int
+) -> None:
+    """Signed task-completed posts with ``docs`` inline documents each vs a bare app's GET /ping,
+    with the gateway's and PostgreSQL's CPU per accepted post."""
     async with stack.runtime.db.unit_of_work() as session:
         endpoint, secret = await webhooks.create_endpoint(
             session, stack.runtime.cipher, tenant_id=stack.tenant.tenant_id, source="task-system", description="intake"
@@ -275,10 +278,17 @@ async def intake_ratio(stack: BenchStack, url: str, report: Report, docs: int, s
     estimate = probe.rate if probe.statuses.get(202, 0) >= probe_size else probe.rate_of(202)
     ceilings: list[HttpResult] = []
     intakes: list[HttpResult] = []
+    spent: dict[str, float] = defaultdict(float)
     for n in range(rounds):
         ceilings.append(await load_get(bare, "/ping", seconds=seconds, connections=64))
         size = int(estimate * seconds * 1.5) + 200
-        intakes.append(await load_deliveries(url, posts(size, f"{n}{new_prefix()}"), seconds=seconds, connections=64))
+        batch = posts(size, f"{n}{new_prefix()}")
+        cpu = CpuMeter(gateway_pid, [], [], postgres_pid(stack))
+        cpu.start()
+        intakes.append(await load_deliveries(url, batch, seconds=seconds, connections=64))
+        cpu.stop()
+        for role, used in cpu.spent.items():
+            spent[role] += used
         estimate = max(estimate, intakes[-1].rate_of(202))
         report.line(ceilings[-1].line(f"round {n + 1} bare GET /ping"))
         report.line(intakes[-1].line(f"round {n + 1} POST task.completed x{docs}"))
@@ -289,13 +299,21 @@ async def intake_ratio(stack: BenchStack, url: str, report: Report, docs: int, s
     report.figure("bare Litestar GET /ping (intake ceiling)", ceiling, "req/s")
     report.figure(f"task.completed with {docs} documents accepted (202)", accepted, "events/s")
     report.ratio("task-completed intake / bare Litestar", accepted, ceiling, target=INTAKE_TARGET)
+    taken = sum(r.statuses.get(202, 0) for r in intakes)
+    for role in ("gateway", "postgres"):
+        if role in spent:
+            report.figure(f"intake: {role} CPU per accepted post", spent[role] / max(taken, 1) * 1e6, "µs")
 
 
-async def main(events: int, docs: int, workers: int, concurrency: int, error_rate: float, intake: bool) -> None:
+async def main(
+    events: int, docs: int, workers: int, concurrency: int, error_rate: float, intake: bool, intake_only: bool
+) -> None:
     async with BenchStack(worker_concurrency=concurrency, api_key_cache_seconds=10) as stack:
         portal_pids: list[int] = []
         with portal_process(portal_pids) as sandbox_url:
-            await run(stack, sandbox_url, portal_pids, events, docs, workers, concurrency, error_rate, intake)
+            await run(
+                stack, sandbox_url, portal_pids, events, docs, workers, concurrency, error_rate, intake, intake_only
+            )
 
 
 async def run(
@@ -308,6 +326,7 @@ async def run(
     concurrency: int,
     error_rate: float,
     intake: bool,
+    intake_only: bool = False,
 ) -> None:
     total = events * docs
     rt, portal = stack.runtime, f"{sandbox_url}/portal"
@@ -324,6 +343,11 @@ async def run(
             (await http.put(f"{portal}/_clients/bench-c{c:02d}", json={"auto_view": True})).raise_for_status()
     url = stack.start_gateway()
     gateway_pid = stack.processes[-1].pid
+    if intake_only:
+        await intake_ratio(
+            stack, url, gateway_pid, Report(f"Task-completed intake, {docs} documents per post"), docs, 3, 3
+        )
+        return
     requests = signed_events(url.removeprefix("http://"), str(endpoint.id), secret, events, docs)
     in_flight = workers * concurrency
     report = Report(
@@ -366,7 +390,7 @@ async def run(
         proc.terminate()
         proc.wait(timeout=30)
     if intake:
-        await intake_ratio(stack, url, report, docs, seconds=3, rounds=3)
+        await intake_ratio(stack, url, gateway_pid, report, docs, seconds=3, rounds=3)
 
 
 if __name__ == "__main__":
@@ -377,5 +401,16 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=20, help="jobs per worker")
     parser.add_argument("--error-rate", type=float, default=0.2)
     parser.add_argument("--no-intake", action="store_true", help="skip the intake-only ratio")
+    parser.add_argument("--intake-only", action="store_true", help="measure only the intake, with no deliveries")
     args = parser.parse_args()
-    asyncio.run(main(args.events, args.docs, args.workers, args.concurrency, args.error_rate, not args.no_intake))
+    asyncio.run(
+        main(
+            args.events,
+            args.docs,
+            args.workers,
+            args.concurrency,
+            args.error_rate,
+            not args.no_intake,
+            args.intake_only,
+        )
+    )

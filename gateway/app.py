@@ -6,7 +6,7 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -48,11 +48,11 @@ from gateway.tenants.routes import TenantController, current_tenant
 from gateway.webhooks.direct import DirectIntake
 from gateway.webhooks.routes import WebhookEndpointController, WebhookEventController, receive_webhook
 
-ROUTES: list[ControllerRouterHandler] = [
-    live,
-    ready,
-    ping,
-    MetricsController,
+# Health, metrics and the docs' assets: public, answered without the API's middleware (nothing
+# to authenticate, rate-limit or replay), so a load balancer's probe costs only the framework.
+OPERATIONS: list[ControllerRouterHandler] = [live, ready, ping, MetricsController, apidocs.assets_router()]
+
+API: list[ControllerRouterHandler] = [
     TenantController,
     current_tenant,
     TaskController,
@@ -76,7 +76,6 @@ ROUTES: list[ControllerRouterHandler] = [
     list_event_types,
     EventEndpointController,
     EventMessageController,
-    apidocs.assets_router(),
 ]
 
 
@@ -121,15 +120,21 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await runtime.close()
 
     app = Litestar(
-        route_handlers=ROUTES,
+        route_handlers=[
+            *OPERATIONS,
+            Router(
+                path="/",
+                route_handlers=API,
+                middleware=[
+                    DefineMiddleware(ApiKeyAuthentication, exclude=PUBLIC_PATHS),
+                    rate_limit,
+                    IdempotencyMiddleware,
+                ],
+                before_request=check_request,
+            ),
+        ],
         dependencies=dependencies,
         exception_handlers=exception_handlers,
-        before_request=check_request,
-        middleware=[
-            DefineMiddleware(ApiKeyAuthentication, exclude=PUBLIC_PATHS),
-            rate_limit,
-            IdempotencyMiddleware,
-        ],
         lifespan=[lifespan],
         state=State({"settings": settings, "key_cache": KeyCache(settings.api_key_cache_seconds)}),
         openapi_config=openapi_config(),

@@ -13,7 +13,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Awaitable, Iterator, MutableMapping
 from contextvars import ContextVar
 from typing import Any
 
@@ -169,7 +169,7 @@ def observe_requests(app: ASGIApp) -> ASGIApp:
             request_id = f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFFFFFF:012x}"
         scope.setdefault("state", {})["request_id"] = request_id
         header = (_REQUEST_ID, request_id.encode())
-        status = 0
+        status = [0]
         started = time.perf_counter()
 
         async def receive_watching() -> ReceiveMessage:
@@ -178,12 +178,12 @@ def observe_requests(app: ASGIApp) -> ASGIApp:
                 scope["state"][CLIENT_GONE] = True
             return message
 
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
+        def send_with_id(message: Message) -> Awaitable[None]:
+            # A plain function handing on send's own awaitable: no coroutine of its own per message.
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status[0] = message["status"]
                 message["headers"] = [*message.get("headers", ()), header]
-            await send(message)
+            return send(message)
 
         token = REQUEST_ID.set(request_id)
         REQUEST_METRICS.in_progress += 1
@@ -193,7 +193,7 @@ def observe_requests(app: ASGIApp) -> ASGIApp:
             REQUEST_METRICS.in_progress -= 1
             seconds = time.perf_counter() - started
             # Nothing sent means the app failed past every handler: the server answers 500.
-            sent = status or 500
+            sent = status[0] or 500
             path = scope.get("path_template") or "unmatched"
             if path != "/metrics":
                 REQUEST_METRICS.record(scope["method"], path, sent, seconds)

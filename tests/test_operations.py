@@ -64,3 +64,32 @@ def test_every_operation_has_an_operation_id() -> None:
     for path, item in spec["paths"].items():
         for method, op in item.items():
             assert op.get("operationId"), f"{method.upper()} {path} has no operationId"
+
+
+def test_probes_skip_the_api_middleware(app) -> None:
+    """Health, metrics and /ping have nothing to authenticate, rate-limit or replay: their
+    routes carry none of the API's middleware and no body checks, so a load balancer's probe
+    costs only the framework. Every /v1 route keeps all three layers."""
+    from litestar.routes import HTTPRoute
+
+    from gateway.idempotency.middleware import IdempotencyMiddleware
+    from gateway.tenants.auth import ApiKeyAuthentication
+
+    def layers(handler) -> set[object]:
+        return {getattr(m, "middleware", m) for m in handler.resolve_middleware()}
+
+    handlers = {
+        (route.path, method): handler
+        for route in app.routes
+        if isinstance(route, HTTPRoute)
+        for method, (handler, _) in route.route_handler_map.items()
+    }
+    for path in ("/ping", "/health/live", "/health/ready", "/metrics"):
+        probe = handlers[path, "GET"]
+        assert layers(probe) == set(), path
+        assert probe.resolve_before_request() is None, path
+    api = [h for (path, method), h in handlers.items() if path.startswith("/v1/") and method != "OPTIONS"]
+    assert len(api) > 80
+    for handler in api:
+        assert {ApiKeyAuthentication, IdempotencyMiddleware} <= layers(handler), handler
+        assert handler.resolve_before_request() is not None, handler
