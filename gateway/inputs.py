@@ -175,7 +175,7 @@ def _allowed_methods(request: Request[Any, Any, Any]) -> str:
 
 
 async def check_request(request: Request[Any, Any, Any]) -> Response[None] | None:
-    """``before_request`` for the whole app: 400/415/422 problems instead of a 500 later."""
+    """``before_request`` for the API (not the probes): 400/415/422 problems instead of a 500 later."""
     if request.method == "OPTIONS":
         return Response(None, status_code=204, headers={"Allow": _allowed_methods(request)})
     if request.path_params or request.scope.get("query_string"):
