@@ -243,56 +243,24 @@ def max_bytes(limit: int) -> dict[str, typing.Any]:
     return {MAX_BYTES_EXTENSION: limit}
 
 
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's network layer with the policy in front of every TCP connect."""
-
-    def __init__(self, policy: EgressPolicy) -> None:
-        self._policy = policy
-        self._inner = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        # TLS still verifies the certificate against the URL's host: httpcore passes it as
-        # server_hostname when it upgrades the stream returned here.
-        last: Exception | None = None
-        for address in await self._policy.addresses(host, port):
-            try:
-                return await self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
-            except httpcore.ConnectError as exc:
-                last = exc
-        raise last or httpcore.ConnectError(f"cannot connect to {host}:{port}")
-
-    async def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None
-    ) -> httpcore.AsyncNetworkStream:
-        raise EgressRefused("unix sockets are refused")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
 class GuardedTransport(httpx.AsyncHTTPTransport):
-    """``httpx.AsyncHTTPTransport`` whose pool connects through ``GuardedBackend``.
+    """``httpx.AsyncHTTPTransport`` whose pool connects only where the policy allows.
 
-    httpx takes no network backend, so the pool is rebuilt with one; with ``transport=`` set,
-    httpx also ignores proxy environment variables, which would otherwise bypass the check.
+    httpx takes no network backend, so the pool is rebuilt with connections that resolve and
+    check the host at connect time (``EgressPolicy.addresses``) and connect to what passed;
+    with ``transport=`` set, httpx also ignores proxy environment variables, which would
+    otherwise bypass the check.
     """
 
     def __init__(self, policy: EgressPolicy, *, limits: httpx.Limits = DEFAULT_LIMITS) -> None:
         super().__init__(limits=limits)
         self._policy = policy
         self._pool = ConnectionPool(  # httpcore's pool with a cheaper assignment pass
+            policy.addresses,
             ssl_context=httpx.create_ssl_context(),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=GuardedBackend(policy),
         )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
