@@ -42,6 +42,12 @@ class ConnectionPool(httpcore.AsyncConnectionPool):
             origin, self._addresses, ssl_context=self._ssl_context, keepalive_expiry=self._keepalive_expiry
         )
 
+    async def _close_connections(self, closing: list[AsyncConnectionInterface]) -> None:
+        # Called twice per request, nearly always with nothing to close; httpcore enters an
+        # anyio shield (asking sniffio which loop runs) before looking.
+        if closing:
+            await super()._close_connections(closing)
+
     def _assign_requests_to_connections(self) -> list[AsyncConnectionInterface]:
         closing: list[AsyncConnectionInterface] = []
         # A connection handed to a request that has not started on it yet still looks idle.

@@ -239,3 +239,19 @@ async def test_tls_verifies_the_urls_host_on_the_checked_address(tmp_path: Path)
                 await http.get(f"https://other.test:{port}/doc")
     assert server.requests[0].startswith(b"GET /doc HTTP/1.1\r\n")
     assert f"host: partner.test:{port}".encode() in server.requests[0].lower()
+
+
+async def test_cookies_a_partner_sets_are_still_kept() -> None:
+    # The guarded client's jar skips answers without Set-Cookie, and only those.
+    answers = iter([OK, b"HTTP/1.1 200 OK\r\nset-cookie: session=s1; Path=/\r\ncontent-length: 2\r\n\r\nok", OK])
+
+    async def answer(head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        writer.write(next(answers))
+        return True
+
+    server = ScriptedServer(answer)
+    async with server.running() as port, client(port) as http:
+        for n in range(3):
+            await http.get(f"http://127.0.0.1:{port}/{n}")
+        assert http.cookies.get("session") == "s1"
+    assert [b"cookie: session=s1" in r.lower() for r in server.requests] == [False, False, True]
