@@ -289,13 +289,13 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         if declared.isdigit() and int(declared) > limit:
             await response.aclose()
             raise ResponseTooLarge(f"{request.url.host} announced {declared} bytes, over the {limit}-byte limit")
+        if declared.isdigit() and "transfer-encoding" not in response.headers:
+            # Framed by a length within the limit: the connection reads no byte past it, so a
+            # counting layer would only add an async generator per response.
+            return response
         stream = typing.cast(httpx.AsyncByteStream, response.stream)
-        return httpx.Response(
-            status_code=response.status_code,
-            headers=response.headers,
-            stream=_CappedStream(stream, limit, request.url.host),
-            extensions=response.extensions,
-        )
+        response.stream = _CappedStream(stream, limit, request.url.host)
+        return response
 
 
 class _CappedStream(httpx.AsyncByteStream):

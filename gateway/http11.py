@@ -265,7 +265,10 @@ class Http11Connection(asyncio.Protocol, AsyncConnectionInterface):
         except httptools.HttpParserUpgrade:
             self._error = httpcore.RemoteProtocolError("the server switched protocols")
         except httptools.HttpParserError as exc:
-            self._error = httpcore.RemoteProtocolError(f"invalid HTTP response: {exc}")
+            if not self._complete:  # bytes after a complete answer spoil the connection, not the answer
+                self._error = httpcore.RemoteProtocolError(f"invalid HTTP response: {exc}")
+            self._lost = True
+            self._close()
         if self._error is not None:
             self._lost = True
             self._close()

@@ -255,3 +255,13 @@ async def test_cookies_a_partner_sets_are_still_kept() -> None:
             await http.get(f"http://127.0.0.1:{port}/{n}")
         assert http.cookies.get("session") == "s1"
     assert [b"cookie: session=s1" in r.lower() for r in server.requests] == [False, False, True]
+
+
+async def test_no_byte_past_a_declared_length_is_read_as_body() -> None:
+    # The egress transport relies on it: a body framed by a length within the cap needs no
+    # counting. What follows the length is not a response: that connection is not used again.
+    server = ScriptedServer(replying(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok" + b"x" * 10_000))
+    async with server.running() as port, client(port) as http:
+        for _ in range(2):
+            assert (await http.get(f"http://127.0.0.1:{port}/")).content == b"ok"
+    assert server.connections == 2
