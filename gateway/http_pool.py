@@ -24,6 +24,7 @@ import time
 from typing import Any
 
 import httpcore
+from httpcore._async.connection_pool import AsyncPoolRequest
 from httpcore._async.interfaces import AsyncConnectionInterface
 
 from gateway.http11 import Addresses, Http11Connection
@@ -88,5 +89,19 @@ class ConnectionPool(httpcore.AsyncConnectionPool):
                     break  # the rest wait for a connection to come back
                 connection = self.create_connection(origin)
                 self._connections.append(connection)
-            request.assign_to_connection(connection)
+            _assign(request, connection)
         return closing
+
+
+def _assign(request: AsyncPoolRequest, connection: AsyncConnectionInterface) -> None:
+    """``request.assign_to_connection(connection)``, waking the request only if it waits.
+
+    httpcore sets the request's event either way, and setting it first creates the anyio event
+    (asking sniffio which loop runs): 2.8% of a worker's samples in bench.document_delivery.
+    A request placed in the pass its own arrival runs has not waited yet and will not (it
+    finds its connection set); one that waits has set its event up (``wait`` does, first).
+    """
+    if request._connection_acquired._backend:
+        request.assign_to_connection(connection)
+    else:
+        request.connection = connection
