@@ -10,7 +10,7 @@ from typing import Any
 
 import arq.worker
 from arq.connections import ArqRedis, create_pool
-from arq.constants import in_progress_key_prefix, job_key_prefix
+from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix
 
 from gateway.queue import redis_settings
 from gateway.settings import Settings
@@ -101,3 +101,38 @@ async def test_a_poll_does_not_try_to_start_the_jobs_this_worker_runs(settings: 
         assert worker.job_counter == 0
     finally:
         await worker.close()
+
+
+async def noop(ctx: dict[str, Any]) -> None:
+    return None
+
+
+async def test_a_job_is_claimed_in_one_script_call_and_by_one_worker(settings: Settings) -> None:
+    """arq's WATCH transaction per job is one atomic script call: a due job is claimed once,
+    a deferred one not yet, and a second worker polling the same job starts nothing."""
+    pools = [await create_pool(redis_settings(settings.redis_url)) for _ in range(2)]  # close() closes them
+    one, other = (
+        Worker(functions=[arq.worker.func(noop, name="noop")], redis_pool=p, handle_signals=False) for p in pools
+    )
+    suffix = uuid.uuid4().hex
+    due, deferred = f"noop:due-{suffix}", f"noop:later-{suffix}"
+    try:
+        await pools[0].enqueue_job("noop", _job_id=due)
+        await pools[0].enqueue_job("noop", _job_id=deferred, _defer_by=60)
+        with pipelines_opened(pools[0]) as pipelines:
+            await one._claim_and_start([deferred.encode(), due.encode()])
+        assert list(one.tasks) == [due]
+        assert pipelines == []  # no WATCH transaction (run_job, which opens one, has not run yet)
+        assert await pools[0].exists(in_progress_key_prefix + due)
+        assert not await pools[0].exists(in_progress_key_prefix + deferred)
+        await other._claim_and_start([due.encode()])
+        assert other.tasks == {}
+        assert other.job_counter == 0 and not other.sem.locked()
+        await one.tasks[due]
+        assert await pools[0].exists(result_key_prefix + due)  # arq's run_job ran it and kept its result
+    finally:
+        for job_id in (due, deferred):
+            await pools[0].delete(in_progress_key_prefix + job_id, job_key_prefix + job_id, result_key_prefix + job_id)
+            await pools[0].zrem(one.queue_name, job_id)
+        await one.close()
+        await other.close()

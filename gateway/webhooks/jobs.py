@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import select, text, update
+from sqlalchemy import ARRAY, Row, Uuid, any_, bindparam, select, text, update
 
 from gateway.events import emitters
 from gateway.partners.errors import PermanentPartnerError
@@ -29,6 +30,8 @@ from gateway.webhooks.models import WebhookEvent
 from gateway.webhooks.registry import InboundEvent, handler_for
 
 CONCURRENCY = 8
+# A stored event as processing reads it (``_PENDING``).
+StoredEvent = Row[uuid.UUID, uuid.UUID, uuid.UUID, str, str, datetime, str, bytes]
 _DONE = ("processed", "rejected", "failed")
 
 
@@ -44,7 +47,7 @@ def _retryable(exc: Exception) -> bool:
     return not isinstance(exc, PermanentPartnerError | TaskFailed)
 
 
-async def _process(ctx: TaskContext, event: WebhookEvent) -> Exception | None:
+async def _process(ctx: TaskContext, event: StoredEvent) -> Exception | None:
     # The intake validated the body: ``data`` is decoded once, straight into its schema.
     envelope = msgspec.json.decode(event.body, type=RawEnvelope)
     data = msgspec.json.decode(envelope.data, type=EVENT_TYPES[envelope.type].schema)
@@ -84,16 +87,31 @@ async def _mark_processed(ctx: TaskContext, event_ids: list[uuid.UUID]) -> None:
         ctx.count("events_processed", len(event_ids))
 
 
+# The columns processing reads, as rows: loading the batch as ORM entities (and decoding the
+# stored headers, which processing never reads) was 2% of a worker's CPU in
+# bench.document_delivery. Built once, over an array: one statement text whatever the batch.
+_PENDING = select(
+    WebhookEvent.id,
+    WebhookEvent.tenant_id,
+    WebhookEvent.endpoint_id,
+    WebhookEvent.source,
+    WebhookEvent.webhook_id,
+    WebhookEvent.received_at,
+    WebhookEvent.status,
+    WebhookEvent.body,
+).where(WebhookEvent.id == any_(bindparam("ids", type_=ARRAY(Uuid))))
+
+
 @task_handler(PROCESS_KIND)
 async def process_events(ctx: TaskContext) -> TaskOutcome | None:
     ids = [uuid.UUID(i) for i in ctx.params.get("event_ids") or [ctx.params["event_id"]]]
-    async with ctx.runtime.db.sessionmaker() as session:
-        found = {e.id: e for e in (await session.scalars(select(WebhookEvent).where(WebhookEvent.id.in_(ids)))).all()}
+    async with ctx.runtime.db.autocommit() as conn:
+        found = {e.id: e for e in await conn.execute(_PENDING, {"ids": ids})}
     # Redeliveries that lost the race at intake are not in the table; finished ones are skipped.
     pending = [found[i] for i in ids if i in found and found[i].status not in _DONE]
     limit = asyncio.Semaphore(CONCURRENCY)
 
-    async def one(event: WebhookEvent) -> Exception | None:
+    async def one(event: StoredEvent) -> Exception | None:
         async with limit:
             return await _process(ctx, event)
 

@@ -1,0 +1,27 @@
+"""The portal client writes its query strings itself (gateway/partners/client_portal.py)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from gateway.partners.client_portal import ClientPortalClient
+
+NAMES = ["DAS.pdf", "Guia de ICMS 001-3.pdf", "Balanço Patrimonial (2).pdf", "a&b=c+d%20#x?.pdf", "Férias/2026.pdf"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+async def test_the_query_is_the_one_httpx_builds_from_params(name: str) -> None:
+    sent: list[httpx.URL] = []
+
+    def portal(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url)
+        return httpx.Response(200, json={"items": []})
+
+    transport = httpx.MockTransport(portal)  # a stand-in for the portal, not for the database
+    async with httpx.AsyncClient(transport=transport) as http:
+        client = ClientPortalClient("https://portal.test/api", "ptk", http=http)
+        await client.list_files("c1", "f1", name=name)
+    expected = httpx.Request("GET", "https://portal.test/api/clients/c1/folders/f1/files", params={"name": name}).url
+    assert sent == [expected]
+    assert sent[0].params["name"] == name
