@@ -256,6 +256,7 @@ async def intake_ratio(
             session, stack.runtime.cipher, tenant_id=stack.tenant.tenant_id, source="task-system", description="intake"
         )
     bare = stack.start_bare()
+    bare_pid = stack.processes[-1].pid
     now = datetime.now(UTC).isoformat()
 
     def posts(count: int, prefix: str) -> list[SignedDelivery]:
@@ -280,7 +281,9 @@ async def intake_ratio(
     intakes: list[HttpResult] = []
     spent: dict[str, float] = defaultdict(float)
     for n in range(rounds):
+        before = cpu_seconds(bare_pid)
         ceilings.append(await load_get(bare, "/ping", seconds=seconds, connections=64))
+        spent["bare"] += cpu_seconds(bare_pid) - before
         size = int(estimate * seconds * 1.5) + 200
         batch = posts(size, f"{n}{new_prefix()}")
         cpu = CpuMeter(gateway_pid, [], [], postgres_pid(stack))
@@ -300,6 +303,7 @@ async def intake_ratio(
     report.figure(f"task.completed with {docs} documents accepted (202)", accepted, "events/s")
     report.ratio("task-completed intake / bare Litestar", accepted, ceiling, target=INTAKE_TARGET)
     taken = sum(r.statuses.get(202, 0) for r in intakes)
+    report.figure("bare app CPU per ping", spent["bare"] / max(sum(r.requests for r in ceilings), 1) * 1e6, "µs")
     for role in ("gateway", "postgres"):
         if role in spent:
             report.figure(f"intake: {role} CPU per accepted post", spent[role] / max(taken, 1) * 1e6, "µs")

@@ -16,7 +16,7 @@ import statistics
 
 from sqlalchemy import text
 
-from bench.common import BenchStack, Report
+from bench.common import BenchStack, Report, cpu_seconds, postgres_pid, tree_cpu_seconds
 from bench.load import TOOL, WRK, HttpResult, deliveries_for, load_deliveries, load_get, new_prefix, sign_deliveries
 from gateway.webhooks import service
 
@@ -43,7 +43,9 @@ async def main(seconds: float, rounds: int, connections: int) -> None:
                 session, stack.runtime.cipher, tenant_id=stack.tenant.tenant_id, source="boavista", description="bench"
             )
         bare = stack.start_bare()
+        bare_pid = stack.processes[-1].pid
         ponte = stack.start_gateway()
+        ponte_pid, pg_pid = stack.processes[-1].pid, postgres_pid(stack)
 
         def deliveries(count: int, prefix: str) -> list:  # type: ignore[type-arg]
             datas = remittance_returns(count, prefix)
@@ -57,13 +59,21 @@ async def main(seconds: float, rounds: int, connections: int) -> None:
         ingests: list[HttpResult] = []
         prefixes: list[str] = []
         ceiling_rate = warm.rate
+        # CPU per answer of each server (and of PostgreSQL for the ingest): unlike the rates,
+        # it barely moves when something else on the machine takes a core for a while.
+        spent = {"bare": 0.0, "gateway": 0.0, "postgres": 0.0}
         for n in range(rounds):
+            before = cpu_seconds(bare_pid)
             ceiling = await load_get(bare, "/ping", seconds=seconds, connections=connections)
+            spent["bare"] += cpu_seconds(bare_pid) - before
             ceiling_rate = max(ceiling_rate, ceiling.rate)
             prefix = new_prefix()
             prefixes.append(prefix)
             batch = deliveries(deliveries_for(ceiling_rate, seconds), prefix)
+            before, before_pg = cpu_seconds(ponte_pid), tree_cpu_seconds(pg_pid) if pg_pid else 0.0
             ingest = await load_deliveries(ponte, batch, seconds=seconds, connections=connections)
+            spent["gateway"] += cpu_seconds(ponte_pid) - before
+            spent["postgres"] += tree_cpu_seconds(pg_pid) - before_pg if pg_pid else 0.0
             ceilings.append(ceiling)
             ingests.append(ingest)
             report.line(ceiling.line(f"round {n + 1} bare GET /ping"))
@@ -80,6 +90,12 @@ async def main(seconds: float, rounds: int, connections: int) -> None:
         report.figure(f"ingest p99 at {connections} connections", p99, "ms")
         report.ratio("ingest / bare Litestar", accepted_rate, ceiling_rate, target=TARGET_RATIO)
         report.line(f"p99 {p99:.1f} ms: {'ok' if p99 <= TARGET_P99_MS else 'ABOVE'} target {TARGET_P99_MS:.0f} ms")
+        pings = sum(r.requests for r in ceilings)
+        events = sum(r.statuses.get(202, 0) for r in ingests)
+        report.figure("bare app CPU per ping", spent["bare"] / max(pings, 1) * 1e6, "µs")
+        report.figure("gateway CPU per accepted event", spent["gateway"] / max(events, 1) * 1e6, "µs")
+        if pg_pid:
+            report.figure("postgres CPU per accepted event", spent["postgres"] / max(events, 1) * 1e6, "µs")
 
         # Every 202 must be in the inbox exactly once; nothing may be stored twice.
         accepted = sum(r.statuses.get(202, 0) for r in ingests)
