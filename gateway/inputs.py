@@ -21,6 +21,7 @@ from gateway.errors import BadRequest, FieldError, Unprocessable, UnsupportedMed
 # NUL and the UTF-16 surrogate range (what undecodable bytes turn into with surrogateescape).
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _BODY_NUL = b"\\u0000"
+_BACKSLASHES_LOOKED_AT = 32
 
 
 def _unstorable_in(value: Any) -> bool:
@@ -142,11 +143,26 @@ async def _check_body(request: Request[Any, Any, Any]) -> None:
     refuse_unstorable_body(body)
 
 
+def _mentions_nul(body: bytes) -> bool:
+    """Whether ``body`` holds the six bytes ``\\u0000``: the answer of ``_BODY_NUL in body``.
+
+    A six-byte search reads the whole body (16 us on a 29 KB delivery); a backslash is found
+    with a memchr, and most bodies have a few (escaped non-ASCII), so it looks at what follows
+    each one (1.2 us on that body). A body full of escapes gets the one search after a few."""
+    at = body.find(b"\\")
+    for _ in range(_BACKSLASHES_LOOKED_AT):
+        if at < 0:
+            return False
+        if body.startswith(b"u0000", at + 1):
+            return True
+        at = body.find(b"\\", at + 1)
+    return at >= 0 and _BODY_NUL in body
+
+
 def refuse_unstorable_body(body: bytes) -> None:
     """422 for a JSON body holding a NUL (escaped, the only way JSON can carry one)."""
-    # Cheap scans first (a single byte is a memchr; the six-byte search took 23 us on a 29 KB
-    # body); decode only when an escaped NUL may be there (it may be an escaped "\\").
-    if b"\\" in body and _BODY_NUL in body:
+    # Decode only when an escaped NUL may be there (it may follow an escaped "\\").
+    if _mentions_nul(body):
         try:
             decoded = msgspec.json.decode(body)
         except msgspec.DecodeError:
