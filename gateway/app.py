@@ -40,6 +40,7 @@ from gateway.portal.routes import (
 from gateway.ratelimit import rate_limit
 from gateway.reconciliation.routes import ReconciliationController
 from gateway.runtime import Runtime
+from gateway.server import keep_freed_memory
 from gateway.settings import Settings, get_settings
 from gateway.tasks.direct import DirectTaskRead
 from gateway.tasks.routes import TaskController
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # What start-up built (modules, routes, the spec, pools) lives as long as the process:
         # out of the collector's way, so its full passes stop walking it between requests.
         gc.freeze()
+        keep_freed_memory()
         try:
             yield
         finally:

@@ -93,3 +93,22 @@ def test_probes_skip_the_api_middleware(app) -> None:
     for handler in api:
         assert {ApiKeyAuthentication, IdempotencyMiddleware} <= layers(handler), handler
         assert handler.resolve_before_request() is not None, handler
+
+
+def test_the_allocator_keeps_freed_memory_where_it_can(monkeypatch) -> None:
+    import gateway.server
+
+    calls: list[tuple[int, int]] = []
+
+    class Glibc:
+        def mallopt(self, param: int, value: int) -> int:
+            calls.append((param, value))
+            return 1
+
+    monkeypatch.setattr(gateway.server.ctypes, "CDLL", lambda _: Glibc())
+    gateway.server.keep_freed_memory()
+    assert calls == [(-3, 16 * 1024 * 1024), (-1, 64 * 1024 * 1024)]  # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD
+
+    monkeypatch.setattr(gateway.server.ctypes, "CDLL", lambda _: object())  # a libc without mallopt
+    gateway.server.keep_freed_memory()
+    assert len(calls) == 2
