@@ -273,7 +273,9 @@ class IntakeWriter:
         batches: dict[uuid.UUID, tuple[uuid.UUID, list[str]]] = {}
         for row in unique:
             if row["status"] == "received":
-                task_id, event_ids = batches.setdefault(row["tenant_id"], (uuid.uuid4(), []))
+                if row["tenant_id"] not in batches:  # a task id per tenant, not one drawn per event
+                    batches[row["tenant_id"]] = (uuid.uuid4(), [])
+                task_id, event_ids = batches[row["tenant_id"]]
                 row["task_id"] = task_id
                 event_ids.append(str(row["id"]))
         params = _columns(unique) | {
