@@ -192,7 +192,8 @@ class Http11Connection(asyncio.Protocol, AsyncConnectionInterface):
                 parts, size = [], 0
         if chunked:
             parts.append(b"0\r\n\r\n")
-        await self._write(parts, timeout)
+        if parts:  # empty when the body ended on a write's boundary
+            await self._write(parts, timeout)
 
     async def _write(self, parts: list[bytes], timeout: float | None) -> None:
         if self._lost or self._transport is None:

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from gateway.egress import EgressPolicy, GuardedTransport, parse_allowlist
+from gateway.http11 import WRITE_CHUNK
 from gateway.http_pool import ConnectionPool
 
 Answer = Callable[[bytes, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[bool]]
@@ -93,6 +94,16 @@ async def test_posts_on_one_kept_connection_in_one_write_each() -> None:
     assert server.bodies == [b"x" * 5000] * 3
     assert server.requests[0].startswith(b"POST /files?n=0 HTTP/1.1\r\n")
     assert b"\r\nhost: 127.0.0.1:" in server.requests[0].lower()
+
+
+@pytest.mark.parametrize("size", [WRITE_CHUNK - 200, WRITE_CHUNK, 3 * WRITE_CHUNK])
+async def test_a_body_that_fills_whole_writes_leaves_none_empty(size: int) -> None:
+    # The last piece of a body ending on a write's boundary used to be an empty write (IndexError).
+    server = ScriptedServer(replying(OK))
+    async with server.running() as port, client(port) as http:
+        for _ in range(2):
+            assert (await http.post(f"http://127.0.0.1:{port}/", content=b"r" * size)).status_code == 200
+    assert server.bodies == [b"r" * size] * 2
 
 
 async def test_a_streamed_request_body_is_sent_chunked() -> None:
