@@ -183,17 +183,11 @@ class _CachedEndpoint:
 class IntakeWriter:
     runtime: Runtime
     _pending: list[tuple[dict[str, Any], asyncio.Future[Outcome]]] = field(default_factory=list)
-    _pending_bytes: int = 0
     _flushers: int = 0
     _endpoints: dict[uuid.UUID, _CachedEndpoint] = field(default_factory=dict)
 
     MAX_BATCH = 500
-    # One flush at a time makes the largest batches, and a batch costs a statement, a commit and
-    # a Valkey round trip whatever its size: small deliveries cost least that way. A second
-    # flush runs alongside only when big deliveries wait (documents inline): then PostgreSQL's
-    # work per row (compressing the body) is what limits, and two backends share it.
     MAX_FLUSHERS = 2
-    SECOND_FLUSH_BYTES = 256 * 1024
 
     async def endpoint(self, endpoint_id: uuid.UUID) -> _CachedEndpoint:
         cached = self._endpoints.get(endpoint_id)
@@ -240,10 +234,7 @@ class IntakeWriter:
         }
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._pending.append((row, future))
-        self._pending_bytes += len(body)
-        if self._flushers == 0 or (
-            self._flushers < self.MAX_FLUSHERS and self._pending_bytes >= self.SECOND_FLUSH_BYTES
-        ):
+        if self._flushers < self.MAX_FLUSHERS:
             self._flushers += 1
             asyncio.create_task(self._flush())  # noqa: RUF006 - the futures hold the outcome
         return await future
@@ -252,7 +243,6 @@ class IntakeWriter:
         try:
             while self._pending:
                 batch, self._pending = self._pending[: self.MAX_BATCH], self._pending[self.MAX_BATCH :]
-                self._pending_bytes -= sum(len(row["body"]) for row, _ in batch)
                 try:
                     outcomes, jobs = await self._write([row for row, _ in batch])
                 except Exception as exc:
