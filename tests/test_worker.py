@@ -9,13 +9,15 @@ from contextlib import contextmanager
 from typing import Any
 
 import arq.worker
+import pytest
+import redis.exceptions
 from arq.connections import ArqRedis, create_pool
 from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix
 
 from gateway.queue import redis_settings
 from gateway.settings import Settings
 from workers.main import WorkerSettings, run_task
-from workers.worker import Worker
+from workers.worker import Worker, lost_valkey
 
 
 async def test_a_stop_that_cuts_a_job_short_ends_cleanly(settings: Settings) -> None:
@@ -136,3 +138,21 @@ async def test_a_job_is_claimed_in_one_script_call_and_by_one_worker(settings: S
             await pools[0].zrem(one.queue_name, job_id)
         await one.close()
         await other.close()
+
+
+async def test_a_poll_that_loses_valkey_before_taking_a_slot_gives_none_back(settings: Settings) -> None:
+    """Valkey gone while a poll asks which jobs run elsewhere: no slot was taken, so none is
+    returned (a semaphore over its size would let the worker run more jobs than configured)."""
+    pool = ArqRedis(host="127.0.0.1", port=1)  # loopback, nothing listening: connection refused
+    worker = Worker(functions=[run_task], redis_pool=pool, handle_signals=False, max_jobs=3)  # type: ignore[list-item]
+    size = worker.sem._value  # arq's: max_jobs + 1
+    try:
+        for _ in range(2):
+            with pytest.raises(redis.exceptions.ConnectionError) as failed:
+                await worker.start_jobs([b"task:lost:0"])
+            assert lost_valkey(failed.value)  # an outage the poll rides out, not a crash
+        assert worker.job_counter == 0
+        assert worker.sem._value == size  # not one more per failed poll (a ValueError, once full)
+    finally:
+        worker.tasks = {}
+        await pool.aclose()

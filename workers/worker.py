@@ -107,15 +107,7 @@ class Worker(arq.worker.Worker):
                 return pool
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
-        try:
-            await self._claim_and_start(await self._not_running(job_ids))
-        except Exception as exc:
-            if lost_valkey(exc):
-                # arq took a slot for the job it was starting; that job never started, so
-                # the slot goes back, or each outage would shrink the worker by one.
-                self.job_counter -= 1
-                self.sem.release()
-            raise
+        await self._claim_and_start(await self._not_running(job_ids))
 
     async def _claim_and_start(self, job_ids: list[bytes]) -> None:
         """arq's ``start_jobs``, with each claim one script call (``_CLAIM_JOB``).
@@ -135,10 +127,15 @@ class Worker(arq.worker.Worker):
             self.job_counter += 1
             job_id = job_id_b.decode()
             keys = [in_progress_key_prefix + job_id, self.queue_name]
-            score = await self._claim_script(keys=keys, args=[job_id, timestamp_ms(), timeout_ms])
-            if score is None:  # running elsewhere, finished, or deferred meanwhile
-                self.job_counter -= 1
-                self.sem.release()
+            # A slot is given back (arq's own release) when no job starts in it: taken elsewhere,
+            # finished, deferred meanwhile, or Valkey lost mid-claim.
+            try:
+                score = await self._claim_script(keys=keys, args=[job_id, timestamp_ms(), timeout_ms])
+            except BaseException:
+                self._release_sem_dec_counter_on_complete()
+                raise
+            if score is None:
+                self._release_sem_dec_counter_on_complete()
                 continue
             task = self.loop.create_task(self.run_job(job_id, int(float(score))))
             task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
@@ -148,8 +145,8 @@ class Worker(arq.worker.Worker):
         """The polled jobs no worker is running yet.
 
         A job stays in arq's queue until it ends, so each poll reads the running jobs too: this
-        worker's own and, with several workers, everyone's. arq tries each with WATCH, EXISTS,
-        ZSCORE and UNWATCH, four round trips to learn that it is taken. One pipelined EXISTS per
+        worker's own and, with several workers, everyone's. Claiming each would cost a slot and
+        a round trip to learn that it is taken (arq's own claim, four). One pipelined EXISTS per
         poll answers that for all of them; the claim (``_CLAIM_JOB``) still decides the rest, so
         a job that was free here and taken since is skipped there, as before.
         """
