@@ -67,7 +67,6 @@ _EMIT = _emit_statement(
 )
 
 
-
 def _insert_many(subjects: str = "") -> str:
     """Insert the events ``emit_many_params`` describes, over arrays: one statement text
     whatever their number. ``subjects``, if given, is a condition on ``e.subject`` (the id of
