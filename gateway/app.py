@@ -16,6 +16,7 @@ from litestar.types import ControllerRouterHandler
 from gateway import __version__, apidocs, contract
 from gateway.console import ConsolePlugin
 from gateway.deps import dependencies, resolve_dependencies_in_order
+from gateway.direct import in_front
 from gateway.documents.routes import (
     DocumentDeliveryController,
     DocumentPortalController,
@@ -148,5 +149,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # router (401, 404, ...) get their X-Request-ID and are logged with the status really sent.
     # Inside it, webhook deliveries and reads of one task are answered without Litestar's
     # routing (gateway/direct.py).
-    app.asgi_handler = observe_requests(DirectIntake(app, DirectTaskRead(app, app.asgi_handler)))
+    routed = app.asgi_handler
+    direct = {("POST", "/v1/webhooks/"): DirectIntake(app, routed), ("GET", "/v1/tasks/"): DirectTaskRead(app, routed)}
+    app.asgi_handler = observe_requests(in_front(routed, direct))
     return app

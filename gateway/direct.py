@@ -16,6 +16,7 @@ and ``gateway/tasks/direct.py`` (one task by id).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from litestar import Litestar
@@ -47,6 +48,10 @@ class DirectRoute:
         self.exception_handlers = handler.resolve_exception_handlers()
         self.errors = ExceptionHandlerMiddleware(routed, None)
 
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """Answer the plain case, or pass the request to ``routed`` untouched."""
+        raise NotImplementedError
+
     def routed_as(self, scope: HTTPScope, path_params: dict[str, Any]) -> None:
         """What Litestar's router would have set: the metrics label, the handler for the errors."""
         scope["route_handler"] = self.handler
@@ -74,3 +79,26 @@ class DirectRoute:
             await hook(exc, scope)
         ScopeState.from_scope(scope).exception_handlers = self.exception_handlers
         await self.errors.handle_request_exception(litestar_app=app, scope=scope, receive=receive, send=send, exc=exc)
+
+
+def in_front(routed: ASGIApp, routes: dict[tuple[str, str], DirectRoute]) -> ASGIApp:
+    """``routed`` with direct routes in front, keyed by the method and path prefix each answers.
+
+    One plain function: a request no direct route could answer (``GET /ping``, anything not
+    under a claimed prefix) goes straight to ``routed``, for a dict lookup and a prefix test,
+    not a layer per route. A claimed one goes to its route, which checks the rest itself and
+    passes what it does not know to ``routed``.
+    """
+    by_method = {method: (prefix, route) for (method, prefix), route in routes.items()}
+    if len(by_method) != len(routes):
+        raise ValueError("one direct route per method")
+
+    def direct(scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        claimed: tuple[str, DirectRoute] | None = by_method.get(scope.get("method", ""))  # type: ignore[call-overload]
+        if claimed is not None and scope["path"].startswith(claimed[0]):
+            return claimed[1](scope, receive, send)
+        return routed(scope, receive, send)  # type: ignore[no-any-return]
+
+    direct.routes = dict(routes)  # type: ignore[attr-defined]  # for tests
+    direct.routed = routed  # type: ignore[attr-defined]
+    return direct

@@ -22,6 +22,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from gateway import observability
 from gateway.app import create_app
 from gateway.db.base import Base
 from gateway.embedded import EmbeddedServices
@@ -178,14 +179,14 @@ async def live_gateway(settings: Settings, runtime: Runtime) -> AsyncIterator[tu
 @pytest.fixture
 def request_log() -> Iterator[list[dict[str, Any]]]:
     """Every structlog entry, INFO included, as dicts (the per-request lines among them)."""
-    wrapper = structlog.get_config()["wrapper_class"]
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+    level = observability.LOG_LEVEL
+    observability.set_log_level(logging.INFO)
     try:
         processors = [structlog.contextvars.merge_contextvars, add_request_id]
         with structlog.testing.capture_logs(processors=processors) as entries:
             yield entries
     finally:
-        structlog.configure(wrapper_class=wrapper)
+        observability.set_log_level(level)
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from gateway.openapi import render_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,3 +119,41 @@ def test_the_allocator_keeps_freed_memory_where_it_can(monkeypatch) -> None:
     monkeypatch.setattr(gateway.server.ctypes, "CDLL", lambda _: object())  # a libc without mallopt
     gateway.server.keep_freed_memory()
     assert len(calls) == 2
+
+
+async def test_only_a_claimed_method_and_prefix_reach_a_direct_route() -> None:
+    """``in_front`` hands a request to the direct route of its method only under that route's
+    prefix; every other request (a probe, another method, a websocket) goes straight to Litestar."""
+    from gateway.direct import in_front
+
+    seen: list[tuple[str, str]] = []
+
+    def recorder(name: str):  # type: ignore[no-untyped-def]
+        async def app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+            seen.append((name, scope.get("method", scope["type"]) + " " + scope.get("path", "")))
+
+        return app
+
+    routes = {("POST", "/v1/webhooks/"): recorder("intake"), ("GET", "/v1/tasks/"): recorder("task")}
+    direct = in_front(recorder("litestar"), routes)  # type: ignore[arg-type]
+    for scope in (
+        {"type": "http", "method": "GET", "path": "/ping"},
+        {"type": "http", "method": "GET", "path": "/v1/tasks/x"},
+        {"type": "http", "method": "HEAD", "path": "/v1/tasks/x"},
+        {"type": "http", "method": "POST", "path": "/v1/webhooks/x"},
+        {"type": "http", "method": "POST", "path": "/v1/tasks/x"},
+        {"type": "websocket", "path": "/v1/tasks/x"},
+        {"type": "lifespan"},
+    ):
+        await direct(scope, None, None)  # type: ignore[arg-type]
+    assert seen == [
+        ("litestar", "GET /ping"),
+        ("task", "GET /v1/tasks/x"),
+        ("litestar", "HEAD /v1/tasks/x"),
+        ("intake", "POST /v1/webhooks/x"),
+        ("litestar", "POST /v1/tasks/x"),
+        ("litestar", "websocket /v1/tasks/x"),
+        ("litestar", "lifespan "),
+    ]
+    with pytest.raises(ValueError, match="one direct route per method"):
+        in_front(recorder("litestar"), {("GET", "/a/"): recorder("a"), ("GET", "/b/"): recorder("b")})  # type: ignore[arg-type]

@@ -18,7 +18,6 @@ from gateway.ratelimit import KEY_PREFIX
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.tasks.direct import DirectTaskRead
-from gateway.webhooks.direct import DirectIntake
 from tests.conftest import OPERATOR_KEY
 from tests.factories import TenantFactory
 from tests.tasks.test_tasks import new_task
@@ -31,9 +30,7 @@ _REQUEST_ID = re.compile(rb"urn:ponte:request:[0-9a-f]{32}")
 
 
 def _direct(app: Any) -> DirectTaskRead:
-    intake = app.asgi_handler.__wrapped__
-    assert isinstance(intake, DirectIntake)
-    direct = intake.routed
+    direct = app.asgi_handler.__wrapped__.routes["GET", "/v1/tasks/"]
     assert isinstance(direct, DirectTaskRead)
     return direct
 
@@ -119,7 +116,9 @@ async def test_direct_read_answers_as_the_route_does(tight, runtime, monkeypatch
     assert msgspec.json.decode(answers["direct"][0][2])["id"] == task
     assert passed_on["direct"] == passed_on["route"]
     assert [status for status, _, _ in passed_on["direct"]] == [405, 204, 200, 404, 200, 200, 400, 405]
-    assert len(routed) == len(routed_cases(task, t.key))
+    # The GETs among them reached the direct route and were passed on; other methods never
+    # reach it (``in_front`` sends them straight to Litestar).
+    assert len(routed) == sum(method == "GET" for method, _, _ in routed_cases(task, t.key))
 
 
 async def _full_budgets(runtime: Runtime) -> None:

@@ -18,7 +18,7 @@ _VOLATILE_FIELDS = {"id", "event_id", "instance"}
 
 
 def _direct(app: Any) -> DirectIntake:
-    direct = app.asgi_handler.__wrapped__
+    direct = app.asgi_handler.__wrapped__.routes["POST", "/v1/webhooks/"]
     assert isinstance(direct, DirectIntake)
     return direct
 
