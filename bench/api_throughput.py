@@ -15,7 +15,7 @@ import argparse
 import asyncio
 import statistics
 
-from bench.common import BenchStack, Report
+from bench.common import BenchStack, Report, cpu_seconds
 from bench.load import TOOL, HttpResult, load_get
 from gateway.tasks import service as tasks_service
 
@@ -27,7 +27,10 @@ async def main(seconds: float, rounds: int, connections: int) -> None:
         async with stack.runtime.db.unit_of_work() as session:
             task, _ = await tasks_service.create_task(session, tenant_id=stack.tenant.tenant_id, kind="system.echo")
         bare = stack.start_bare()
+        bare_pid = stack.processes[-1].pid
         ponte = stack.start_gateway()
+        ponte_pid = stack.processes[-1].pid
+        pids = {"bare": bare_pid, "ping": ponte_pid, "task": ponte_pid}
         auth = stack.tenant.headers
         runs = {
             "bare": lambda s: load_get(bare, "/ping", seconds=s, connections=connections),
@@ -39,9 +42,12 @@ async def main(seconds: float, rounds: int, connections: int) -> None:
 
         report = Report(f"API throughput, one process each, {connections} connections, load from {TOOL}")
         results: dict[str, list[HttpResult]] = {name: [] for name in runs}
+        cpu: dict[str, list[float]] = {name: [] for name in runs}  # server CPU seconds per request
         for n in range(rounds):
             for name, run in runs.items():
+                before = cpu_seconds(pids[name])
                 result = await run(seconds)
+                cpu[name].append((cpu_seconds(pids[name]) - before) / max(1, sum(result.statuses.values())))
                 results[name].append(result)
                 report.line(result.line(f"round {n + 1} {name}"))
         assert all(set(r.statuses) == {200} for rs in results.values() for r in rs), "every answer must be 200"
@@ -54,6 +60,9 @@ async def main(seconds: float, rounds: int, connections: int) -> None:
         report.figure("Ponte GET /ping", rate("ping"), "req/s")
         report.figure("Ponte GET /v1/tasks/{id} (authenticated)", rate("task"), "req/s")
         report.figure("GET /v1/tasks/{id} p99", statistics.median(r.p99_ms for r in results["task"]), "ms")
+        # Steadier than the rates on a busy machine: what each answer cost the serving process.
+        for name, label in (("bare", "bare Litestar"), ("ping", "Ponte /ping"), ("task", "Ponte /v1/tasks/{id}")):
+            report.figure(f"{label}: server CPU per request", statistics.median(cpu[name]) * 1e6, "µs")
         report.ratio("ping / bare Litestar", rate("ping"), rate("bare"), target=TARGETS["ping"])
         report.ratio("tasks/{id} / bare Litestar", rate("task"), rate("bare"), target=TARGETS["task"])
 
