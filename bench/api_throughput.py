@@ -70,7 +70,7 @@ async def main(seconds: float, rounds: int, connections: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=5, help="length of each measurement")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; figures are medians")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds; figures are medians")
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
     asyncio.run(main(args.seconds, args.rounds, args.connections))
