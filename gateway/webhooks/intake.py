@@ -185,7 +185,12 @@ class IntakeWriter:
     _endpoints: dict[uuid.UUID, _CachedEndpoint] = field(default_factory=dict)
 
     MAX_BATCH = 500
-    MAX_FLUSHERS = 2
+    # One flush at a time. A batch costs a statement, a durable commit and a Valkey round trip
+    # whatever its size (about 0.3 ms of CPU here and as much in PostgreSQL), so the largest
+    # batches cost least, and what arrives during a flush waits for the next one. Two flushes
+    # alongside made batches of ~23 events at 64 connections against ~31, for no more events
+    # per second once a flush no longer went through SQLAlchemy.
+    MAX_FLUSHERS = 1
 
     async def endpoint(self, endpoint_id: uuid.UUID) -> _CachedEndpoint:
         cached = self._endpoints.get(endpoint_id)
@@ -272,9 +277,7 @@ class IntakeWriter:
         finally:
             self._flushers -= 1
 
-    async def _write(
-        self, conn: Any, rows: list[dict[str, Any]]
-    ) -> tuple[list[Outcome], list[tuple[Any, int, None]]]:
+    async def _write(self, conn: Any, rows: list[dict[str, Any]]) -> tuple[list[Outcome], list[tuple[Any, int, None]]]:
         # One row per (endpoint, webhook-id) in the batch; later twins become duplicates.
         first: dict[tuple[uuid.UUID, str], dict[str, Any]] = {}
         for row in rows:
