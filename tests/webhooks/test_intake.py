@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+
 from sqlalchemy import func, select
 
 from gateway.tasks.models import Task
+from gateway.webhooks.intake import IntakeWriter
 from gateway.webhooks.models import WebhookEvent
 from tests.webhooks.support import create_endpoint, deliver, envelope, signed_headers, stale, task_completed
 
@@ -54,6 +58,34 @@ async def test_valid_delivery_is_stored_then_202(client, runtime, tenants) -> No
     async with runtime.db.sessionmaker() as session:
         assert (await session.scalar(select(func.count()).select_from(Task).where(Task.kind == "webhook.process"))) == 1
     assert await runtime.queue.depth() == 1
+
+
+async def test_concurrent_deliveries_are_written_one_flush_at_a_time(client, runtime, tenants, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # What arrives while a batch is being written waits for the next batch: never two at once.
+    t = await tenants.create()
+    ep = await create_endpoint(client, t.headers)
+    writer = IntakeWriter(runtime)
+    batches: list[tuple[int, int]] = []
+    write = writer._write
+
+    async def counted(conn, rows):  # type: ignore[no-untyped-def]
+        batches.append((writer._flushers, len(rows)))
+        return await write(conn, rows)
+
+    monkeypatch.setattr(writer, "_write", counted)
+    bodies = [envelope("task.completed", task_completed(f"T-{n}")) for n in range(12)]
+    outcomes = await asyncio.gather(
+        *(
+            writer.receive(uuid.UUID(ep["id"]), body, signed_headers(ep["secret"], body, msg_id=f"msg_{n}"))
+            for n, body in enumerate(bodies)
+        )
+    )
+    assert [(o.intake_status, o.duplicate) for o in outcomes] == [(202, False)] * 12
+    assert {flushers for flushers, _ in batches} == {1}
+    assert sum(size for _, size in batches) == 12
+    events = await stored(runtime)
+    assert {e.id for e in events} == {o.event_id for o in outcomes}
+    assert (writer._pending, writer._flushers) == ([], 0)
 
 
 async def test_tampered_body_wrong_secret_and_missing_headers_are_401_and_store_nothing(
