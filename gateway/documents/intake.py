@@ -7,6 +7,7 @@ import binascii
 import uuid
 from typing import Any
 
+import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -56,23 +57,47 @@ def _inline_content(doc: TaskDocument) -> bytes | None:
         return b""  # undecodable: the delivery fails content_unavailable, the bytes never reach a log
 
 
+class DeliverySetup(msgspec.Struct, frozen=True):
+    """What a tenant's events read alike: whether deliveries go out, and its templates' folders."""
+
+    enabled: bool
+    refused: str | None
+    folders: dict[str, list[str] | None]
+
+
+async def read_setup(session: AsyncSession, tenant_id: uuid.UUID) -> DeliverySetup:
+    integration = await get_integration(session, tenant_id)
+    refused = refusal(integration, 0)
+    if refused is not None:  # the count is worth a query only when it is shown
+        refused = refusal(integration, await templates.count_unmapped(session, tenant_id))
+    enabled = integration is None or integration.enabled  # on by default for new firms
+    return DeliverySetup(enabled, refused, await templates.folders_of(session, tenant_id))
+
+
 async def record_completed_task(
-    session: AsyncSession, *, tenant_id: uuid.UUID, event_id: uuid.UUID, data: TaskCompleted
+    session: AsyncSession,
+    *,
+    tenant_id: uuid.UUID,
+    event_id: uuid.UUID,
+    data: TaskCompleted,
+    setup: DeliverySetup | None = None,
 ) -> int:
     """Create the deliveries of one completed task; returns how many were new.
 
     Idempotent per event: a second run (crash, replay) finds the same rows and the same task.
     One ``documents.deliver`` task delivers the event's documents together; skipped ones are
-    not in it (there is nothing to do for them).
+    not in it (there is nothing to do for them). ``setup`` is the tenant's, read by the caller
+    for a batch of events (``read_setup``); without it, it is read here. Template names it does
+    not know are looked up, and registered if new, in ``session``.
     """
     if not data.documents:
         return 0
-    integration = await get_integration(session, tenant_id)
-    enabled = integration is None or integration.enabled  # on by default for new firms
-    refused = refusal(integration, 0)
-    if refused is not None:  # the count is worth a query only when it is shown
-        refused = refusal(integration, await templates.count_unmapped(session, tenant_id))
-    folders = await templates.folders_by_name(session, tenant_id, (d.template for d in data.documents), data.department)
+    if setup is None:
+        setup = await read_setup(session, tenant_id)
+    enabled, refused, folders = setup.enabled, setup.refused, setup.folders
+    unknown = {d.template for d in data.documents} - folders.keys()
+    if unknown:
+        folders = folders | await templates.folders_by_name(session, tenant_id, unknown, data.department)
     rows: list[dict[str, Any]] = []
     task_id: uuid.UUID | None = None  # one task delivers the event's documents, made with the first
     seen: set[str] = set()

@@ -14,10 +14,11 @@ import asyncio
 import random
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Hashable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import structlog
@@ -33,6 +34,7 @@ from gateway.tasks.models import Task, TaskStatus
 from gateway.tasks.registry import FINISH_HOOKS, HANDLERS
 
 log = structlog.get_logger("ponte.tasks")
+T = TypeVar("T")
 
 
 class TaskOutcome(msgspec.Struct):
@@ -79,6 +81,7 @@ class TaskContext:
     progress_total: int | None = None
     cancel_requested: bool = False
     _last_saved: float = 0.0
+    _shared: dict[Hashable, asyncio.Future[Any]] = field(default_factory=dict)
 
     @property
     def last_attempt(self) -> bool:
@@ -86,6 +89,18 @@ class TaskContext:
 
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n
+
+    def shared(self, key: Hashable, load: Callable[[], Awaitable[T]]) -> Awaitable[T]:
+        """What ``load()`` returns, loaded once for this run of the task under ``key``.
+
+        For what every item of a batch reads alike (a tenant's settings for its events, handled
+        concurrently): the first caller loads it, the others wait for that load. A failed load
+        fails every caller of this run; the next run loads afresh.
+        """
+        loaded = self._shared.get(key)
+        if loaded is None:
+            loaded = self._shared[key] = asyncio.ensure_future(load())
+        return asyncio.shield(loaded)  # one caller cancelled does not cancel the others' load
 
     async def progress(self, done: int | None = None, total: int | None = None, *, force: bool = False) -> None:
         """Record progress; written at most twice a second unless ``force``."""

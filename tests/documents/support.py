@@ -74,10 +74,30 @@ def task_completed(
     }
 
 
+def processing_context(runtime: Runtime, t: TenantKey) -> TaskContext:
+    """The context of one ``webhook.process`` run, as the inbox worker makes it for a batch."""
+    return TaskContext(
+        task_id=uuid.uuid4(),
+        tenant_id=t.tenant_id,
+        kind="webhook.process",
+        subject_id=None,
+        trigger="webhook",
+        params={},
+        attempt=1,
+        runtime=runtime,
+    )
+
+
 async def complete_task(
-    runtime: Runtime, t: TenantKey, payload: dict[str, Any], *, event_id: uuid.UUID | None = None
+    runtime: Runtime,
+    t: TenantKey,
+    payload: dict[str, Any],
+    *,
+    event_id: uuid.UUID | None = None,
+    ctx: TaskContext | None = None,
 ) -> uuid.UUID:
-    """Run the task-completed handler as the inbox worker does for a stored event."""
+    """Run the task-completed handler as the inbox worker does for a stored event (in the
+    batch run ``ctx``, if given)."""
     event_id = event_id or uuid.uuid4()
     data = msgspec.convert(payload, TaskCompleted)
     event = InboundEvent(
@@ -90,17 +110,7 @@ async def complete_task(
         received_at=datetime.now(UTC),
         data=data,
     )
-    ctx = TaskContext(
-        task_id=uuid.uuid4(),
-        tenant_id=t.tenant_id,
-        kind="webhook.process",
-        subject_id=None,
-        trigger="webhook",
-        params={},
-        attempt=1,
-        runtime=runtime,
-    )
-    await on_task_completed(ctx, event)
+    await on_task_completed(ctx or processing_context(runtime, t), event)
     return event_id
 
 

@@ -22,6 +22,7 @@ from tests.documents.support import (
     document,
     enable_portal,
     portal_files,
+    processing_context,
     set_portal_faults,
     task_completed,
 )
@@ -199,3 +200,41 @@ async def test_a_late_outcome_for_a_row_already_delivered_changes_nothing_and_em
     async with runtime.db.engine.connect() as conn:
         types = (await conn.execute(text("SELECT type FROM events WHERE tenant_id = :t"), {"t": t.tenant_id})).scalars()
         assert sorted(types) == ["document.delivered"]
+
+
+async def test_a_batch_of_events_reads_the_tenants_portal_setup_once(client, tenants, runtime, sandbox) -> None:
+    # The events of one processing run are one tenant's: its integration and templates are read
+    # once for them all, not in each event's transaction; a name it has not seen is still
+    # registered (unmapped) by the event that brings it.
+    t = await tenants.create()
+    await enable_portal(client, sandbox.url, t)
+    reads: list[str] = []
+
+    def note(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if "FROM document_portal_integrations" in statement or "FROM document_templates" in statement:
+            reads.append(statement)
+
+    ctx = processing_context(runtime, t)
+    payloads = [task_completed([document(f"d{i}")], task_id=f"T-{i}") for i in range(5)]
+    event.listen(runtime.db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        await asyncio.gather(*(complete_task(runtime, t, p, ctx=ctx) for p in payloads))
+        assert len(reads) == 2  # the integration and the templates, once
+        await complete_task(runtime, t, task_completed([document("new", template="Alvará")], task_id="T-9"), ctx=ctx)
+    finally:
+        event.remove(runtime.db.engine.sync_engine, "before_cursor_execute", note)
+    rows = await deliveries(runtime, t)
+    assert sorted((d.document_id, d.status, d.error_code) for d in rows) == [
+        ("d0", "queued", None),
+        ("d1", "queued", None),
+        ("d2", "queued", None),
+        ("d3", "queued", None),
+        ("d4", "queued", None),
+        ("new", "failed", "template_unmapped"),
+    ]
+    async with runtime.db.sessionmaker() as session:
+        names = set(
+            await session.scalars(text("SELECT name FROM document_templates WHERE tenant_id = :t"), {"t": t.tenant_id})
+        )
+    assert "Alvará" in names
+    assert len(await delivery_tasks(runtime, t)) == 6  # one per event
