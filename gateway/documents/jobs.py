@@ -21,13 +21,16 @@ async def on_task_completed(ctx: TaskContext, event: InboundEvent) -> None:
     """One delivery (and one ``documents.deliver`` task) per document of the completed task."""
     data: TaskCompleted = event.data
     setup = await ctx.shared(("documents.setup", event.tenant_id), lambda: _setup(ctx, event.tenant_id))
-    async with ctx.runtime.db.unit_of_work(ctx.runtime.queue) as session:
-        created = await record_completed_task(
-            session, tenant_id=event.tenant_id, event_id=event.id, data=data, setup=setup
+    # One statement writes the event's task and deliveries: no transaction around it.
+    async with ctx.runtime.db.autocommit() as conn:
+        recorded = await record_completed_task(
+            conn, tenant_id=event.tenant_id, event_id=event.id, data=data, setup=setup
         )
-    ctx.count("deliveries_created", created)
+    if recorded.task is not None:
+        await ctx.runtime.queue.send([recorded.task])
+    ctx.count("deliveries_created", recorded.created)
     # Ids and counts only: file contents and names stay out of the logs.
-    log.info("task_completed_recorded", event_id=str(event.id), documents=len(data.documents), created=created)
+    log.info("task_completed_recorded", event_id=str(event.id), documents=len(data.documents), created=recorded.created)
 
 
 async def _setup(ctx: TaskContext, tenant_id: uuid.UUID) -> DeliverySetup:

@@ -238,3 +238,34 @@ async def test_a_batch_of_events_reads_the_tenants_portal_setup_once(client, ten
         )
     assert "Alvará" in names
     assert len(await delivery_tasks(runtime, t)) == 6  # one per event
+
+
+async def test_an_events_task_and_deliveries_are_one_statement(client, tenants, runtime, sandbox) -> None:
+    # Written together without a transaction around them (no BEGIN, no COMMIT round trips): a
+    # second run, as after a crash between that statement and the enqueue, makes nothing twice.
+    t = await tenants.create()
+    await enable_portal(client, sandbox.url, t)
+    ctx = processing_context(runtime, t)
+    await complete_task(runtime, t, task_completed([document("warm")], task_id="T-0"), ctx=ctx)  # reads the setup
+    statements: list[str] = []
+
+    def note(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    payload = task_completed([document("a"), document("b", file_name="Outro.pdf")], task_id="T-1")
+    event_id = uuid.uuid4()
+    event.listen(runtime.db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        await complete_task(runtime, t, payload, event_id=event_id, ctx=ctx)
+    finally:
+        event.remove(runtime.db.engine.sync_engine, "before_cursor_execute", note)
+    assert len(statements) == 1 and "INSERT INTO tasks" in statements[0]
+    await complete_task(runtime, t, payload, event_id=event_id)  # the same event again
+    rows = [d for d in await deliveries(runtime, t) if d.event_id == event_id]
+    tasks = [task for task in await delivery_tasks(runtime, t) if task.dedup_key == str(event_id)]
+    assert len(tasks) == 1
+    assert [(d.document_id, d.status, d.task_id) for d in rows] == [
+        ("a", "queued", tasks[0].id),
+        ("b", "queued", tasks[0].id),
+    ]
+    assert (tasks[0].status, tasks[0].max_attempts, tasks[0].params) == ("queued", 10, {"event_id": str(event_id)})
