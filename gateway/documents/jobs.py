@@ -27,7 +27,7 @@ async def on_task_completed(ctx: TaskContext, event: InboundEvent) -> None:
             conn, tenant_id=event.tenant_id, event_id=event.id, data=data, setup=setup
         )
     if recorded.task is not None:
-        await ctx.runtime.queue.send([recorded.task])
+        ctx.enqueue_after_run(*recorded.task)
     ctx.count("deliveries_created", recorded.created)
     # Ids and counts only: file contents and names stay out of the logs.
     log.info("task_completed_recorded", event_id=str(event.id), documents=len(data.documents), created=recorded.created)

@@ -74,6 +74,21 @@ def task_completed(
     }
 
 
+def inbound_event(t: TenantKey, payload: dict[str, Any], *, event_id: uuid.UUID | None = None) -> InboundEvent:
+    """A stored task-completed event, as processing reads it."""
+    event_id = event_id or uuid.uuid4()
+    return InboundEvent(
+        id=event_id,
+        tenant_id=t.tenant_id,
+        endpoint_id=uuid.uuid4(),
+        source="task-system",
+        type="task.completed",
+        webhook_id=f"msg_{event_id.hex}",
+        received_at=datetime.now(UTC),
+        data=msgspec.convert(payload, TaskCompleted),
+    )
+
+
 def processing_context(runtime: Runtime, t: TenantKey) -> TaskContext:
     """The context of one ``webhook.process`` run, as the inbox worker makes it for a batch."""
     return TaskContext(
@@ -98,20 +113,11 @@ async def complete_task(
 ) -> uuid.UUID:
     """Run the task-completed handler as the inbox worker does for a stored event (in the
     batch run ``ctx``, if given)."""
-    event_id = event_id or uuid.uuid4()
-    data = msgspec.convert(payload, TaskCompleted)
-    event = InboundEvent(
-        id=event_id,
-        tenant_id=t.tenant_id,
-        endpoint_id=uuid.uuid4(),
-        source="task-system",
-        type="task.completed",
-        webhook_id=f"msg_{event_id.hex}",
-        received_at=datetime.now(UTC),
-        data=data,
-    )
-    await on_task_completed(ctx or processing_context(runtime, t), event)
-    return event_id
+    event = inbound_event(t, payload, event_id=event_id)
+    ctx = ctx or processing_context(runtime, t)
+    await on_task_completed(ctx, event)
+    await ctx.send_jobs()  # as the runner does when the processing run's handler returns
+    return event.id
 
 
 async def deliveries(runtime: Runtime, t: TenantKey) -> list[DocumentDelivery]:

@@ -11,8 +11,10 @@ from sqlalchemy import event, select, text
 
 from gateway.documents import delivery
 from gateway.documents.delivery import Delivery, Outcome
+from gateway.documents.jobs import on_task_completed
 from gateway.documents.models import DeliveryStatus
 from gateway.partners.client_portal import ClientPortalClient, PortalFolder
+from gateway.queue import Queue
 from gateway.tasks.models import Task
 from gateway.tasks.runner import TaskContext
 from tests.documents.support import (
@@ -21,6 +23,7 @@ from tests.documents.support import (
     delivery_tasks,
     document,
     enable_portal,
+    inbound_event,
     portal_files,
     processing_context,
     set_portal_faults,
@@ -269,3 +272,27 @@ async def test_an_events_task_and_deliveries_are_one_statement(client, tenants, 
         ("b", "queued", tasks[0].id),
     ]
     assert (tasks[0].status, tasks[0].max_attempts, tasks[0].params) == ("queued", 10, {"event_id": str(event_id)})
+
+
+async def test_a_processing_runs_delivery_tasks_are_enqueued_together_when_it_ends(
+    client, tenants, runtime, sandbox, monkeypatch
+) -> None:
+    # Each event's task and deliveries are committed at once, but their jobs wait for the end of
+    # the run: one round trip to Valkey for the batch, not one per event.
+    t = await tenants.create()
+    await enable_portal(client, sandbox.url, t)
+    sent: list[int] = []
+    dispatch_many = Queue.dispatch_many
+
+    async def counted(self: Queue, jobs) -> None:  # type: ignore[no-untyped-def]
+        sent.append(len(jobs))
+        await dispatch_many(self, jobs)
+
+    monkeypatch.setattr(Queue, "dispatch_many", counted)
+    ctx = processing_context(runtime, t)
+    depth = await runtime.queue.depth()
+    for i in range(3):
+        await on_task_completed(ctx, inbound_event(t, task_completed([document(f"d{i}")], task_id=f"T-{i}")))
+    assert (len(await delivery_tasks(runtime, t)), sent, await runtime.queue.depth()) == (3, [], depth)
+    await ctx.send_jobs()  # the runner does, when the handler returns
+    assert (sent, await runtime.queue.depth()) == ([3], depth + 3)
