@@ -57,6 +57,7 @@ NAT64 = ipaddress.ip_network("64:ff9b::/96")
 MAX_BYTES_EXTENSION = "ponte_max_response_bytes"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 DEFAULT_LIMITS = httpx.Limits(max_connections=100)
+READ_AT_ONCE_BYTES = 64 * 1024  # a length-framed answer up to this size is read before it is returned
 
 
 class EgressRefused(PermanentPartnerError):
@@ -292,10 +293,29 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         if declared.isdigit() and "transfer-encoding" not in response.headers:
             # Framed by a length within the limit: the connection reads no byte past it, so a
             # counting layer would only add an async generator per response.
+            if int(declared) <= READ_AT_ONCE_BYTES:
+                return await _read_at_once(request, response)
             return response
         stream = typing.cast(httpx.AsyncByteStream, response.stream)
         response.stream = _CappedStream(stream, limit, request.url.host)
         return response
+
+
+async def _read_at_once(request: httpx.Request, response: httpx.Response) -> httpx.Response:
+    """The response with its body read and its connection handed back to the pool.
+
+    A small answer (every partner reply, most of them a few hundred bytes) is then one read
+    here instead of a chunk passed up four async generators (the pool's, httpx's raw, byte and
+    decoded streams) and two closes, about a tenth of a 2 KB portal upload's CPU. The caller
+    sees an ordinary response whose body is already there (``content``, ``aiter_bytes``)."""
+    stream = typing.cast(httpx.AsyncByteStream, response.stream)
+    try:
+        body = b"".join([chunk async for chunk in stream])
+    finally:
+        await stream.aclose()
+    return httpx.Response(
+        response.status_code, headers=response.headers, content=body, extensions=response.extensions, request=request
+    )
 
 
 class _CappedStream(httpx.AsyncByteStream):

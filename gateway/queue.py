@@ -116,11 +116,15 @@ class Queue:
 
     async def flush(self, session: AsyncSession) -> None:
         """Send the jobs buffered on ``session``; call only after it committed."""
-        pending: list[tuple[uuid.UUID, int, datetime | None]] = session.info.pop(_BUFFER, [])
+        await self.send(session.info.pop(_BUFFER, []))
+
+    async def send(self, jobs: Sequence[tuple[uuid.UUID, int, datetime | None]]) -> None:
+        """Enqueue the jobs of tasks already committed. A failure is logged, not raised: the
+        tasks are in PostgreSQL and the sweeper dispatches them."""
         try:
-            await self.dispatch_many(pending)
+            await self.dispatch_many(jobs)
         except Exception as exc:
-            log.warning("enqueue_failed", jobs=len(pending), error=repr(exc))
+            log.warning("enqueue_failed", jobs=len(jobs), error=repr(exc))
 
     async def depth(self) -> int:
         return int(await self.redis.zcard(QUEUE_NAME))

@@ -128,3 +128,17 @@ async def test_idle_connections_that_expire_unused_are_closed_by_a_periodic_swee
                 await asyncio.sleep(0.05)
             assert len(pool_of(http).connections) == 1
     assert server.connections == 3
+
+
+async def test_a_small_answer_is_read_and_its_connection_handed_back_before_it_is_returned() -> None:
+    # A length-framed answer within gateway.egress.READ_AT_ONCE_BYTES comes back already read:
+    # a streamed response the caller never reads (nor closes) holds no connection.
+    server = KeepAliveServer()
+    async with server.running() as url, guarded(url, max_connections=1) as http:
+        request = http.build_request("GET", f"{url}/first")
+        unread = await http.send(request, stream=True)
+        assert [c.is_idle() for c in pool_of(http).connections] == [True]
+        assert (await asyncio.wait_for(http.get(f"{url}/second"), 2)).text == "ok"  # the one connection is free
+        assert [chunk async for chunk in unread.aiter_bytes()] == [b"ok"]
+        await unread.aclose()
+    assert (server.connections, server.requests) == (1, 2)

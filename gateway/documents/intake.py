@@ -7,8 +7,9 @@ import binascii
 import uuid
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+import msgspec
+from sqlalchemy import TextClause, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gateway.db.base import utcnow
 from gateway.documents import templates
@@ -56,25 +57,56 @@ def _inline_content(doc: TaskDocument) -> bytes | None:
         return b""  # undecodable: the delivery fails content_unavailable, the bytes never reach a log
 
 
-async def record_completed_task(
-    session: AsyncSession, *, tenant_id: uuid.UUID, event_id: uuid.UUID, data: TaskCompleted
-) -> int:
-    """Create the deliveries of one completed task; returns how many were new.
+class DeliverySetup(msgspec.Struct, frozen=True):
+    """What a tenant's events read alike: whether deliveries go out, and its templates' folders."""
 
-    Idempotent per event: a second run (crash, replay) finds the same rows and the same task.
-    One ``documents.deliver`` task delivers the event's documents together; skipped ones are
-    not in it (there is nothing to do for them).
-    """
-    if not data.documents:
-        return 0
+    enabled: bool
+    refused: str | None
+    folders: dict[str, list[str] | None]
+
+
+async def read_setup(session: AsyncSession, tenant_id: uuid.UUID) -> DeliverySetup:
     integration = await get_integration(session, tenant_id)
-    enabled = integration is None or integration.enabled  # on by default for new firms
     refused = refusal(integration, 0)
     if refused is not None:  # the count is worth a query only when it is shown
         refused = refusal(integration, await templates.count_unmapped(session, tenant_id))
-    folders = await templates.folders_by_name(session, tenant_id, (d.template for d in data.documents), data.department)
+    enabled = integration is None or integration.enabled  # on by default for new firms
+    return DeliverySetup(enabled, refused, await templates.folders_of(session, tenant_id))
+
+
+class RecordedEvent(msgspec.Struct, frozen=True):
+    created: int  # deliveries that are new
+    task: tuple[uuid.UUID, int, None] | None  # the delivery task made now, to enqueue (id, dispatch, when)
+
+
+async def record_completed_task(
+    conn: AsyncConnection,
+    *,
+    tenant_id: uuid.UUID,
+    event_id: uuid.UUID,
+    data: TaskCompleted,
+    setup: DeliverySetup | None = None,
+) -> RecordedEvent:
+    """Create the deliveries of one completed task and the task that delivers them.
+
+    Idempotent per event: a second run (crash, replay) finds the same rows and the same task.
+    One ``documents.deliver`` task delivers the event's documents together; skipped ones are
+    not in it (there is nothing to do for them). The task and the rows are one statement, so on
+    an autocommit connection they are written together; the caller enqueues the task it
+    returns once they are committed. ``setup`` is the tenant's, read by the caller for a batch
+    of events (``read_setup``); without it, it is read here. Template names it does not know
+    are looked up, and registered if new, first.
+    """
+    if not data.documents:
+        return RecordedEvent(0, None)
+    if setup is None:
+        setup = await read_setup(AsyncSession(bind=conn), tenant_id)
+    enabled, refused, folders = setup.enabled, setup.refused, setup.folders
+    unknown = {d.template for d in data.documents} - folders.keys()
+    if unknown:
+        session = AsyncSession(bind=conn)
+        folders = folders | await templates.folders_by_name(session, tenant_id, unknown, data.department)
     rows: list[dict[str, Any]] = []
-    task_id: uuid.UUID | None = None  # one task delivers the event's documents, made with the first
     seen: set[str] = set()
     for doc in data.documents:
         if doc.id in seen:
@@ -82,19 +114,6 @@ async def record_completed_task(
         seen.add(doc.id)
         status, code, reason = _first_verdict(doc, enabled, refused, folders[doc.template] is not None)
         content = _inline_content(doc) if status != DeliveryStatus.skipped else None
-        if status != DeliveryStatus.skipped and task_id is None:
-            # Deduplicated on the event: a second run finds the same task (and its rows exist).
-            task, _ = await tasks_service.create_task(
-                session,
-                tenant_id=tenant_id,
-                kind=DELIVER,
-                params={"event_id": str(event_id)},
-                subject_id=str(event_id),
-                trigger="webhook",
-                dedup_key=str(event_id),
-                max_attempts=DELIVERY_MAX_ATTEMPTS,
-            )
-            task_id = task.id
         rows.append(
             {
                 "id": delivery_id(event_id, doc.id),
@@ -115,15 +134,26 @@ async def record_completed_task(
                 "status": status,
                 "error_code": code,
                 "error": reason,
-                "task_id": task_id if status != DeliveryStatus.skipped else None,
+                "in_task": status != DeliveryStatus.skipped,
                 "created_at": utcnow(),  # per row, as listings order by it
             }
         )
-    # One statement for the event, over arrays of columns: one prepared statement whatever the
-    # number of documents (an executemany of mapped rows spent more on binding each value than
-    # PostgreSQL spent storing them). Rows of a second run already exist and are left as they are.
-    new = await session.execute(_INSERT, {column: [row[column] for row in rows] for column in _COLUMNS})
-    return len(new.all())
+    params = {column: [row[column] for row in rows] for column in _COLUMNS}
+    in_task = any(params["in_task"])
+    if in_task:
+        # Deduplicated on the event: a second run finds the same task (and its rows exist).
+        params |= tasks_service.deduplicated_task_params(
+            tenant_id=tenant_id,
+            kind=DELIVER,
+            params={"event_id": str(event_id)},
+            subject_id=str(event_id),
+            trigger="webhook",
+            dedup_key=str(event_id),
+            max_attempts=DELIVERY_MAX_ATTEMPTS,
+        )
+    written = (await conn.execute(_INSERT_WITH_TASK if in_task else _INSERT, params)).one()
+    task = (written.task_id, written.dispatches, None) if written.task_id is not None else None
+    return RecordedEvent(written.created, task)
 
 
 _COLUMNS: dict[str, str] = {
@@ -145,16 +175,38 @@ _COLUMNS: dict[str, str] = {
     "status": "text",
     "error_code": "text",
     "error": "text",
-    "task_id": "uuid",
+    "in_task": "boolean",  # delivered by the event's task (not skipped)
     "created_at": "timestamptz",
 }
-_INSERT = text(
-    f"""
-    INSERT INTO document_deliveries ({", ".join(_COLUMNS)}, attempts, updated_at)
-    SELECT d.*, 0, d.created_at FROM unnest(
-        {", ".join(f"CAST(:{c} AS {t}[])" for c, t in _COLUMNS.items())}
-    ) AS d({", ".join(_COLUMNS)})
-    ON CONFLICT (tenant_id, event_id, document_id) DO NOTHING
-    RETURNING id
-    """
-)
+
+
+def _insert(with_task: bool) -> TextClause:
+    """One statement for the event, over arrays of columns: one prepared statement whatever the
+    number of documents (an executemany of mapped rows spent more on binding each value than
+    PostgreSQL spent storing them). Rows of a second run already exist and are left as they are.
+    ``with_task``: the deliveries' task is inserted in the same statement
+    (``tasks_service.DEDUPLICATED_TASK_INSERT``), or found if the event already has it."""
+    columns = [c for c in _COLUMNS if c != "in_task"]
+    task_id = "NULL"
+    before = ""
+    if with_task:
+        before = f"task AS ({tasks_service.DEDUPLICATED_TASK_INSERT}), "
+        task_id = f"CASE WHEN d.in_task THEN coalesce((SELECT id FROM task), ({tasks_service.EXISTING_TASK})) END"
+    return text(
+        f"""
+        WITH {before}new AS (
+            INSERT INTO document_deliveries ({", ".join(columns)}, task_id, attempts, updated_at)
+            SELECT {", ".join(f"d.{c}" for c in columns)}, {task_id}, 0, d.created_at FROM unnest(
+                {", ".join(f"CAST(:{c} AS {t}[])" for c, t in _COLUMNS.items())}
+            ) AS d({", ".join(_COLUMNS)})
+            ON CONFLICT (tenant_id, event_id, document_id) DO NOTHING
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM new) AS created, {"(SELECT id FROM task)" if with_task else "NULL"} AS task_id,
+            {"(SELECT dispatches FROM task)" if with_task else "NULL"} AS dispatches
+        """
+    )
+
+
+_INSERT = _insert(with_task=False)
+_INSERT_WITH_TASK = _insert(with_task=True)

@@ -189,6 +189,14 @@ async def folders_by_name(
     return found
 
 
+async def folders_of(session: AsyncSession, tenant_id: uuid.UUID) -> dict[str, list[str] | None]:
+    """The destination folder of each of the tenant's templates (None: unmapped)."""
+    return dict((await session.execute(_ALL_FOLDERS, {"tenant_id": tenant_id})).tuples().all())
+
+
+_ALL_FOLDERS = select(DocumentTemplate.name, DocumentTemplate.folder_path).where(
+    DocumentTemplate.tenant_id == bindparam("tenant_id")
+)
 # ``= ANY(array)``, not ``IN (...)``: one statement text whatever the number of names, so each
 # pooled connection prepares it once.
 _FOLDERS = select(DocumentTemplate.name, DocumentTemplate.folder_path).where(

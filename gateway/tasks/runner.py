@@ -14,10 +14,11 @@ import asyncio
 import random
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Hashable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 import msgspec
 import structlog
@@ -33,6 +34,7 @@ from gateway.tasks.models import Task, TaskStatus
 from gateway.tasks.registry import FINISH_HOOKS, HANDLERS
 
 log = structlog.get_logger("ponte.tasks")
+T = TypeVar("T")
 
 
 class TaskOutcome(msgspec.Struct):
@@ -79,6 +81,8 @@ class TaskContext:
     progress_total: int | None = None
     cancel_requested: bool = False
     _last_saved: float = 0.0
+    _shared: dict[Hashable, asyncio.Future[Any]] = field(default_factory=dict)
+    _jobs: list[tuple[uuid.UUID, int, datetime | None]] = field(default_factory=list)
 
     @property
     def last_attempt(self) -> bool:
@@ -86,6 +90,33 @@ class TaskContext:
 
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n
+
+    def enqueue_after_run(self, task_id: uuid.UUID, dispatch: int, run_after: datetime | None = None) -> None:
+        """Enqueue a task this run committed, with the others it commits, when the handler returns.
+
+        One round trip to Valkey for a whole batch (a processing run's events each make a
+        delivery task) instead of one per item. Sent whatever the handler's outcome, failures
+        included; a run cut short leaves them to the sweeper, as any failed enqueue does.
+        """
+        self._jobs.append((task_id, dispatch, run_after))
+
+    async def send_jobs(self) -> None:
+        """Enqueue what ``enqueue_after_run`` buffered (the runner does, when the handler returns)."""
+        if self._jobs:
+            jobs, self._jobs = self._jobs, []
+            await self.runtime.queue.send(jobs)
+
+    def shared(self, key: Hashable, load: Callable[[], Awaitable[T]]) -> Awaitable[T]:
+        """What ``load()`` returns, loaded once for this run of the task under ``key``.
+
+        For what every item of a batch reads alike (a tenant's settings for its events, handled
+        concurrently): the first caller loads it, the others wait for that load. A failed load
+        fails every caller of this run; the next run loads afresh.
+        """
+        loaded = self._shared.get(key)
+        if loaded is None:
+            loaded = self._shared[key] = asyncio.ensure_future(load())
+        return asyncio.shield(loaded)  # one caller cancelled does not cancel the others' load
 
     async def progress(self, done: int | None = None, total: int | None = None, *, force: bool = False) -> None:
         """Record progress; written at most twice a second unless ``force``."""
@@ -214,6 +245,7 @@ async def _claim_and_run(runtime: Runtime, task_id: str | uuid.UUID) -> str:
             return await _retry_or_fail(ctx, row["max_attempts"], "internal", f"{type(exc).__name__}: {exc}", None)
         finally:
             heartbeat.cancel()
+            await ctx.send_jobs()
         return await _finish(ctx, outcome)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from typing import Any
@@ -72,6 +73,48 @@ _INSERT = insert(Task).returning(Task)
 _INSERT_DEDUPLICATED = (
     insert(Task).on_conflict_do_nothing(index_elements=["tenant_id", "kind", "dedup_key"]).returning(Task)
 )
+
+
+# ``create_task`` with a ``dedup_key``, as SQL for a statement that writes the task together with
+# the rows it works on (``WITH task AS (...)``): the row it inserts, as the ORM insert would
+# write it, or nothing when the tenant already has a task of that kind and key. Takes the
+# parameters of ``deduplicated_task_params``; returns ``id`` and ``dispatches``.
+DEDUPLICATED_TASK_INSERT = """
+    INSERT INTO tasks (id, tenant_id, kind, params, subject_id, trigger, dedup_key, max_attempts, status,
+        progress_done, counters, result, attempt, dispatches, cancel_requested, created_at, updated_at)
+    VALUES (:task_id, :task_tenant_id, :task_kind, CAST(:task_params AS jsonb), :task_subject_id, :task_trigger,
+        :task_dedup_key, :task_max_attempts, 'queued', 0, '{}', '{}', 0, 0, false, now(), now())
+    ON CONFLICT (tenant_id, kind, dedup_key) DO NOTHING
+    RETURNING id, dispatches
+"""
+# The id of the tenant's task of that kind and key, if one already existed (takes the same parameters).
+EXISTING_TASK = """
+    SELECT id FROM tasks WHERE tenant_id = :task_tenant_id AND kind = :task_kind AND dedup_key = :task_dedup_key
+"""
+
+
+def deduplicated_task_params(
+    *,
+    tenant_id: uuid.UUID,
+    kind: str,
+    params: dict[str, Any],
+    subject_id: str | None,
+    trigger: str,
+    dedup_key: str,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+) -> dict[str, Any]:
+    """The parameters of ``DEDUPLICATED_TASK_INSERT`` (a new id in ``task_id``). Whoever runs it
+    enqueues the task it returns, once that statement committed."""
+    return {
+        "task_id": uuid.uuid4(),
+        "task_tenant_id": tenant_id,
+        "task_kind": kind,
+        "task_params": json.dumps(params),
+        "task_subject_id": subject_id,
+        "task_trigger": trigger,
+        "task_dedup_key": dedup_key,
+        "task_max_attempts": max_attempts,
+    }
 
 
 async def get_task(session: AsyncSession, tenant_id: uuid.UUID, task_id: uuid.UUID) -> Task:

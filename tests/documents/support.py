@@ -74,13 +74,10 @@ def task_completed(
     }
 
 
-async def complete_task(
-    runtime: Runtime, t: TenantKey, payload: dict[str, Any], *, event_id: uuid.UUID | None = None
-) -> uuid.UUID:
-    """Run the task-completed handler as the inbox worker does for a stored event."""
+def inbound_event(t: TenantKey, payload: dict[str, Any], *, event_id: uuid.UUID | None = None) -> InboundEvent:
+    """A stored task-completed event, as processing reads it."""
     event_id = event_id or uuid.uuid4()
-    data = msgspec.convert(payload, TaskCompleted)
-    event = InboundEvent(
+    return InboundEvent(
         id=event_id,
         tenant_id=t.tenant_id,
         endpoint_id=uuid.uuid4(),
@@ -88,9 +85,13 @@ async def complete_task(
         type="task.completed",
         webhook_id=f"msg_{event_id.hex}",
         received_at=datetime.now(UTC),
-        data=data,
+        data=msgspec.convert(payload, TaskCompleted),
     )
-    ctx = TaskContext(
+
+
+def processing_context(runtime: Runtime, t: TenantKey) -> TaskContext:
+    """The context of one ``webhook.process`` run, as the inbox worker makes it for a batch."""
+    return TaskContext(
         task_id=uuid.uuid4(),
         tenant_id=t.tenant_id,
         kind="webhook.process",
@@ -100,8 +101,23 @@ async def complete_task(
         attempt=1,
         runtime=runtime,
     )
+
+
+async def complete_task(
+    runtime: Runtime,
+    t: TenantKey,
+    payload: dict[str, Any],
+    *,
+    event_id: uuid.UUID | None = None,
+    ctx: TaskContext | None = None,
+) -> uuid.UUID:
+    """Run the task-completed handler as the inbox worker does for a stored event (in the
+    batch run ``ctx``, if given)."""
+    event = inbound_event(t, payload, event_id=event_id)
+    ctx = ctx or processing_context(runtime, t)
     await on_task_completed(ctx, event)
-    return event_id
+    await ctx.send_jobs()  # as the runner does when the processing run's handler returns
+    return event.id
 
 
 async def deliveries(runtime: Runtime, t: TenantKey) -> list[DocumentDelivery]:

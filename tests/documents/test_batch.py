@@ -11,8 +11,10 @@ from sqlalchemy import event, select, text
 
 from gateway.documents import delivery
 from gateway.documents.delivery import Delivery, Outcome
+from gateway.documents.jobs import on_task_completed
 from gateway.documents.models import DeliveryStatus
 from gateway.partners.client_portal import ClientPortalClient, PortalFolder
+from gateway.queue import Queue
 from gateway.tasks.models import Task
 from gateway.tasks.runner import TaskContext
 from tests.documents.support import (
@@ -21,7 +23,9 @@ from tests.documents.support import (
     delivery_tasks,
     document,
     enable_portal,
+    inbound_event,
     portal_files,
+    processing_context,
     set_portal_faults,
     task_completed,
 )
@@ -199,3 +203,96 @@ async def test_a_late_outcome_for_a_row_already_delivered_changes_nothing_and_em
     async with runtime.db.engine.connect() as conn:
         types = (await conn.execute(text("SELECT type FROM events WHERE tenant_id = :t"), {"t": t.tenant_id})).scalars()
         assert sorted(types) == ["document.delivered"]
+
+
+async def test_a_batch_of_events_reads_the_tenants_portal_setup_once(client, tenants, runtime, sandbox) -> None:
+    # The events of one processing run are one tenant's: its integration and templates are read
+    # once for them all, not in each event's transaction; a name it has not seen is still
+    # registered (unmapped) by the event that brings it.
+    t = await tenants.create()
+    await enable_portal(client, sandbox.url, t)
+    reads: list[str] = []
+
+    def note(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if "FROM document_portal_integrations" in statement or "FROM document_templates" in statement:
+            reads.append(statement)
+
+    ctx = processing_context(runtime, t)
+    payloads = [task_completed([document(f"d{i}")], task_id=f"T-{i}") for i in range(5)]
+    event.listen(runtime.db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        await asyncio.gather(*(complete_task(runtime, t, p, ctx=ctx) for p in payloads))
+        assert len(reads) == 2  # the integration and the templates, once
+        await complete_task(runtime, t, task_completed([document("new", template="Alvará")], task_id="T-9"), ctx=ctx)
+    finally:
+        event.remove(runtime.db.engine.sync_engine, "before_cursor_execute", note)
+    rows = await deliveries(runtime, t)
+    assert sorted((d.document_id, d.status, d.error_code) for d in rows) == [
+        ("d0", "queued", None),
+        ("d1", "queued", None),
+        ("d2", "queued", None),
+        ("d3", "queued", None),
+        ("d4", "queued", None),
+        ("new", "failed", "template_unmapped"),
+    ]
+    async with runtime.db.sessionmaker() as session:
+        names = set(
+            await session.scalars(text("SELECT name FROM document_templates WHERE tenant_id = :t"), {"t": t.tenant_id})
+        )
+    assert "Alvará" in names
+    assert len(await delivery_tasks(runtime, t)) == 6  # one per event
+
+
+async def test_an_events_task_and_deliveries_are_one_statement(client, tenants, runtime, sandbox) -> None:
+    # Written together without a transaction around them (no BEGIN, no COMMIT round trips): a
+    # second run, as after a crash between that statement and the enqueue, makes nothing twice.
+    t = await tenants.create()
+    await enable_portal(client, sandbox.url, t)
+    ctx = processing_context(runtime, t)
+    await complete_task(runtime, t, task_completed([document("warm")], task_id="T-0"), ctx=ctx)  # reads the setup
+    statements: list[str] = []
+
+    def note(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    payload = task_completed([document("a"), document("b", file_name="Outro.pdf")], task_id="T-1")
+    event_id = uuid.uuid4()
+    event.listen(runtime.db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        await complete_task(runtime, t, payload, event_id=event_id, ctx=ctx)
+    finally:
+        event.remove(runtime.db.engine.sync_engine, "before_cursor_execute", note)
+    assert len(statements) == 1 and "INSERT INTO tasks" in statements[0]
+    await complete_task(runtime, t, payload, event_id=event_id)  # the same event again
+    rows = [d for d in await deliveries(runtime, t) if d.event_id == event_id]
+    tasks = [task for task in await delivery_tasks(runtime, t) if task.dedup_key == str(event_id)]
+    assert len(tasks) == 1
+    assert [(d.document_id, d.status, d.task_id) for d in rows] == [
+        ("a", "queued", tasks[0].id),
+        ("b", "queued", tasks[0].id),
+    ]
+    assert (tasks[0].status, tasks[0].max_attempts, tasks[0].params) == ("queued", 10, {"event_id": str(event_id)})
+
+
+async def test_a_processing_runs_delivery_tasks_are_enqueued_together_when_it_ends(
+    client, tenants, runtime, sandbox, monkeypatch
+) -> None:
+    # Each event's task and deliveries are committed at once, but their jobs wait for the end of
+    # the run: one round trip to Valkey for the batch, not one per event.
+    t = await tenants.create()
+    await enable_portal(client, sandbox.url, t)
+    sent: list[int] = []
+    dispatch_many = Queue.dispatch_many
+
+    async def counted(self: Queue, jobs) -> None:  # type: ignore[no-untyped-def]
+        sent.append(len(jobs))
+        await dispatch_many(self, jobs)
+
+    monkeypatch.setattr(Queue, "dispatch_many", counted)
+    ctx = processing_context(runtime, t)
+    depth = await runtime.queue.depth()
+    for i in range(3):
+        await on_task_completed(ctx, inbound_event(t, task_completed([document(f"d{i}")], task_id=f"T-{i}")))
+    assert (len(await delivery_tasks(runtime, t)), sent, await runtime.queue.depth()) == (3, [], depth)
+    await ctx.send_jobs()  # the runner does, when the handler returns
+    assert (sent, await runtime.queue.depth()) == ([3], depth + 3)

@@ -25,3 +25,23 @@ async def test_the_query_is_the_one_httpx_builds_from_params(name: str) -> None:
     expected = httpx.Request("GET", "https://portal.test/api/clients/c1/folders/f1/files", params={"name": name}).url
     assert sent == [expected]
     assert sent[0].params["name"] == name
+
+
+async def test_a_portal_call_carries_the_shared_clients_headers_but_not_its_cookies() -> None:
+    """The pool is shared by every tenant's partners: a cookie one of them set must not ride
+    along a portal call (the request is built by the portal client, not ``build_request``)."""
+    sent: list[httpx.Request] = []
+
+    def portal(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"firm": "f"})
+
+    transport = httpx.MockTransport(portal)  # a stand-in for the portal, not for the database
+    async with httpx.AsyncClient(transport=transport, headers={"User-Agent": "ponte-test"}) as http:
+        http.cookies.set("session", "another-partners", domain="portal.test")
+        client = ClientPortalClient("https://portal.test/api", "ptk", http=http)
+        assert await client.check() == "f"
+    (request,) = sent
+    assert request.headers["user-agent"] == "ponte-test"
+    assert request.headers["authorization"] == "Bearer ptk"
+    assert "cookie" not in request.headers
