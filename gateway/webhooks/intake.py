@@ -150,15 +150,20 @@ _INSERT_EVENTS = """
 
 
 def new_ids(count: int) -> list[uuid.UUID]:
-    """``count`` random (version 4) UUIDs from one read of the system's random source.
+    """``count`` time-ordered (version 7, RFC 9562) UUIDs from one read of the random source.
 
-    ``uuid.uuid4()`` reads it once per id and checks its bytes in Python: about 2.4 us an id
-    here, more than the event's share of its batch's statement. These are asyncpg's own UUID
-    (a ``uuid.UUID``, what it returns for every uuid column), built from bytes in C, so the
-    batch's sets of ids hash and compare in C as well."""
+    Time-ordered, so the inbox's primary key grows at its right edge instead of touching a
+    random leaf per event (PostgreSQL's CPU per ingested event 28.7-30.0 -> 26.3-28.3 us).
+    ``uuid.uuid4()`` read the random source once per id and checked its bytes in Python, about
+    2.4 us an id here; these are asyncpg's own UUID (a ``uuid.UUID``, what it returns for
+    every uuid column), built from bytes in C, so the batch's sets of ids hash in C as well.
+    """
     raw = bytearray(os.urandom(16 * count))
-    raw[6::16] = bytes(b & 0x0F | 0x40 for b in raw[6::16])  # version 4
-    raw[8::16] = bytes(b & 0x3F | 0x80 for b in raw[8::16])  # RFC 4122 variant
+    millis = time.time_ns() // 1_000_000
+    for k, byte in enumerate(millis.to_bytes(6, "big")):
+        raw[k::16] = bytes((byte,)) * count  # 48 bits of Unix milliseconds, then 74 random bits
+    raw[6::16] = bytes(b & 0x0F | 0x70 for b in raw[6::16])  # version 7
+    raw[8::16] = bytes(b & 0x3F | 0x80 for b in raw[8::16])  # RFC 9562 variant
     data = bytes(raw)
     return [pgproto.UUID(data[i : i + 16]) for i in range(0, len(data), 16)]
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 from sqlalchemy import func, select
 
 from gateway.tasks.models import Task
-from gateway.webhooks.intake import IntakeWriter
+from gateway.webhooks.intake import IntakeWriter, new_ids
 from gateway.webhooks.models import WebhookEvent
 from tests.webhooks.support import create_endpoint, deliver, envelope, signed_headers, stale, task_completed
 
@@ -133,7 +134,7 @@ async def test_one_batch_of_twins_redeliveries_rejections_and_tenants(client, ru
     assert len(events) == 4
     for o in (outcomes[0], outcomes[3], outcomes[4]):
         assert isinstance(o.event_id, uuid.UUID)
-        assert (uuid.UUID(str(o.event_id)).version, events[o.event_id].status) == (4, o.status)
+        assert (uuid.UUID(str(o.event_id)).version, events[o.event_id].status) == (7, o.status)
     async with runtime.db.sessionmaker() as session:
         tasks = (await session.scalars(select(Task).where(Task.kind == "webhook.process"))).all()
     assert len(tasks) == 3  # the earlier delivery's, and one per tenant for this batch
@@ -143,8 +144,22 @@ async def test_one_batch_of_twins_redeliveries_rejections_and_tenants(client, ru
             assert task.tenant_id == events[batch_tasks[task.id].event_id].tenant_id
             assert str(batch_tasks[task.id].event_id) in task.params["event_ids"]
     assert len(batch_tasks) == 2
-    assert all(t.id.version == 4 for t in tasks)
+    assert all(t.id.version == 7 for t in tasks)
     assert set(batch_tasks) <= {t.id for t in tasks}
+
+
+def test_event_ids_are_time_ordered_uuids() -> None:
+    # Version 7: a later batch's ids sort after an earlier one's, so the inbox's primary key
+    # grows at one edge; the rest of each id is random, never repeated.
+    earlier = new_ids(500)
+    time.sleep(0.002)
+    later = new_ids(3)
+    assert all(isinstance(i, uuid.UUID) and i.version == 7 and i.variant == uuid.RFC_4122 for i in earlier + later)
+    assert len(set(earlier + later)) == 503
+    assert max(str(i) for i in earlier) < min(str(i) for i in later)
+    assert max(earlier) < min(later)
+    assert abs(int(later[0].hex[:12], 16) / 1000 - time.time()) < 60
+    assert new_ids(0) == []
 
 
 async def test_tampered_body_wrong_secret_and_missing_headers_are_401_and_store_nothing(
