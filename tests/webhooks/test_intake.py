@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 from sqlalchemy import func, select
 
 from gateway.tasks.models import Task
-from gateway.webhooks.intake import IntakeWriter
+from gateway.webhooks.intake import IntakeWriter, new_ids
 from gateway.webhooks.models import WebhookEvent
 from tests.webhooks.support import create_endpoint, deliver, envelope, signed_headers, stale, task_completed
 
@@ -86,6 +87,79 @@ async def test_concurrent_deliveries_are_written_one_flush_at_a_time(client, run
     events = await stored(runtime)
     assert {e.id for e in events} == {o.event_id for o in outcomes}
     assert (writer._pending, writer._flushers) == ([], 0)
+
+
+async def test_one_batch_of_twins_redeliveries_rejections_and_tenants(client, runtime, tenants, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # A batch whose events are not all new: each answer is still the first delivery's, and
+    # each tenant with a new event gets one processing task listing it.
+    a, b = await tenants.create(), await tenants.create()
+    ep_a, ep_b = await create_endpoint(client, a.headers), await create_endpoint(client, b.headers)
+    old = await deliver(client, ep_a, envelope("task.completed", task_completed("T-old")), msg_id="msg_old")
+    writer = IntakeWriter(runtime)
+    for ep in (ep_a, ep_b):  # cached for the test: every delivery below joins one batch
+        (await writer.endpoint(uuid.UUID(ep["id"]))).expires = float("inf")
+    sizes: list[int] = []
+    write = writer._write
+
+    async def counted(conn, rows):  # type: ignore[no-untyped-def]
+        sizes.append(len(rows))
+        return await write(conn, rows)
+
+    monkeypatch.setattr(writer, "_write", counted)
+    sent = [
+        (ep_a, task_completed("T-new"), "msg_new"),
+        (ep_a, task_completed("T-new"), "msg_new"),  # its twin, in the same batch
+        (ep_a, task_completed("T-old"), "msg_old"),  # a redelivery of a stored event
+        (ep_a, {"task_id": "T-bad"}, "msg_bad"),  # stored as rejected, never processed
+        (ep_b, task_completed("T-b"), "msg_new"),  # same webhook-id, another endpoint
+    ]
+    bodies = [envelope("task.completed", data) for _, data, _ in sent]
+    outcomes = await asyncio.gather(
+        *(
+            writer.receive(uuid.UUID(ep["id"]), body, signed_headers(ep["secret"], body, msg_id=msg_id))
+            for (ep, _, msg_id), body in zip(sent, bodies, strict=True)
+        )
+    )
+    assert sizes == [5]
+    assert [(o.intake_status, o.duplicate) for o in outcomes] == [
+        (202, False),
+        (202, True),
+        (202, True),
+        (422, False),
+        (202, False),
+    ]
+    assert outcomes[1].event_id == outcomes[0].event_id
+    assert str(outcomes[2].event_id) == old.json()["id"]
+    events = {e.id: e for e in await stored(runtime)}
+    assert len(events) == 4
+    for o in (outcomes[0], outcomes[3], outcomes[4]):
+        assert isinstance(o.event_id, uuid.UUID)
+        assert (uuid.UUID(str(o.event_id)).version, events[o.event_id].status) == (7, o.status)
+    async with runtime.db.sessionmaker() as session:
+        tasks = (await session.scalars(select(Task).where(Task.kind == "webhook.process"))).all()
+    assert len(tasks) == 3  # the earlier delivery's, and one per tenant for this batch
+    batch_tasks = {events[o.event_id].task_id: o for o in (outcomes[0], outcomes[4])}
+    for task in tasks:
+        if task.id in batch_tasks:
+            assert task.tenant_id == events[batch_tasks[task.id].event_id].tenant_id
+            assert str(batch_tasks[task.id].event_id) in task.params["event_ids"]
+    assert len(batch_tasks) == 2
+    assert all(t.id.version == 7 for t in tasks)
+    assert set(batch_tasks) <= {t.id for t in tasks}
+
+
+def test_event_ids_are_time_ordered_uuids() -> None:
+    # Version 7: a later batch's ids sort after an earlier one's, so the inbox's primary key
+    # grows at one edge; the rest of each id is random, never repeated.
+    earlier = new_ids(500)
+    time.sleep(0.002)
+    later = new_ids(3)
+    assert all(isinstance(i, uuid.UUID) and i.version == 7 and i.variant == uuid.RFC_4122 for i in earlier + later)
+    assert len(set(earlier + later)) == 503
+    assert max(str(i) for i in earlier) < min(str(i) for i in later)
+    assert max(earlier) < min(later)
+    assert abs(int(later[0].hex[:12], 16) / 1000 - time.time()) < 60
+    assert new_ids(0) == []
 
 
 async def test_tampered_body_wrong_secret_and_missing_headers_are_401_and_store_nothing(
