@@ -16,23 +16,34 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from types import SimpleNamespace
+from typing import Any
 
 from bench.common import BenchStack, Report, cpu_seconds, http_load, http_request, median
-from gateway.ratelimit import Counter, reserve_for
+from gateway.ratelimit import RateLimit
 from gateway.tasks import service as tasks_service
 from sandbox.server import free_port
 
 
 async def check_cpu_us(stack: BenchStack, count: int, concurrency: int) -> float:
     """CPU of this process per limiter check, ``concurrency`` checks in flight at a time, as the
-    gateway checks its reads budget (reserving ``reserve_for(limit)`` counts per round trip)."""
-    counter = Counter(stack.runtime.queue.redis)
-    window_ms = stack.settings.rate_limit_window_seconds * 1000
-    reserve = reserve_for(stack.settings.rate_limit_reads)
+    gateway checks a tenant's reads budget: ``RateLimit.budget`` and ``spend`` on a request's
+    scope (reserving ``reserve_for(limit)`` counts per round trip)."""
+    from litestar.datastructures import State
+
+    from gateway.tenants.auth import Principal
+
+    limit = RateLimit()
+    state = State({"settings": stack.settings, "queue": stack.runtime.queue})
+    user = Principal(tenant_id=stack.tenant.tenant_id, key_id=None)
+    scope: Any = {"method": "GET", "path": "/v1/tasks/x", "user": user, "app": SimpleNamespace(state=state)}
 
     async def client(n: int) -> None:
         for _ in range(n):
-            await counter.hit("ponte:rl:bench:check", window_ms, reserve)
+            found = limit.budget(scope)
+            assert found is not None
+            if (counting := limit.spend(scope, found)) is not None:
+                await counting
 
     await client(100)
     started = time.process_time()

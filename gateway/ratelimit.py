@@ -89,8 +89,9 @@ class Counter:
         self._reserved: dict[str, _Reserved] = {}
         self._flushing: asyncio.Task[None] | None = None
 
-    async def hit(self, key: str, window_ms: int, reserve: int = 1) -> tuple[int, int]:
-        """(this hit's count in the window, 1 for the first; ms left in the window)."""
+    def take(self, key: str) -> tuple[int, int] | None:
+        """A hit counted from this process's reserve for ``key``, with no round trip, as ``hit``
+        answers it; None when nothing is reserved or left."""
         held = self._reserved.get(key)
         if held is not None:
             left = held.ends - time.monotonic()
@@ -98,6 +99,13 @@ class Counter:
                 held.next += 1
                 return held.next - 1, int(left * 1000)
             del self._reserved[key]
+        return None
+
+    async def hit(self, key: str, window_ms: int, reserve: int = 1) -> tuple[int, int]:
+        """(this hit's count in the window, 1 for the first; ms left in the window)."""
+        taken = self.take(key)
+        if taken is not None:
+            return taken
         future: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
         self._batch.setdefault(key, (window_ms, reserve, []))[2].append(future)
         if self._flushing is None or self._flushing.done():
@@ -148,13 +156,22 @@ def limited_operations(op: OperationInfo) -> set[int]:
 add_problem_rule(limited_operations)
 
 
+# A tenant's id as its budgets' subject: formatting a UUID costs more than looking it up.
+_SUBJECTS: dict[Any, str] = {}
+
+
 def budget_for(method: str, path: str, user: object, settings: Settings) -> tuple[str, str, int] | None:
     """(budget, subject, limit) for this request, or None when it is not limited."""
     tenant_id = getattr(user, "tenant_id", None)
     if tenant_id is not None:
+        subject = _SUBJECTS.get(tenant_id)
+        if subject is None:
+            if len(_SUBJECTS) >= 10_000:
+                _SUBJECTS.clear()
+            subject = _SUBJECTS[tenant_id] = str(tenant_id)
         if method in READ_METHODS:
-            return "reads", str(tenant_id), settings.rate_limit_reads
-        return "writes", str(tenant_id), settings.rate_limit_writes
+            return "reads", subject, settings.rate_limit_reads
+        return "writes", subject, settings.rate_limit_writes
     if method == "POST" and (match := INTAKE_PATH.match(path)):
         return "intake", match.group(1)[:64], settings.rate_limit_intake
     return None
@@ -167,56 +184,77 @@ class RateLimit:
 
     def __init__(self) -> None:
         self._counter: Counter | None = None
+        self._app: Any = None
+        self._settings: Any = None
 
-    @staticmethod
-    def budget(scope: HTTPScope) -> tuple[str, str, int] | None:
+    def budget(self, scope: HTTPScope) -> tuple[str, str, int] | None:
         """(budget, subject, limit) this request spends, or None: most requests stop here."""
         user, method = scope.get("user"), scope["method"]
         if method != "POST" and getattr(user, "tenant_id", None) is None:
             return None  # what budget_for says, without reading the settings (health, docs, operator)
-        found = budget_for(method, scope["path"], user, scope["app"].state.settings)
+        app = scope["app"]
+        if app is not self._app:  # an app's settings are fixed: read once, not per request
+            self._app, self._settings = app, app.state.settings
+        found = budget_for(method, scope["path"], user, self._settings)
         return found if found is not None and found[2] > 0 else None
 
-    async def spend(self, scope: HTTPScope, found: tuple[str, str, int]) -> None:
-        """Count this request against ``found`` (from ``budget``); ``TooManyRequests`` when over."""
+    def spend(self, scope: HTTPScope, found: tuple[str, str, int]) -> Awaitable[None] | None:
+        """Count this request against ``found`` (from ``budget``); ``TooManyRequests`` when over.
+
+        None when the count came from this process's reserve (most requests of a busy tenant):
+        no coroutine, no settings read. Otherwise an awaitable that counts it in Valkey."""
+        budget, subject, _ = found
+        key = f"{KEY_PREFIX}:{budget}:{subject}"
+        if self._counter is not None and (taken := self._counter.take(key)) is not None:
+            _refuse_over(scope, found, *taken)
+            return None
+        return self._spend(scope, key, found)
+
+    async def _spend(self, scope: HTTPScope, key: str, found: tuple[str, str, int]) -> None:
         state = scope["app"].state
         settings: Settings = state.settings
-        budget, subject, limit = found
         window_ms = settings.rate_limit_window_seconds * 1000
         try:
             if self._counter is None or self._counter.redis is not state.queue.redis:  # a new client
                 self._counter = Counter(state.queue.redis)
-            count, left_ms = await self._counter.hit(f"{KEY_PREFIX}:{budget}:{subject}", window_ms, reserve_for(limit))
+            count, left_ms = await self._counter.hit(key, window_ms, reserve_for(found[2]))
         except (RedisError, OSError) as exc:
             log.warning("rate_limit_unavailable", error=type(exc).__name__)
             return
-        if count > limit:
-            reset = max(1, math.ceil(left_ms / 1000))
-            raise TooManyRequests(
-                f"Over the {budget} budget of {limit} requests per {settings.rate_limit_window_seconds} s; "
-                f"retry in {reset} s.",
-                headers={
-                    "Retry-After": str(reset),
-                    "RateLimit-Limit": str(limit),
-                    "RateLimit-Remaining": "0",
-                    "RateLimit-Reset": str(reset),
-                },
-            )
+        _refuse_over(scope, found, count, left_ms)
+
+
+def _refuse_over(scope: HTTPScope, found: tuple[str, str, int], count: int, left_ms: int) -> None:
+    budget, _, limit = found
+    if count > limit:
+        window = scope["app"].state.settings.rate_limit_window_seconds
+        reset = max(1, math.ceil(left_ms / 1000))
+        raise TooManyRequests(
+            f"Over the {budget} budget of {limit} requests per {window} s; retry in {reset} s.",
+            headers={
+                "Retry-After": str(reset),
+                "RateLimit-Limit": str(limit),
+                "RateLimit-Remaining": "0",
+                "RateLimit-Reset": str(reset),
+            },
+        )
 
 
 def rate_limit(app: ASGIApp) -> ASGIApp:
     """ASGI middleware; sits after authentication, which names the tenant."""
     limit = RateLimit()
 
-    async def limited(scope: HTTPScope, receive: Receive, send: Send, found: tuple[str, str, int]) -> None:
-        await limit.spend(scope, found)
+    async def limited(counting: Awaitable[None], scope: Scope, receive: Receive, send: Send) -> None:
+        await counting
         await app(scope, receive, send)
 
     def middleware(scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-        # A plain function: requests no budget applies to (health, docs, operator calls) go on
-        # without a coroutine of their own.
+        # A plain function: requests no budget applies to (health, docs, operator calls), and
+        # those counted from this process's reserve, go on without a coroutine of their own.
         if scope["type"] == ScopeType.HTTP and (found := limit.budget(scope)) is not None:
-            return limited(scope, receive, send, found)
+            counting = limit.spend(scope, found)
+            if counting is not None:
+                return limited(counting, scope, receive, send)
         return app(scope, receive, send)
 
     return middleware

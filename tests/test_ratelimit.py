@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -209,3 +210,31 @@ async def test_a_reserve_ends_with_its_window(runtime: Runtime) -> None:
     await asyncio.sleep(0.4)  # the window closed in Valkey and locally
     count, left_ms = await counter.hit(key, 300, reserve=10)
     assert count == 1 and 0 < left_ms <= 300
+
+
+async def test_a_count_from_the_reserve_is_spent_without_a_coroutine(settings: Settings, runtime: Runtime) -> None:
+    """``RateLimit.spend`` answers from the process's reserve at once (None: nothing to await),
+    and refuses at once when that count is over the budget; only a count Valkey must give
+    is an awaitable."""
+    from types import SimpleNamespace
+
+    from gateway.ratelimit import RateLimit, TooManyRequests
+
+    tenant = str(uuid.uuid4())
+    app = SimpleNamespace(state=SimpleNamespace(settings=settings, queue=runtime.queue))
+    scope: Any = {"app": app}
+    limit = RateLimit()
+    roomy = ("reads", tenant, 20_000)  # reserves 200 counts at a time
+    first = limit.spend(scope, roomy)
+    assert first is not None  # nothing reserved yet: Valkey counts it
+    await first
+    assert [limit.spend(scope, roomy) for _ in range(9)] == [None] * 9  # counts 2-10, from the reserve
+    # The same key under a budget count 11 is over: refused at once, with the usual headers.
+    with pytest.raises(TooManyRequests) as refused:
+        limit.spend(scope, ("reads", tenant, 10))
+    assert refused.value.headers["RateLimit-Limit"] == "10"
+    assert [limit.spend(scope, roomy) for _ in range(189)] == [None] * 189  # counts 12-200
+    again = limit.spend(scope, roomy)
+    assert again is not None  # the reserve is used up: Valkey again
+    await again
+    assert int(await runtime.queue.redis.get(f"ponte:rl:reads:{tenant}")) == 400  # two round trips

@@ -70,8 +70,9 @@ class DirectTaskRead(DirectRoute):
             # The middleware stack's order: authentication, then the tenant's reads budget.
             http["user"] = principal = await authenticate(scope)
             http["auth"] = None
-            if (budget := self.limit.budget(http)) is not None:
-                await self.limit.spend(http, budget)
+            budget = self.limit.budget(http)
+            if budget is not None and (counting := self.limit.spend(http, budget)) is not None:
+                await counting
             # Then the handler, TaskController.get_task.
             row = await task_reader(self.app.state).get(tenant_of(principal), task_id)
             content = encode_json(Task.from_model(row), self.serializer)

@@ -63,8 +63,9 @@ class DirectIntake(DirectRoute):
         scope = cast("Scope", http)
         self.routed_as(http, {"endpoint_id": endpoint_id})  # parsed, as the router does
         try:
-            if (budget := self.limit.budget(http)) is not None:
-                await self.limit.spend(http, budget)
+            budget = self.limit.budget(http)
+            if budget is not None and (counting := self.limit.spend(http, budget)) is not None:
+                await counting
             body = await self._body(receive)
             refuse_unstorable_body(body)
             outcome = await intake_writer(self.app.state).receive(endpoint_id, body, headers)
