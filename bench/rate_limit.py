@@ -27,7 +27,7 @@ from sandbox.server import free_port
 
 async def check_cpu_us(stack: BenchStack, count: int, concurrency: int) -> float:
     """CPU of this process per limiter check, ``concurrency`` checks in flight at a time, as the
-    gateway checks a tenant's reads budget: ``RateLimit.budget`` and ``spend`` on a request's
+    gateway checks a tenant's reads budget: ``RateLimit.check`` on a request's
     scope (reserving ``reserve_for(limit)`` counts per round trip)."""
     from litestar.datastructures import State
 
@@ -40,9 +40,7 @@ async def check_cpu_us(stack: BenchStack, count: int, concurrency: int) -> float
 
     async def client(n: int) -> None:
         for _ in range(n):
-            found = limit.budget(scope)
-            assert found is not None
-            if (counting := limit.spend(scope, found)) is not None:
+            if (counting := limit.check(scope)) is not None:
                 await counting
 
     await client(100)

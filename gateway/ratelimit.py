@@ -198,6 +198,12 @@ class RateLimit:
         found = budget_for(method, scope["path"], user, self._settings)
         return found if found is not None and found[2] > 0 else None
 
+    def check(self, scope: HTTPScope) -> Awaitable[None] | None:
+        """``budget`` then ``spend``: None when no budget applies or the reserve counted the
+        request; an awaitable when Valkey must count it. ``TooManyRequests`` when over."""
+        found = self.budget(scope)
+        return None if found is None else self.spend(scope, found)
+
     def spend(self, scope: HTTPScope, found: tuple[str, str, int]) -> Awaitable[None] | None:
         """Count this request against ``found`` (from ``budget``); ``TooManyRequests`` when over.
 
@@ -251,10 +257,8 @@ def rate_limit(app: ASGIApp) -> ASGIApp:
     def middleware(scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         # A plain function: requests no budget applies to (health, docs, operator calls), and
         # those counted from this process's reserve, go on without a coroutine of their own.
-        if scope["type"] == ScopeType.HTTP and (found := limit.budget(scope)) is not None:
-            counting = limit.spend(scope, found)
-            if counting is not None:
-                return limited(counting, scope, receive, send)
+        if scope["type"] == ScopeType.HTTP and (counting := limit.check(scope)) is not None:
+            return limited(counting, scope, receive, send)
         return app(scope, receive, send)
 
     return middleware

@@ -70,8 +70,7 @@ class DirectTaskRead(DirectRoute):
             # The middleware stack's order: authentication, then the tenant's reads budget.
             http["user"] = principal = await authenticate(scope)
             http["auth"] = None
-            budget = self.limit.budget(http)
-            if budget is not None and (counting := self.limit.spend(http, budget)) is not None:
+            if (counting := self.limit.check(http)) is not None:
                 await counting
             # Then the handler, TaskController.get_task.
             row = await task_reader(self.app.state).get(tenant_of(principal), task_id)

@@ -63,8 +63,7 @@ class DirectIntake(DirectRoute):
         scope = cast("Scope", http)
         self.routed_as(http, {"endpoint_id": endpoint_id})  # parsed, as the router does
         try:
-            budget = self.limit.budget(http)
-            if budget is not None and (counting := self.limit.spend(http, budget)) is not None:
+            if (counting := self.limit.check(http)) is not None:
                 await counting
             body = await self._body(receive)
             refuse_unstorable_body(body)
