@@ -11,6 +11,7 @@ import functools
 import gc
 from typing import Any
 
+import anyio.lowlevel
 import structlog
 from arq import cron
 from arq.connections import RedisSettings
@@ -34,6 +35,9 @@ async def startup(ctx: dict[str, Any]) -> None:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
     ctx["runtime"] = await Runtime.start(settings, name="ponte worker")
+    # anyio (under httpx's pool) imports its event-loop backend on first use: a tenth of a
+    # second of the first partner call's time, spent here instead.
+    await anyio.lowlevel.checkpoint()
     # Outbound events are claimed from PostgreSQL by each worker's dispatcher, not queued in arq.
     ctx["event_dispatcher"] = Dispatcher(ctx["runtime"]).start()
     gc.freeze()  # as in the gateway: the start-up heap stays out of the collector's full passes

@@ -1,11 +1,13 @@
-"""Delivering documents: one task delivers a batch (an event's documents, or a retry) concurrently.
+"""Delivering documents: one task delivers an event's documents (or a retry's) concurrently.
 
-Each document keeps its own delivery row, status and error code. The task claims its rows in
-one statement (only rows still pointing at it: a person's retry moves a row to a new task),
-uploads them concurrently under the naming rule, and records every outcome in one
-transaction. The portal client's ``deliver_file`` decides replace vs ``Name (n).ext`` and is
-idempotent on the content's sha256, so a batch that runs twice (crash, redelivery) never makes
-a second copy. Transient failures stay ``queued`` and the task retries only those, with backoff.
+Each document keeps its own delivery row, status and error code. A task claims its rows in one
+statement (only rows still pointing at it: a person's retry moves a row to a new task), uploads
+them concurrently under the naming rule, and records every outcome in one statement. The tasks
+of a processing run's events run together (``deliver_tasks``): one claim and one record for all
+of them, each task still with its own outcome. The portal client's ``deliver_file`` decides
+replace vs ``Name (n).ext`` and is idempotent on the content's sha256, so a batch that runs
+twice (crash, redelivery) never makes a second copy. Transient failures stay ``queued`` and
+each task retries only its own, with backoff.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from gateway.documents.models import DeliveryStatus, DocumentDelivery, DocumentT
 from gateway.events import emitters, outbox
 from gateway.partners.client_portal import ClientPortalClient, DeliveredFile, acting_as
 from gateway.partners.errors import PermanentPartnerError, TransientPartnerError
+from gateway.runtime import Runtime
 from gateway.tasks.models import TaskStatus
 from gateway.tasks.runner import RetryTask, TaskContext, TaskOutcome
 
@@ -40,6 +43,8 @@ class Delivery(msgspec.Struct, frozen=True):
     """The columns a delivery attempt reads, with its template's folder and the integration."""
 
     id: uuid.UUID
+    tenant_id: uuid.UUID
+    task_id: uuid.UUID
     client_id: str
     employee: str | None
     template: str
@@ -54,11 +59,11 @@ class Delivery(msgspec.Struct, frozen=True):
     enabled: bool | None
     checked_at: datetime | None
 
-    def integration(self, tenant_id: uuid.UUID) -> PortalIntegration | None:
+    def integration(self) -> PortalIntegration | None:
         if self.base_url is None:
             return None
         return PortalIntegration(
-            tenant_id=tenant_id,
+            tenant_id=self.tenant_id,
             base_url=self.base_url,
             token_encrypted=self.token_encrypted,
             enabled=self.enabled,
@@ -92,12 +97,12 @@ def _scope(ctx: TaskContext) -> Any:
 
 
 def _claim_statement(scope: Any) -> Select[Any]:
-    """Mark the task's pending rows delivering and read what they need, in one statement.
+    """Mark the tasks' pending rows delivering and read what they need, in one statement.
 
     Pending: queued, delivering (a crashed attempt), or failed at intake and never tried (an
     unmapped template, mapped since perhaps). Delivered, skipped and rows failed by an attempt
     are left alone, and so are rows a retry handed to another task. Takes ``claim_tenant``
-    and ``claim_task`` (an UPDATE's bound names must differ from its columns'), and what
+    and ``claim_tasks`` (an UPDATE's bound names must differ from its columns'), and what
     ``scope`` binds.
     """
     pending = or_(
@@ -106,10 +111,17 @@ def _claim_statement(scope: Any) -> Select[Any]:
     )
     claimed = (
         update(_D)
-        .where(scope, _D.tenant_id == bindparam("claim_tenant"), _D.task_id == bindparam("claim_task"), pending)
+        .where(
+            scope,
+            _D.tenant_id == bindparam("claim_tenant"),
+            _D.task_id == any_(bindparam("claim_tasks", type_=ARRAY(Uuid))),
+            pending,
+        )
         .values(status=DeliveryStatus.delivering, attempts=_D.attempts + 1, updated_at=func.now())
         .returning(
             _D.id,
+            _D.tenant_id,
+            _D.task_id,
             _D.client_id,
             _D.employee,
             _D.template,
@@ -121,9 +133,7 @@ def _claim_statement(scope: Any) -> Select[Any]:
         )
         .cte("claimed")
     )
-    template = and_(
-        DocumentTemplate.tenant_id == bindparam("claim_tenant"), DocumentTemplate.name == claimed.c.template
-    )
+    template = and_(DocumentTemplate.tenant_id == claimed.c.tenant_id, DocumentTemplate.name == claimed.c.template)
     return select(
         claimed,
         DocumentTemplate.folder_path,
@@ -133,25 +143,27 @@ def _claim_statement(scope: Any) -> Select[Any]:
         PortalIntegration.checked_at,
     ).select_from(
         claimed.outerjoin(DocumentTemplate, template).outerjoin(
-            PortalIntegration, PortalIntegration.tenant_id == bindparam("claim_tenant")
+            PortalIntegration, PortalIntegration.tenant_id == claimed.c.tenant_id
         )
     )
 
 
-# Built once (building and hashing this statement cost more than running it): an event's
-# documents, or the ids of a retry.
-_CLAIM_EVENT = _claim_statement(_D.event_id == bindparam("claim_event"))
+# Built once (building and hashing this statement cost more than running it): the documents of
+# events (each event's task), or the ids of a retry.
+_CLAIM_EVENTS = _claim_statement(_D.event_id == any_(bindparam("claim_events", type_=ARRAY(Uuid))))
 _CLAIM_IDS = _claim_statement(_D.id == any_(bindparam("claim_ids", type_=ARRAY(Uuid))))
 
 
-async def _claim(ctx: TaskContext) -> list[Delivery]:
-    params: dict[str, Any] = {"claim_tenant": ctx.tenant_id, "claim_task": ctx.task_id}
-    if "event_id" in ctx.params:
-        stmt, params["claim_event"] = _CLAIM_EVENT, uuid.UUID(ctx.params["event_id"])
-    else:
+async def _claim(runtime: Runtime, ctxs: list[TaskContext]) -> list[Delivery]:
+    """The pending rows of the tasks ``ctxs`` (one tenant's): one statement for their events."""
+    params: dict[str, Any] = {"claim_tenant": ctxs[0].tenant_id, "claim_tasks": [c.task_id for c in ctxs]}
+    if all("event_id" in c.params for c in ctxs):
+        stmt, params["claim_events"] = _CLAIM_EVENTS, [uuid.UUID(c.params["event_id"]) for c in ctxs]
+    else:  # a retry's task (older ones: one id)
+        [ctx] = ctxs
         ids = ctx.params.get("delivery_ids") or [ctx.params["delivery_id"]]
         stmt, params["claim_ids"] = _CLAIM_IDS, [uuid.UUID(i) for i in ids]
-    async with ctx.runtime.db.autocommit() as conn:
+    async with runtime.db.autocommit() as conn:
         rows = (await conn.execute(stmt, params)).all()
     return [Delivery(*row) for row in rows]
 
@@ -180,10 +192,10 @@ _RECORD = outbox.emit_many_after(
             CAST(:delivery_ids AS uuid[]), CAST(:statuses AS text[]), CAST(:codes AS text[]),
             CAST(:errors AS text[]), CAST(:folders AS jsonb[]), CAST(:names AS text[]),
             CAST(:file_ids AS text[]), CAST(:replaced AS boolean[]), CAST(:sha256s AS text[]),
-            CAST(:sizes AS integer[])
-        ) AS u(id, status, error_code, error, folder_path, name_used, file_id, replaced, sha256, size)
+            CAST(:sizes AS integer[]), CAST(:task_ids AS uuid[])
+        ) AS u(id, status, error_code, error, folder_path, name_used, file_id, replaced, sha256, size, task_id)
     ) AS o
-    WHERE d.id = o.id AND d.task_id = :task_id AND d.status <> 'delivered'
+    WHERE d.id = o.id AND d.task_id = o.task_id AND d.status <> 'delivered'
     RETURNING d.id
     """
 )
@@ -205,11 +217,11 @@ class _Written(msgspec.Struct, frozen=True):
     error: str | None
 
 
-async def _record(ctx: TaskContext, batch: list[Delivery], outcomes: list[Outcome]) -> None:
-    """Every outcome of the batch, with its outbound events, in one statement."""
+async def _record(runtime: Runtime, batch: list[Delivery], outcomes: list[Outcome]) -> None:
+    """Every outcome of the batch (its tasks'), with their outbound events, in one statement."""
     placed = [o.placed for o in outcomes]
     params: dict[str, Any] = {
-        "task_id": ctx.task_id,
+        "task_ids": [d.task_id for d in batch],
         "delivery_ids": [o.delivery_id for o in outcomes],
         "statuses": [str(o.status) for o in outcomes],
         "codes": [o.error_code for o in outcomes],
@@ -224,7 +236,7 @@ async def _record(ctx: TaskContext, batch: list[Delivery], outcomes: list[Outcom
     written = [
         _Written(
             o.delivery_id,
-            ctx.tenant_id,
+            d.tenant_id,
             d.client_id,
             d.template,
             d.file_name,
@@ -238,7 +250,7 @@ async def _record(ctx: TaskContext, batch: list[Delivery], outcomes: list[Outcom
         for d, o in zip(batch, outcomes, strict=True)
     ]
     events, subjects = emitters.document_deliveries(written)
-    async with ctx.runtime.db.autocommit() as conn:
+    async with runtime.db.autocommit() as conn:
         await conn.execute(_RECORD, params | outbox.emit_many_params(events) | {"subjects": subjects})
 
 
@@ -287,32 +299,74 @@ async def _deliver_one(ctx: TaskContext, portal: ClientPortalClient, delivery: D
 
 
 async def deliver(ctx: TaskContext) -> TaskOutcome | None:
-    """Deliver the task's pending documents concurrently; record each outcome; retry the transient."""
-    batch = await _claim(ctx)
-    if not batch:  # a re-run after the outcomes were recorded: report what they were
-        return _task_outcome(ctx, [], await _earlier(ctx, []))
-    integration = batch[0].integration(ctx.tenant_id)
+    """One task on its own: a retry's, or one the queue dispatched."""
+    [result] = await deliver_tasks([ctx])
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+async def deliver_tasks(ctxs: list[TaskContext]) -> list[TaskOutcome | BaseException]:
+    """Deliver the tasks' pending documents concurrently and record every outcome together.
+
+    An event batch's tasks (``TaskContext.run_next``) are claimed in one statement per tenant
+    and recorded in one; each task still gets its own outcome and retries only its transient
+    failures.
+    """
+    runtime = ctxs[0].runtime
+    groups: dict[uuid.UUID, list[TaskContext]] = {}
+    alone: list[list[TaskContext]] = []
+    for ctx in ctxs:
+        if "event_id" in ctx.params:
+            groups.setdefault(ctx.tenant_id, []).append(ctx)
+        else:
+            alone.append([ctx])
+    claimed = await asyncio.gather(*(_claim(runtime, group) for group in [*groups.values(), *alone]))
+    by_task = {ctx.task_id: ctx for ctx in ctxs}
+    batch = [d for rows in claimed for d in rows]
+    outcomes = [o for rows in claimed for o in await _attempt(by_task, rows)] if batch else []
+    if batch:
+        await _record(runtime, batch, outcomes)
+    mine: dict[uuid.UUID, list[Outcome]] = {ctx.task_id: [] for ctx in ctxs}
+    for d, o in zip(batch, outcomes, strict=True):
+        mine[d.task_id].append(o)
+    results: list[TaskOutcome | BaseException] = []
+    for ctx in ctxs:
+        done = mine[ctx.task_id]
+        try:
+            # Nothing claimed: a re-run after the outcomes were recorded reports what they were.
+            earlier = await _earlier(ctx, done) if ctx.attempt > 1 or not done else _Tally()
+            results.append(_task_outcome(ctx, done, earlier))
+        except RetryTask as exc:
+            results.append(exc)
+    return results
+
+
+async def _attempt(by_task: dict[uuid.UUID, TaskContext], rows: list[Delivery]) -> list[Outcome]:
+    """One tenant's claimed rows, uploaded concurrently (``CONCURRENCY`` per task)."""
+    if not rows:
+        return []
+    integration = rows[0].integration()
     if integration is not None and not integration.enabled:
         detail = "The client-portal integration is not enabled."
-        outcomes = [_failed(d, "integration_disabled", detail) for d in batch]
-    elif integration is None or integration.token_encrypted is None or integration.checked_at is None:
-        async with ctx.runtime.db.sessionmaker() as session:
-            unmapped = await templates.count_unmapped(session, ctx.tenant_id)
+        return [_failed(d, "integration_disabled", detail) for d in rows]
+    runtime = by_task[rows[0].task_id].runtime
+    if integration is None or integration.token_encrypted is None or integration.checked_at is None:
+        async with runtime.db.sessionmaker() as session:
+            unmapped = await templates.count_unmapped(session, rows[0].tenant_id)
         detail = str(refusal(integration, unmapped))
-        outcomes = [_failed(d, "portal_unchecked", detail) for d in batch]
-    else:
-        portal = portal_session(ctx.runtime, integration)
-        limit = asyncio.Semaphore(CONCURRENCY)
+        return [_failed(d, "portal_unchecked", detail) for d in rows]
+    portal = portal_session(runtime, integration)
+    limits = {task_id: asyncio.Semaphore(CONCURRENCY) for task_id in {d.task_id for d in rows}}
 
-        async def one(delivery: Delivery) -> Outcome:
-            async with limit:
-                return await _deliver_one(ctx, portal, delivery)
+    async def one(delivery: Delivery) -> Outcome:
+        async with limits[delivery.task_id]:
+            return await _deliver_one(by_task[delivery.task_id], portal, delivery)
 
-        outcomes = list(await asyncio.gather(*(one(d) for d in batch)))
-        if any(o.retry_now for o in outcomes):
-            forget_portal_session(ctx.runtime, integration)
-    await _record(ctx, batch, outcomes)
-    return _task_outcome(ctx, outcomes, await _earlier(ctx, outcomes) if ctx.attempt > 1 else _Tally())
+    outcomes = list(await asyncio.gather(*(one(d) for d in rows)))
+    if any(o.retry_now for o in outcomes):
+        forget_portal_session(runtime, integration)
+    return outcomes
 
 
 class _Tally(msgspec.Struct):

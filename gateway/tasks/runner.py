@@ -14,7 +14,7 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,7 +31,7 @@ from gateway.partners.errors import PermanentPartnerError, TransientPartnerError
 from gateway.queue import enqueue_after_commit
 from gateway.runtime import Runtime
 from gateway.tasks.models import Task, TaskStatus
-from gateway.tasks.registry import FINISH_HOOKS, HANDLERS
+from gateway.tasks.registry import BATCH_HANDLERS, FINISH_HOOKS, HANDLERS
 
 log = structlog.get_logger("ponte.tasks")
 T = TypeVar("T")
@@ -83,6 +83,9 @@ class TaskContext:
     _last_saved: float = 0.0
     _shared: dict[Hashable, asyncio.Future[Any]] = field(default_factory=dict)
     _jobs: list[tuple[uuid.UUID, int, datetime | None]] = field(default_factory=list)
+    _next: list[tuple[uuid.UUID, int, datetime | None]] = field(default_factory=list)
+    lease_lost: bool = False
+    concluded: str = ""  # what the run came to (``run_tasks`` reports it)
 
     @property
     def last_attempt(self) -> bool:
@@ -100,10 +103,29 @@ class TaskContext:
         """
         self._jobs.append((task_id, dispatch, run_after))
 
-    async def send_jobs(self) -> None:
-        """Enqueue what ``enqueue_after_run`` buffered (the runner does, when the handler returns)."""
-        if self._jobs:
-            jobs, self._jobs = self._jobs, []
+    def run_next(self, task_id: uuid.UUID, dispatch: int) -> None:
+        """Run a due task this run committed in this process, once the run is finished.
+
+        The tasks a run asks for are claimed together and, for a kind with a batch handler
+        (``task_batch_handler``), run in one call: an event batch's delivery tasks then cost one
+        claim and one record for all of them, and no queue round trips. Whatever is not run
+        (the worker died first) is still queued: the sweeper dispatches it. Called outside a
+        runner (a test driving a handler), ``send_jobs`` enqueues these like the others.
+        """
+        self._next.append((task_id, dispatch, None))
+
+    def take_next(self) -> list[uuid.UUID]:
+        """The tasks ``run_next`` asked for, taken out of what ``send_jobs`` will enqueue."""
+        ids, self._next = [task_id for task_id, _, _ in self._next], []
+        return ids
+
+    async def send_jobs(self, *, with_next: bool = True) -> None:
+        """Enqueue what ``enqueue_after_run`` buffered, and what ``run_next`` did unless told not
+        to (the runner: it runs those itself once the task is concluded)."""
+        jobs, self._jobs = self._jobs, []
+        if with_next:
+            jobs, self._next = jobs + self._next, []
+        if jobs:
             await self.runtime.queue.send(jobs)
 
     def shared(self, key: Hashable, load: Callable[[], Awaitable[T]]) -> Awaitable[T]:
@@ -146,6 +168,7 @@ class TaskContext:
                 )
             ).first()
         if row is None:
+            self.lease_lost = True
             raise asyncio.CancelledError("lease lost")
         self.cancel_requested = bool(row.cancel_requested)
         return self.cancel_requested
@@ -156,6 +179,17 @@ _CLAIM = text(
     UPDATE tasks SET status = 'running', attempt = attempt + 1, started_at = coalesce(started_at, now()),
         lease_expires_at = now() + make_interval(secs => :lease), heartbeat_at = now(), updated_at = now()
     WHERE id = :id AND NOT cancel_requested
+      AND status = 'queued' AND run_after <= now() + interval '1 second'
+    RETURNING id, tenant_id, kind, subject_id, trigger, params, attempt, max_attempts
+    """
+)
+
+
+_CLAIM_MANY = text(
+    """
+    UPDATE tasks SET status = 'running', attempt = attempt + 1, started_at = coalesce(started_at, now()),
+        lease_expires_at = now() + make_interval(secs => :lease), heartbeat_at = now(), updated_at = now()
+    WHERE id = ANY(CAST(:ids AS uuid[])) AND NOT cancel_requested
       AND status = 'queued' AND run_after <= now() + interval '1 second'
     RETURNING id, tenant_id, kind, subject_id, trigger, params, attempt, max_attempts
     """
@@ -187,15 +221,9 @@ async def run_task(runtime: Runtime, task_id: str | uuid.UUID) -> str:
         return "interrupted"
 
 
-async def _claim_and_run(runtime: Runtime, task_id: str | uuid.UUID) -> str:
-    settings = runtime.settings
-    async with autocommit(runtime) as conn:
-        row = (
-            (await conn.execute(_CLAIM, {"id": str(task_id), "lease": settings.task_lease_seconds})).mappings().first()
-        )
-    if row is None:
-        return "skipped"
-    ctx = TaskContext(
+def _context(runtime: Runtime, row: Any) -> TaskContext:
+    # Counters start afresh: a re-run recounts what it finds (already-applied rows show as unchanged).
+    return TaskContext(
         task_id=row["id"],
         tenant_id=row["tenant_id"],
         kind=row["kind"],
@@ -205,66 +233,171 @@ async def _claim_and_run(runtime: Runtime, task_id: str | uuid.UUID) -> str:
         attempt=row["attempt"],
         runtime=runtime,
         max_attempts=row["max_attempts"],
-    )  # counters start afresh: a re-run recounts what it finds (already-applied rows show as unchanged)
+    )
+
+
+async def _claim_and_run(runtime: Runtime, task_id: str | uuid.UUID) -> str:
+    async with autocommit(runtime) as conn:
+        row = (
+            (await conn.execute(_CLAIM, {"id": str(task_id), "lease": runtime.settings.task_lease_seconds}))
+            .mappings()
+            .first()
+        )
+    if row is None:
+        return "skipped"
+    ctx = _context(runtime, row)
+    status = await _run_claimed(ctx)
+    await _run_next(ctx)
+    return status
+
+
+async def run_tasks(runtime: Runtime, task_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Claim the due ones of ``task_ids`` in one statement and run them: each kind with a batch
+    handler in one call, the others one by one, concurrently. Returns what happened to each
+    task claimed (the others were finished, held elsewhere or not due: nothing happened)."""
+    async with autocommit(runtime) as conn:
+        params = {"ids": list(task_ids), "lease": runtime.settings.task_lease_seconds}
+        rows = (await conn.execute(_CLAIM_MANY, params)).mappings().all()
+    ctxs = [_context(runtime, row) for row in rows]
+    alone: list[TaskContext] = []
+    batches: dict[str, list[TaskContext]] = {}
+    for ctx in ctxs:
+        if ctx.kind in BATCH_HANDLERS and ctx.attempt <= ctx.max_attempts:
+            batches.setdefault(ctx.kind, []).append(ctx)
+        else:
+            alone.append(ctx)
+    runs = [_run_claimed(ctx) for ctx in alone] + [_run_batch(kind, group) for kind, group in batches.items()]
+    await asyncio.gather(*runs)
+    for ctx in ctxs:
+        await _run_next(ctx)
+    return {ctx.task_id: ctx.concluded for ctx in ctxs}
+
+
+async def _run_next(ctx: TaskContext) -> None:
+    """The tasks the run asked to run next (``run_next``); an outage leaves them to the sweeper."""
+    ids = ctx.take_next()
+    if not ids:
+        return
+    try:
+        await run_tasks(ctx.runtime, ids)
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        log.warning("next_tasks_interrupted", tasks=len(ids), error=repr(exc))
+
+
+async def _run_claimed(ctx: TaskContext) -> str:
     bound = structlog.contextvars.bound_contextvars(task_id=str(ctx.task_id), task_kind=ctx.kind, attempt=ctx.attempt)
     with bound:
         handler = HANDLERS.get(ctx.kind)
         if handler is None:
-            return await _finish(
-                ctx, TaskOutcome(TaskStatus.failed, error_code="unknown_kind", error=f"no handler for {ctx.kind}")
-            )
-        if ctx.attempt > row["max_attempts"]:
-            return await _finish(
-                ctx,
-                TaskOutcome(
-                    TaskStatus.failed, error_code="gave_up", error=f"gave up after {row['max_attempts']} attempts"
-                ),
-            )
+            outcome = TaskOutcome(TaskStatus.failed, error_code="unknown_kind", error=f"no handler for {ctx.kind}")
+            return await _conclude(ctx, outcome)
+        if ctx.attempt > ctx.max_attempts:
+            return await _conclude(ctx, _gave_up(ctx))
         log.info("task_started")
         work = asyncio.create_task(handler(ctx))
-        heartbeat = asyncio.create_task(_heartbeat(ctx, work))
+        heartbeat = asyncio.create_task(_heartbeat([ctx], work))
         try:
-            outcome = await work or TaskOutcome()
-        except asyncio.CancelledError:
-            if ctx.cancel_requested:
-                return await _finish(
-                    ctx, TaskOutcome(TaskStatus.cancelled, error_code="cancelled", error="cancelled on request")
-                )
-            log.warning("task_lease_lost")
-            return "lease_lost"
-        except (TransientPartnerError, RetryTask) as exc:
-            defer = exc.defer if isinstance(exc, RetryTask) else None
-            return await _retry_or_fail(ctx, row["max_attempts"], getattr(exc, "code", "retry"), str(exc), defer)
-        except (PermanentPartnerError, TaskFailed) as exc:
-            return await _finish(ctx, TaskOutcome(TaskStatus.failed, error_code=exc.code, error=str(exc)))
+            result: TaskOutcome | BaseException | None = await work
+        except asyncio.CancelledError as exc:
+            result = exc
         except Exception as exc:
-            if is_outage(exc):  # not the handler's fault: try again later, without a stack trace
-                log.warning("task_interrupted", error=repr(exc))
-                return await _retry_or_fail(ctx, row["max_attempts"], "unavailable", repr(exc), None)
-            log.exception("task_crashed")
-            return await _retry_or_fail(ctx, row["max_attempts"], "internal", f"{type(exc).__name__}: {exc}", None)
+            result = exc
         finally:
             heartbeat.cancel()
-            await ctx.send_jobs()
-        return await _finish(ctx, outcome)
+            await ctx.send_jobs(with_next=False)  # those run once the task is concluded
+        return await _conclude(ctx, result)
 
 
-async def _heartbeat(ctx: TaskContext, work: asyncio.Task[Any]) -> None:
-    interval = max(ctx.runtime.settings.task_lease_seconds / 3, 0.2)
-    lease = ctx.runtime.settings.task_lease_seconds
+async def _run_batch(kind: str, ctxs: list[TaskContext]) -> None:
+    """One call of the kind's batch handler for the claimed ``ctxs``; each task concluded on its own."""
+    log.info("task_batch_started", task_kind=kind, tasks=len(ctxs))
+    work = asyncio.create_task(BATCH_HANDLERS[kind](ctxs))
+    heartbeat = asyncio.create_task(_heartbeat(ctxs, work))
+    results: Sequence[TaskOutcome | BaseException | None]
+    try:
+        results = await work
+    except BaseException as exc:  # the batch as a whole: cancelled (lease, cancel request) or failed
+        if not isinstance(exc, asyncio.CancelledError | Exception):
+            raise
+        results = [exc] * len(ctxs)
+    finally:
+        heartbeat.cancel()
+        for ctx in ctxs:
+            await ctx.send_jobs(with_next=False)
+    finished: list[tuple[TaskContext, TaskOutcome]] = []
+    others: list[tuple[TaskContext, TaskOutcome | BaseException | None]] = []
+    for ctx, result in zip(ctxs, results, strict=True):
+        if isinstance(result, BaseException) or kind in FINISH_HOOKS:
+            others.append((ctx, result))
+        else:
+            finished.append((ctx, result or TaskOutcome()))
+    if finished:  # one statement records them all
+        await _finish_many(finished)
+    await asyncio.gather(*(_conclude_bound(ctx, result) for ctx, result in others))
+
+
+async def _conclude_bound(ctx: TaskContext, result: TaskOutcome | BaseException | None) -> str:
+    with structlog.contextvars.bound_contextvars(task_id=str(ctx.task_id), task_kind=ctx.kind, attempt=ctx.attempt):
+        return await _conclude(ctx, result)
+
+
+def _gave_up(ctx: TaskContext) -> TaskOutcome:
+    return TaskOutcome(TaskStatus.failed, error_code="gave_up", error=f"gave up after {ctx.max_attempts} attempts")
+
+
+async def _conclude(ctx: TaskContext, result: TaskOutcome | BaseException | None) -> str:
+    """Record what a run of the task came to: its outcome, a retry, or a failure."""
+    ctx.concluded = await _concluded(ctx, result)
+    return ctx.concluded
+
+
+async def _concluded(ctx: TaskContext, result: TaskOutcome | BaseException | None) -> str:
+    if result is None or isinstance(result, TaskOutcome):
+        return await _finish(ctx, result or TaskOutcome())
+    if isinstance(result, asyncio.CancelledError):
+        if ctx.cancel_requested:
+            return await _finish(
+                ctx, TaskOutcome(TaskStatus.cancelled, error_code="cancelled", error="cancelled on request")
+            )
+        if ctx.lease_lost:
+            log.warning("task_lease_lost")
+            return "lease_lost"
+        # Stopped with the others of its batch (one of them lost its lease or was cancelled): again, now.
+        return await _retry_or_fail(ctx, ctx.max_attempts, "interrupted", "stopped with its batch", 0.0)
+    if isinstance(result, TransientPartnerError | RetryTask):
+        defer = result.defer if isinstance(result, RetryTask) else None
+        return await _retry_or_fail(ctx, ctx.max_attempts, getattr(result, "code", "retry"), str(result), defer)
+    if isinstance(result, PermanentPartnerError | TaskFailed):
+        return await _finish(ctx, TaskOutcome(TaskStatus.failed, error_code=result.code, error=str(result)))
+    if is_outage(result):  # not the handler's fault: try again later, without a stack trace
+        log.warning("task_interrupted", error=repr(result))
+        return await _retry_or_fail(ctx, ctx.max_attempts, "unavailable", repr(result), None)
+    log.error("task_crashed", exc_info=result)
+    return await _retry_or_fail(ctx, ctx.max_attempts, "internal", f"{type(result).__name__}: {result}", None)
+
+
+async def _heartbeat(ctxs: list[TaskContext], work: asyncio.Task[Any]) -> None:
+    """Renew the leases of the tasks ``work`` runs; cancel it when one is lost or cancelled."""
+    interval = max(ctxs[0].runtime.settings.task_lease_seconds / 3, 0.2)
+    lease = ctxs[0].runtime.settings.task_lease_seconds
     while not work.done():
         await asyncio.sleep(interval)
         try:
-            cancel = await ctx._save(lease_expires_at=utcnow() + timedelta(seconds=lease), heartbeat_at=utcnow())
+            saved = [
+                ctx._save(lease_expires_at=utcnow() + timedelta(seconds=lease), heartbeat_at=utcnow()) for ctx in ctxs
+            ]
+            cancels = await asyncio.gather(*saved, return_exceptions=True)
         except asyncio.CancelledError:
-            if work.done():
-                return
+            return  # the run ended meanwhile
+        if any(ctx.lease_lost for ctx in ctxs):
             work.cancel()  # lease lost: someone else owns the task now
             return
-        except Exception as exc:
-            log.warning("heartbeat_failed", error=repr(exc))
-            continue
-        if cancel:
+        for error in cancels:
+            if isinstance(error, Exception):
+                log.warning("heartbeat_failed", error=repr(error))
+        if any(c is True for c in cancels):
             work.cancel()
             return
 
@@ -316,6 +449,48 @@ async def _finish(ctx: TaskContext, outcome: TaskOutcome) -> str:
         return "lease_lost"
     log.info("task_finished", status=str(outcome.status), error_code=outcome.error_code)
     return str(outcome.status)
+
+
+# ``_FINISH`` for many tasks: arrays of columns, one statement text whatever their number.
+_FINISH_MANY = text(
+    """
+    UPDATE tasks AS t SET status = f.status, counters = f.counters, result = f.result,
+        progress_done = f.progress_done, progress_total = f.progress_total, error_code = f.error_code,
+        error = f.error, finished_at = now(), lease_expires_at = NULL, updated_at = now()
+    FROM unnest(
+        CAST(:ids AS uuid[]), CAST(:attempts AS integer[]), CAST(:statuses AS text[]), CAST(:counters AS jsonb[]),
+        CAST(:results AS jsonb[]), CAST(:done AS integer[]), CAST(:totals AS integer[]), CAST(:codes AS text[]),
+        CAST(:errors AS text[])
+    ) AS f(id, attempt, status, counters, result, progress_done, progress_total, error_code, error)
+    WHERE t.id = f.id AND t.attempt = f.attempt AND t.status = 'running'
+    RETURNING t.id
+    """
+)
+
+
+async def _finish_many(finished: list[tuple[TaskContext, TaskOutcome]]) -> None:
+    """``_finish`` for tasks of a kind without finish hooks, in one statement."""
+    encode = msgspec.json.encode
+    params = {
+        "ids": [c.task_id for c, _ in finished],
+        "attempts": [c.attempt for c, _ in finished],
+        "statuses": [str(o.status) for _, o in finished],
+        "counters": [encode(c.counters).decode() for c, _ in finished],
+        "results": [encode(o.result).decode() for _, o in finished],
+        "done": [c.progress_done for c, _ in finished],
+        "totals": [c.progress_total for c, _ in finished],
+        "codes": [o.error_code for _, o in finished],
+        "errors": [o.error for _, o in finished],
+    }
+    async with autocommit(finished[0][0].runtime) as conn:
+        written = set((await conn.execute(_FINISH_MANY, params)).scalars())
+    for ctx, outcome in finished:
+        with structlog.contextvars.bound_contextvars(task_id=str(ctx.task_id), task_kind=ctx.kind, attempt=ctx.attempt):
+            if ctx.task_id in written:
+                ctx.concluded = str(outcome.status)
+                log.info("task_finished", status=ctx.concluded, error_code=outcome.error_code)
+            else:
+                ctx.concluded = "lease_lost"
 
 
 async def _retry_or_fail(ctx: TaskContext, max_attempts: int, code: str, error: str, defer: float | None) -> str:

@@ -118,9 +118,10 @@ async def process_events(ctx: TaskContext) -> TaskOutcome | None:
     results = await asyncio.gather(*(one(e) for e in pending))
     await _mark_processed(ctx, [event.id for event, error in zip(pending, results, strict=True) if error is None])
     errors: list[Any] = [e for e in results if e is not None]
-    await ctx.progress(len(pending) - len(errors), len(pending), force=True)
+    ctx.progress_done, ctx.progress_total = len(pending) - len(errors), len(pending)  # written with the outcome
     if not errors:
         return None
+    await ctx.progress(force=True)  # a retry records no progress of its own
     retryable = [e for e in errors if _retryable(e)]
     if retryable and not ctx.last_attempt:
         raise RetryTask(f"{len(retryable)} of {len(pending)} events failed; first: {retryable[0]!r}"[:2000])

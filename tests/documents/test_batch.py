@@ -16,7 +16,7 @@ from gateway.documents.models import DeliveryStatus
 from gateway.partners.client_portal import ClientPortalClient, PortalFolder
 from gateway.queue import Queue
 from gateway.tasks.models import Task
-from gateway.tasks.runner import TaskContext
+from gateway.tasks.runner import run_tasks
 from tests.documents.support import (
     complete_task,
     deliveries,
@@ -29,6 +29,8 @@ from tests.documents.support import (
     set_portal_faults,
     task_completed,
 )
+from tests.webhooks.support import create_endpoint, envelope
+from tests.webhooks.support import deliver as post_event
 from tests.workers_support import start_worker_process
 
 
@@ -134,6 +136,47 @@ async def test_a_worker_killed_mid_batch_leaves_each_document_delivered_once(
     assert (task.status, task.attempt) == ("succeeded", 2)
 
 
+async def test_a_worker_killed_while_its_processing_run_delivers_the_events_delivers_each_document_once(
+    client, tenants, runtime, settings, sandbox_faults
+) -> None:
+    # Posted through the intake, so the worker's processing run delivers the events itself.
+    t = await tenants.create()
+    await enable_portal(client, sandbox_faults, t)
+    await set_portal_faults(sandbox_faults, latency_ms=300)
+    endpoint = await create_endpoint(client, t.headers)
+    for e in range(2):
+        docs = [document(f"e{e}d{n}", file_name=f"E{e}-{n:02d}.pdf") for n in range(15)]
+        body = envelope("task.completed", task_completed(docs, task_id=f"T-{e}"))
+        assert (await post_event(client, endpoint, body)).status_code == 202
+    first = start_worker_process(settings)
+    try:
+        for _ in range(600):
+            if await portal_files(sandbox_faults, t):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    assert 0 < len(await portal_files(sandbox_faults, t)) < 30
+    second = start_worker_process(settings)
+    try:
+        for _ in range(600):
+            tasks = await delivery_tasks(runtime, t)
+            if len(tasks) == 2 and all(task.status not in ("queued", "running") for task in tasks):
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=20)
+    assert {d.status for d in await deliveries(runtime, t)} == {"delivered"}
+    files = await portal_files(sandbox_faults, t)
+    assert sorted(f["name"] for f in files) == sorted(f"E{e}-{n:02d}.pdf" for e in range(2) for n in range(15))
+    assert {f["version_count"] for f in files} == {1}  # nothing uploaded twice
+    tasks = await delivery_tasks(runtime, t)
+    assert {task.status for task in tasks} == {"succeeded"}
+    assert max(task.attempt for task in tasks) == 2  # the killed run's tasks ran again, once
+
+
 async def test_a_batch_records_its_outcomes_and_their_events_in_one_statement(
     client, tenants, runtime, worker, sandbox
 ) -> None:
@@ -183,21 +226,11 @@ async def test_a_late_outcome_for_a_row_already_delivered_changes_nothing_and_em
     await worker()
     [row] = await deliveries(runtime, t)
     assert row.status == "delivered"
-    ctx = TaskContext(
-        task_id=row.task_id,
-        tenant_id=t.tenant_id,
-        kind="documents.deliver",
-        subject_id=None,
-        trigger="webhook",
-        params={},
-        attempt=1,
-        runtime=runtime,
-    )
     late = Delivery(
-        row.id, row.client_id, None, row.template, row.file_name, row.content_type,
+        row.id, t.tenant_id, row.task_id, row.client_id, None, row.template, row.file_name, row.content_type,
         None, None, None, ["Fiscal", "DAS"], None, None, None, None,
     )  # fmt: skip
-    await delivery._record(ctx, [late], [Outcome(row.id, DeliveryStatus.failed, "portal_unavailable", "late")])
+    await delivery._record(runtime, [late], [Outcome(row.id, DeliveryStatus.failed, "portal_unavailable", "late")])
     [after] = await deliveries(runtime, t)
     assert (after.status, after.error_code, after.name_used) == ("delivered", None, "DAS.pdf")
     async with runtime.db.engine.connect() as conn:
@@ -274,11 +307,11 @@ async def test_an_events_task_and_deliveries_are_one_statement(client, tenants, 
     assert (tasks[0].status, tasks[0].max_attempts, tasks[0].params) == ("queued", 10, {"event_id": str(event_id)})
 
 
-async def test_a_processing_runs_delivery_tasks_are_enqueued_together_when_it_ends(
+async def test_a_processing_runs_delivery_tasks_are_enqueued_together_outside_a_runner(
     client, tenants, runtime, sandbox, monkeypatch
 ) -> None:
-    # Each event's task and deliveries are committed at once, but their jobs wait for the end of
-    # the run: one round trip to Valkey for the batch, not one per event.
+    # Each event's task and deliveries are committed at once; the tasks wait for the end of the
+    # run. Driven outside a runner (nothing runs them next), they are enqueued in one round trip.
     t = await tenants.create()
     await enable_portal(client, sandbox.url, t)
     sent: list[int] = []
@@ -294,5 +327,42 @@ async def test_a_processing_runs_delivery_tasks_are_enqueued_together_when_it_en
     for i in range(3):
         await on_task_completed(ctx, inbound_event(t, task_completed([document(f"d{i}")], task_id=f"T-{i}")))
     assert (len(await delivery_tasks(runtime, t)), sent, await runtime.queue.depth()) == (3, [], depth)
-    await ctx.send_jobs()  # the runner does, when the handler returns
+    await ctx.send_jobs()
     assert (sent, await runtime.queue.depth()) == ([3], depth + 3)
+
+
+async def test_a_processing_runs_events_are_delivered_together_with_one_claim_and_one_record(
+    client, tenants, runtime, sandbox
+) -> None:
+    # What the runner does when the processing run ends: its events' delivery tasks are claimed
+    # together, their documents uploaded concurrently, every outcome recorded in one statement
+    # and the tasks finished in one; no queue job is sent for them.
+    t = await tenants.create()
+    await enable_portal(client, sandbox.url, t)
+    ctx = processing_context(runtime, t)
+    for i in range(3):
+        docs = [document(f"d{i}a", file_name=f"A{i}.pdf"), document(f"d{i}b", file_name=f"B{i}.pdf")]
+        await on_task_completed(ctx, inbound_event(t, task_completed(docs, task_id=f"T-{i}")))
+    depth = await runtime.queue.depth()
+    statements: list[str] = []
+
+    def note(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(runtime.db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        ran = await run_tasks(runtime, ctx.take_next())
+    finally:
+        event.remove(runtime.db.engine.sync_engine, "before_cursor_execute", note)
+    assert sorted(ran.values()) == ["succeeded"] * 3
+    assert await runtime.queue.depth() == depth
+    assert len([s for s in statements if "document_deliveries" in s]) == 2  # one claim, one record
+    assert len([s for s in statements if "UPDATE tasks" in s]) == 2  # one claim, one finish
+    rows = await deliveries(runtime, t)
+    assert {(d.status, d.attempts) for d in rows} == {("delivered", 1)} and len(rows) == 6
+    assert {task.status: task.result for task in await delivery_tasks(runtime, t)} == {
+        "succeeded": {"delivered": 2, "failed": 0}
+    }
+    assert sorted(f["name"] for f in await portal_files(sandbox.url, t)) == [
+        "A0.pdf", "A1.pdf", "A2.pdf", "B0.pdf", "B1.pdf", "B2.pdf"
+    ]  # fmt: skip

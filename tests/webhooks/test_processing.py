@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import event, select
 
+from gateway.tasks.models import Task
+from gateway.tasks.runner import run_task
 from gateway.webhooks.registry import EVENT_HANDLERS
 from tests.webhooks.support import create_endpoint, deliver, envelope
 
@@ -143,3 +146,29 @@ async def test_event_listing_filters_and_payload_on_request(client, tenants) -> 
     assert "webhook-signature" not in detail["headers"]
     plain = (await client.get(f"/v1/webhook-events/{r.json()['id']}", headers=t.headers)).json()
     assert plain["payload"] is None
+
+
+async def test_a_processing_run_writes_its_task_row_twice_and_records_its_progress(
+    client, runtime, tenants, receipt_handler
+) -> None:
+    # Claimed, then finished with its progress: no third write of the row for the progress alone.
+    t = await tenants.create()
+    ep = await create_endpoint(client, t.headers, source="insurer:allianz")
+    assert (await deliver(client, ep, envelope("receipt.status_changed", RECEIPT))).status_code == 202
+    async with runtime.db.sessionmaker() as session:
+        [task] = (await session.scalars(select(Task).where(Task.tenant_id == t.tenant_id))).all()
+    writes: list[str] = []
+
+    def note(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().startswith("UPDATE tasks"):
+            writes.append(statement)
+
+    event.listen(runtime.db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        assert await run_task(runtime, task.id) == "succeeded"
+    finally:
+        event.remove(runtime.db.engine.sync_engine, "before_cursor_execute", note)
+    assert len(writes) == 2
+    async with runtime.db.sessionmaker() as session:
+        done = await session.get(Task, task.id, populate_existing=True)
+    assert done is not None and (done.progress_done, done.progress_total) == (1, 1)
