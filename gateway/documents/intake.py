@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import uuid
 from typing import Any
 
@@ -15,7 +16,6 @@ from gateway.db.base import utcnow
 from gateway.documents import templates
 from gateway.documents.integration import get_integration, refusal
 from gateway.documents.models import DeliveryStatus
-from gateway.tasks import service as tasks_service
 from gateway.webhooks.events import TaskCompleted, TaskDocument
 
 DELIVER = "documents.deliver"
@@ -87,75 +87,93 @@ async def record_completed_task(
     data: TaskCompleted,
     setup: DeliverySetup | None = None,
 ) -> RecordedEvent:
-    """Create the deliveries of one completed task and the task that delivers them.
+    """``record_completed_tasks`` for one event."""
+    [recorded] = await record_completed_tasks(conn, tenant_id=tenant_id, events=[(event_id, data)], setup=setup)
+    return recorded
+
+
+async def record_completed_tasks(
+    conn: AsyncConnection,
+    *,
+    tenant_id: uuid.UUID,
+    events: list[tuple[uuid.UUID, TaskCompleted]],
+    setup: DeliverySetup | None = None,
+) -> list[RecordedEvent]:
+    """Create the deliveries of completed tasks (one tenant's events) and the tasks that deliver them.
 
     Idempotent per event: a second run (crash, replay) finds the same rows and the same task.
-    One ``documents.deliver`` task delivers the event's documents together; skipped ones are
-    not in it (there is nothing to do for them). The task and the rows are one statement, so on
-    an autocommit connection they are written together; the caller enqueues the task it
-    returns once they are committed. ``setup`` is the tenant's, read by the caller for a batch
-    of events (``read_setup``); without it, it is read here. Template names it does not know
-    are looked up, and registered if new, first.
+    One ``documents.deliver`` task per event delivers its documents together; skipped ones are
+    not in it (there is nothing to do for them). The tasks and the rows of every event are one
+    statement, so on an autocommit connection they are written together; the caller enqueues
+    (or runs) the tasks it returns once they are committed. ``setup`` is the tenant's, read by
+    the caller for a batch of events (``read_setup``); without it, it is read here. Template
+    names it does not know are looked up, and registered if new, first.
     """
-    if not data.documents:
-        return RecordedEvent(0, None)
+    if not any(data.documents for _, data in events):
+        return [RecordedEvent(0, None) for _ in events]
     if setup is None:
         setup = await read_setup(AsyncSession(bind=conn), tenant_id)
     enabled, refused, folders = setup.enabled, setup.refused, setup.folders
-    unknown = {d.template for d in data.documents} - folders.keys()
-    if unknown:
+    unknown: dict[str | None, set[str]] = {}  # a new name is registered with the department of its first event
+    for _, data in events:
+        names = {d.template for d in data.documents} - folders.keys() - {n for ns in unknown.values() for n in ns}
+        if names:
+            unknown.setdefault(data.department, set()).update(names)
+    for department, names in unknown.items():
         session = AsyncSession(bind=conn)
-        folders = folders | await templates.folders_by_name(session, tenant_id, unknown, data.department)
+        folders = folders | await templates.folders_by_name(session, tenant_id, names, department)
     rows: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for doc in data.documents:
-        if doc.id in seen:
-            continue
-        seen.add(doc.id)
-        status, code, reason = _first_verdict(doc, enabled, refused, folders[doc.template] is not None)
-        content = _inline_content(doc) if status != DeliveryStatus.skipped else None
-        rows.append(
-            {
-                "id": delivery_id(event_id, doc.id),
-                "tenant_id": tenant_id,
-                "event_id": event_id,
-                "document_id": doc.id,
-                "source_task_id": data.task_id,
-                "client_id": data.client_id,
-                "employee": data.employee,
-                "completed_at": data.completed_at,
-                "template": doc.template,
-                "origin": doc.origin,
-                "file_name": doc.file_name,
-                "content_type": doc.content_type,
-                "content_url": doc.content_url if status != DeliveryStatus.skipped else None,
-                "content": content,
-                "expected_sha256": doc.sha256,
-                "status": status,
-                "error_code": code,
-                "error": reason,
-                "in_task": status != DeliveryStatus.skipped,
-                "created_at": utcnow(),  # per row, as listings order by it
-            }
-        )
-    params = {column: [row[column] for row in rows] for column in _COLUMNS}
-    in_task = any(params["in_task"])
-    if in_task:
-        # Deduplicated on the event: a second run finds the same task (and its rows exist).
-        params |= tasks_service.deduplicated_task_params(
-            tenant_id=tenant_id,
-            kind=DELIVER,
-            params={"event_id": str(event_id)},
-            subject_id=str(event_id),
-            trigger="webhook",
-            dedup_key=str(event_id),
-            max_attempts=DELIVERY_MAX_ATTEMPTS,
-        )
-    written = (await conn.execute(_INSERT_WITH_TASK if in_task else _INSERT, params)).one()
-    task = (written.task_id, written.dispatches, None) if written.task_id is not None else None
-    return RecordedEvent(written.created, task)
+    tasks: list[dict[str, Any]] = []
+    for event_id, data in events:
+        seen: set[str] = set()
+        in_task = False
+        for doc in data.documents:
+            if doc.id in seen:
+                continue
+            seen.add(doc.id)
+            status, code, reason = _first_verdict(doc, enabled, refused, folders[doc.template] is not None)
+            content = _inline_content(doc) if status != DeliveryStatus.skipped else None
+            in_task = in_task or status != DeliveryStatus.skipped
+            rows.append(
+                {
+                    "id": delivery_id(event_id, doc.id),
+                    "tenant_id": tenant_id,
+                    "event_id": event_id,
+                    "document_id": doc.id,
+                    "source_task_id": data.task_id,
+                    "client_id": data.client_id,
+                    "employee": data.employee,
+                    "completed_at": data.completed_at,
+                    "template": doc.template,
+                    "origin": doc.origin,
+                    "file_name": doc.file_name,
+                    "content_type": doc.content_type,
+                    "content_url": doc.content_url if status != DeliveryStatus.skipped else None,
+                    "content": content,
+                    "expected_sha256": doc.sha256,
+                    "status": status,
+                    "error_code": code,
+                    "error": reason,
+                    "in_task": status != DeliveryStatus.skipped,
+                    "created_at": utcnow(),  # per row, as listings order by it
+                }
+            )
+        if in_task:  # deduplicated on the event: a second run finds the same task (and its rows exist)
+            key = str(event_id)
+            tasks.append({"id": uuid.uuid4(), "params": json.dumps({"event_id": key}), "key": key})
+    params: dict[str, Any] = {column: [row[column] for row in rows] for column in _COLUMNS}
+    params |= {name: [task[k] for task in tasks] for name, k in _TASK_COLUMNS.items()}
+    params |= {"task_tenant": tenant_id, "task_kind": DELIVER, "task_max_attempts": DELIVERY_MAX_ATTEMPTS}
+    written = {row.event_id: row for row in await conn.execute(_INSERT, params)}
+    recorded = []
+    for event_id, _ in events:
+        row = written.get(event_id)
+        task = (row.task_id, row.dispatches, None) if row is not None and row.task_id is not None else None
+        recorded.append(RecordedEvent(row.created if row is not None else 0, task))
+    return recorded
 
 
+_TASK_COLUMNS = {"task_ids": "id", "task_params": "params", "task_keys": "key"}
 _COLUMNS: dict[str, str] = {
     "id": "uuid",
     "tenant_id": "uuid",
@@ -180,33 +198,48 @@ _COLUMNS: dict[str, str] = {
 }
 
 
-def _insert(with_task: bool) -> TextClause:
-    """One statement for the event, over arrays of columns: one prepared statement whatever the
-    number of documents (an executemany of mapped rows spent more on binding each value than
-    PostgreSQL spent storing them). Rows of a second run already exist and are left as they are.
-    ``with_task``: the deliveries' task is inserted in the same statement
-    (``tasks_service.DEDUPLICATED_TASK_INSERT``), or found if the event already has it."""
+def _insert() -> TextClause:
+    """One statement for the events, over arrays of columns: one prepared statement whatever the
+    number of events and documents (an executemany of mapped rows spent more on binding each
+    value than PostgreSQL spent storing them). Rows of a second run already exist and are left
+    as they are. The events' delivery tasks are inserted in the same statement (deduplicated on
+    the event, as ``tasks_service.DEDUPLICATED_TASK_INSERT``), or found if an event already has
+    one: the statement's snapshot sees only the tasks that were there before it. Returns, per
+    event with documents, how many deliveries are new and its task if the statement made it."""
     columns = [c for c in _COLUMNS if c != "in_task"]
-    task_id = "NULL"
-    before = ""
-    if with_task:
-        before = f"task AS ({tasks_service.DEDUPLICATED_TASK_INSERT}), "
-        task_id = f"CASE WHEN d.in_task THEN coalesce((SELECT id FROM task), ({tasks_service.EXISTING_TASK})) END"
     return text(
         f"""
-        WITH {before}new AS (
+        WITH task AS (
+            INSERT INTO tasks (id, tenant_id, kind, params, subject_id, trigger, dedup_key, max_attempts, status,
+                progress_done, counters, result, attempt, dispatches, cancel_requested, created_at, updated_at)
+            SELECT t.id, :task_tenant, :task_kind, t.params, t.key, 'webhook', t.key, :task_max_attempts, 'queued',
+                0, '{{}}', '{{}}', 0, 0, false, now(), now()
+            FROM unnest(CAST(:task_ids AS uuid[]), CAST(:task_params AS jsonb[]), CAST(:task_keys AS text[]))
+                AS t(id, params, key)
+            ON CONFLICT (tenant_id, kind, dedup_key) DO NOTHING
+            RETURNING id, dedup_key, dispatches
+        ), known AS MATERIALIZED (  -- read once, not once per row
+            SELECT id, dedup_key FROM task
+            UNION ALL
+            SELECT id, dedup_key FROM tasks
+            WHERE tenant_id = :task_tenant AND kind = :task_kind AND dedup_key = ANY(CAST(:task_keys AS text[]))
+        ), new AS (
             INSERT INTO document_deliveries ({", ".join(columns)}, task_id, attempts, updated_at)
-            SELECT {", ".join(f"d.{c}" for c in columns)}, {task_id}, 0, d.created_at FROM unnest(
-                {", ".join(f"CAST(:{c} AS {t}[])" for c, t in _COLUMNS.items())}
-            ) AS d({", ".join(_COLUMNS)})
+            SELECT {", ".join(f"d.{c}" for c in columns)},
+                CASE WHEN d.in_task THEN k.id END, 0, d.created_at
+            FROM unnest({", ".join(f"CAST(:{c} AS {t}[])" for c, t in _COLUMNS.items())}) AS d({", ".join(_COLUMNS)})
+            LEFT JOIN known k ON k.dedup_key = d.event_id::text
             ON CONFLICT (tenant_id, event_id, document_id) DO NOTHING
-            RETURNING 1
+            RETURNING event_id
+        ), created AS (
+            SELECT event_id, count(*) AS created FROM new GROUP BY event_id
         )
-        SELECT (SELECT count(*) FROM new) AS created, {"(SELECT id FROM task)" if with_task else "NULL"} AS task_id,
-            {"(SELECT dispatches FROM task)" if with_task else "NULL"} AS dispatches
+        SELECT e.event_id, coalesce(c.created, 0) AS created, t.id AS task_id, t.dispatches
+        FROM (SELECT DISTINCT event_id FROM unnest(CAST(:event_id AS uuid[])) AS u(event_id)) AS e
+        LEFT JOIN created c ON c.event_id = e.event_id
+        LEFT JOIN task t ON t.dedup_key = e.event_id::text
         """
     )
 
 
-_INSERT = _insert(with_task=False)
-_INSERT_WITH_TASK = _insert(with_task=True)
+_INSERT = _insert()

@@ -51,8 +51,10 @@ class TaskCompleted(msgspec.Struct):
     client_id: NonEmpty
     completed_at: datetime
     documents: Annotated[list[TaskDocument], msgspec.Meta(max_length=500)]
-    employee: str | None = None
-    department: str | None = None
+    # Bounded as stored (a delivery's employee, a new template's department): longer was taken
+    # with a 202 and then refused by the database on every try.
+    employee: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    department: Annotated[str, msgspec.Meta(max_length=100)] | None = None
 
 
 # --- Boavista (seed 004) ----------------------------------------------------------------

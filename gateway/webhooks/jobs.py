@@ -27,7 +27,7 @@ from gateway.tasks.runner import RetryTask, TaskContext, TaskFailed, TaskOutcome
 from gateway.webhooks.events import EVENT_TYPES, RawEnvelope
 from gateway.webhooks.intake import PROCESS_KIND
 from gateway.webhooks.models import WebhookEvent
-from gateway.webhooks.registry import InboundEvent, handler_for
+from gateway.webhooks.registry import InboundEvent, batch_handler_for, handler_for
 
 CONCURRENCY = 8
 # A stored event as processing reads it (``_PENDING``).
@@ -47,11 +47,11 @@ def _retryable(exc: Exception) -> bool:
     return not isinstance(exc, PermanentPartnerError | TaskFailed)
 
 
-async def _process(ctx: TaskContext, event: StoredEvent) -> Exception | None:
+def _inbound(event: StoredEvent) -> InboundEvent:
     # The intake validated the body: ``data`` is decoded once, straight into its schema.
     envelope = msgspec.json.decode(event.body, type=RawEnvelope)
     data = msgspec.json.decode(envelope.data, type=EVENT_TYPES[envelope.type].schema)
-    inbound = InboundEvent(
+    return InboundEvent(
         id=event.id,
         tenant_id=event.tenant_id,
         endpoint_id=event.endpoint_id,
@@ -61,17 +61,36 @@ async def _process(ctx: TaskContext, event: StoredEvent) -> Exception | None:
         received_at=event.received_at,
         data=data,
     )
-    handler = handler_for(envelope.type)
+
+
+async def _failed(ctx: TaskContext, event_id: uuid.UUID, exc: Exception) -> Exception:
+    """Record a handler's error on its event; the batch decides retry or fail."""
+    # The latest error stays on the event; on the last try (or a permanent error) the event is
+    # failed for good and replayable, otherwise it waits for the batch's retry.
+    status = "failed" if ctx.last_attempt or not _retryable(exc) else "received"
+    await _mark(ctx, event_id, status=status, error=f"{type(exc).__name__}: {exc}"[:2000])
+    return exc
+
+
+async def _process(ctx: TaskContext, inbound: InboundEvent) -> Exception | None:
+    handler = handler_for(inbound.type)
     try:
         if handler is not None:
             await handler(ctx, inbound)
-    except Exception as exc:  # recorded on the event; the batch decides retry or fail
-        # The latest error stays on the event; on the last try (or a permanent error) the event is
-        # failed for good and replayable, otherwise it waits for the batch's retry.
-        status = "failed" if ctx.last_attempt or not _retryable(exc) else "received"
-        await _mark(ctx, event.id, status=status, error=f"{type(exc).__name__}: {exc}"[:2000])
-        return exc
+    except Exception as exc:
+        return await _failed(ctx, inbound.id, exc)
     return None
+
+
+async def _process_together(ctx: TaskContext, events: list[InboundEvent]) -> list[Exception | None]:
+    """Events of a type with a batch handler: one call for them all, each error on its event."""
+    handler = batch_handler_for(events[0].type)
+    assert handler is not None
+    try:
+        errors = await handler(ctx, events)
+    except Exception as exc:
+        errors = [exc] * len(events)
+    return [None if exc is None else await _failed(ctx, e.id, exc) for e, exc in zip(events, errors, strict=True)]
 
 
 _PROCESSED = text(
@@ -111,11 +130,23 @@ async def process_events(ctx: TaskContext) -> TaskOutcome | None:
     pending = [found[i] for i in ids if i in found and found[i].status not in _DONE]
     limit = asyncio.Semaphore(CONCURRENCY)
 
-    async def one(event: StoredEvent) -> Exception | None:
+    async def one(event: InboundEvent) -> Exception | None:
         async with limit:
             return await _process(ctx, event)
 
-    results = await asyncio.gather(*(one(e) for e in pending))
+    inbound = [_inbound(e) for e in pending]
+    together: dict[str, list[InboundEvent]] = {}
+    for e in inbound:
+        if batch_handler_for(e.type) is not None:
+            together.setdefault(e.type, []).append(e)
+    grouped = [e for events in together.values() for e in events]
+    alone = [e for e in inbound if batch_handler_for(e.type) is None]
+    batches, singles = await asyncio.gather(
+        asyncio.gather(*(_process_together(ctx, events) for events in together.values())),
+        asyncio.gather(*(one(e) for e in alone)),
+    )
+    outcome = dict(zip([e.id for e in grouped + alone], [x for b in batches for x in b] + singles, strict=True))
+    results = [outcome[e.id] for e in pending]
     await _mark_processed(ctx, [event.id for event, error in zip(pending, results, strict=True) if error is None])
     errors: list[Any] = [e for e in results if e is not None]
     ctx.progress_done, ctx.progress_total = len(pending) - len(errors), len(pending)  # written with the outcome

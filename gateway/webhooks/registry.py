@@ -30,8 +30,12 @@ class InboundEvent:
 
 
 EventHandler = Callable[["TaskContext", InboundEvent], Coroutine[Any, Any, None]]
+# Handles several events of one type (one tenant's, from one processing run) at once; returns
+# what each one raised (None: handled), in order.
+BatchEventHandler = Callable[["TaskContext", list[InboundEvent]], Coroutine[Any, Any, list[Exception | None]]]
 
 EVENT_HANDLERS: dict[str, EventHandler] = {}
+_BATCH_HANDLERS: dict[str, tuple[EventHandler, BatchEventHandler]] = {}
 
 
 def event_handler(event_type: str) -> Callable[[EventHandler], EventHandler]:
@@ -42,5 +46,22 @@ def event_handler(event_type: str) -> Callable[[EventHandler], EventHandler]:
     return register
 
 
+def event_batch_handler(event_type: str, single: EventHandler) -> Callable[[BatchEventHandler], BatchEventHandler]:
+    """A type's handler for a run's events together, beside its ``single`` (one-event) handler."""
+
+    def register(fn: BatchEventHandler) -> BatchEventHandler:
+        _BATCH_HANDLERS[event_type] = (single, fn)
+        return fn
+
+    return register
+
+
 def handler_for(event_type: str) -> EventHandler | None:
     return EVENT_HANDLERS.get(event_type)
+
+
+def batch_handler_for(event_type: str) -> BatchEventHandler | None:
+    """The type's batch handler, while its registered one-event handler is the one it goes with
+    (a test that swaps the handler swaps the batch off too)."""
+    pair = _BATCH_HANDLERS.get(event_type)
+    return pair[1] if pair is not None and EVENT_HANDLERS.get(event_type) is pair[0] else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import signal
 import uuid
 
@@ -11,7 +12,7 @@ from sqlalchemy import event, select, text
 
 from gateway.documents import delivery
 from gateway.documents.delivery import Delivery, Outcome
-from gateway.documents.jobs import on_task_completed
+from gateway.documents.jobs import on_task_completed, on_task_completed_batch
 from gateway.documents.models import DeliveryStatus
 from gateway.partners.client_portal import ClientPortalClient, PortalFolder
 from gateway.queue import Queue
@@ -366,3 +367,50 @@ async def test_a_processing_runs_events_are_delivered_together_with_one_claim_an
     assert sorted(f["name"] for f in await portal_files(sandbox.url, t)) == [
         "A0.pdf", "A1.pdf", "A2.pdf", "B0.pdf", "B1.pdf", "B2.pdf"
     ]  # fmt: skip
+
+
+async def test_a_runs_task_completed_events_are_recorded_in_one_statement(client, tenants, runtime, sandbox) -> None:
+    t = await tenants.create()
+    await enable_portal(client, sandbox.url, t)
+    ctx = processing_context(runtime, t)
+    events = [
+        inbound_event(
+            t, task_completed([document(f"d{i}a"), document(f"d{i}b", file_name=f"B{i}.pdf")], task_id=f"T-{i}")
+        )
+        for i in range(3)
+    ]
+    inserts: list[str] = []
+
+    def note(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if "INSERT INTO" in statement:
+            inserts.append(statement)
+
+    event.listen(runtime.db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        assert await on_task_completed_batch(ctx, events) == [None, None, None]
+    finally:
+        event.remove(runtime.db.engine.sync_engine, "before_cursor_execute", note)
+    assert len(inserts) == 1  # every event's task and deliveries
+    tasks = {task.dedup_key: task for task in await delivery_tasks(runtime, t)}
+    rows = await deliveries(runtime, t)
+    assert sorted((str(d.event_id), d.document_id) for d in rows) == sorted(
+        (str(e.id), f"d{i}{x}") for i, e in enumerate(events) for x in "ab"
+    )
+    assert all(d.task_id == tasks[str(d.event_id)].id for d in rows)
+    assert sorted(ctx.take_next()) == sorted(task.id for task in tasks.values())
+    assert ctx.counters["deliveries_created"] == 6
+    assert await on_task_completed_batch(ctx, events) == [None, None, None]  # a second run makes nothing
+    assert (len(await deliveries(runtime, t)), len(await delivery_tasks(runtime, t)), ctx.take_next()) == (6, 3, [])
+
+
+async def test_an_event_the_database_refuses_fails_alone(client, tenants, runtime, sandbox) -> None:
+    # The intake bounds what it takes; were an event to slip past it, only that event fails.
+    t = await tenants.create()
+    await enable_portal(client, sandbox.url, t)
+    ctx = processing_context(runtime, t)
+    good = [inbound_event(t, task_completed([document(f"g{i}")], task_id=f"T-{i}")) for i in range(2)]
+    refused = inbound_event(t, task_completed([document("r")], task_id="T-r"))
+    refused = dataclasses.replace(refused, data=msgspec.structs.replace(refused.data, employee="E" * 201))
+    errors = await on_task_completed_batch(ctx, [good[0], refused, good[1]])
+    assert errors[0] is None and errors[2] is None and errors[1] is not None
+    assert sorted(d.document_id for d in await deliveries(runtime, t)) == ["g0", "g1"]

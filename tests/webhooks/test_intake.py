@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 
+import pytest
 from sqlalchemy import func, select
 
 from gateway.tasks.models import Task
@@ -277,6 +278,19 @@ async def test_schema_invalid_payload_is_422_stored_as_rejected_and_not_processe
     again = await deliver(client, ep, envelope("task.completed", data), msg_id="msg_bad")
     assert again.status_code == 422 and again.json()["duplicate"] is True
     assert await worker() == 0
+
+
+@pytest.mark.parametrize(("member", "longest"), [("employee", 200), ("department", 100)])
+async def test_employee_and_department_longer_than_stored_are_422(client, tenants, member, longest) -> None:
+    # Taken with a 202, they were refused by the database on every processing try.
+    t = await tenants.create()
+    ep = await create_endpoint(client, t.headers)
+    data = task_completed() | {member: "É" * longest}
+    assert (await deliver(client, ep, envelope("task.completed", data))).status_code == 202
+    data[member] += "x"
+    r = await deliver(client, ep, envelope("task.completed", data))
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["pointer"] == f"/data/{member}"
 
 
 async def test_event_type_must_belong_to_the_source(client, runtime, tenants) -> None:
