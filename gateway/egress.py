@@ -256,6 +256,22 @@ class GuardedClient(httpx.AsyncClient):
         super().__init__(**kwargs)
         self._cookies = _Cookies(cookies)
 
+    async def send_direct(self, request: httpx.Request) -> httpx.Response:
+        """``request`` (built whole by the caller, timeouts in its extensions) sent through the
+        guarded transport as is, and read.
+
+        For a partner call that follows no redirect and uses no auth flow, event hook or cookie:
+        ``send`` would pass it through those layers for nothing, about a tenth of a 2 KB portal
+        upload's CPU (218 against 240 us in a loop of uploads).
+        """
+        response = await self._transport.handle_async_request(request)
+        response.request = request
+        try:
+            await response.aread()  # most are read already (``_read_at_once``): then this costs nothing
+        finally:
+            await response.aclose()
+        return response
+
 
 def max_bytes(limit: int) -> dict[str, typing.Any]:
     """Per-request body cap: ``client.get(url, extensions=max_bytes(n))``."""

@@ -13,10 +13,18 @@ import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 from sqlalchemy import text
 
-from gateway.egress import EgressPolicy, EgressRefused, ResponseTooLarge, blocked_reason, parse_allowlist
+from gateway.egress import (
+    EgressPolicy,
+    EgressRefused,
+    GuardedClient,
+    ResponseTooLarge,
+    blocked_reason,
+    parse_allowlist,
+)
 from tests.documents.support import complete_task, deliveries, document, enable_portal, task_completed
 
 
@@ -137,6 +145,20 @@ async def test_response_bodies_are_capped(length: bool) -> None:
                 await http.get(big.url)
             ok = await http.get(big.url, extensions={"ponte_max_response_bytes": 5000})
             assert len(ok.content) == 5000
+
+
+async def test_a_request_sent_direct_is_guarded_read_and_not_redirected(server: LoopbackServer) -> None:
+    # send_direct (the portal client's path) skips httpx's client layers, not the guard.
+    with LoopbackServer(body=b"x" * 100_000, length=True) as big, LoopbackServer(redirect_to=server.url) as front:
+        guard = policy(f"127.0.0.1:{big.port}", f"127.0.0.1:{front.port}", max_response_bytes=200_000)
+        async with guard.client() as http:
+            assert isinstance(http, GuardedClient)
+            read = await http.send_direct(httpx.Request("GET", f"{big.url}/doc"))
+            assert (read.status_code, len(read.content), read.request.url.path) == (200, 100_000, "/doc")
+            assert (await http.send_direct(httpx.Request("GET", front.url))).status_code == 302
+            with pytest.raises(EgressRefused):
+                await http.send_direct(httpx.Request("GET", f"{server.url}/secret"))
+    assert server.seen == []
 
 
 async def test_plain_http_needs_the_setting(server: LoopbackServer) -> None:
