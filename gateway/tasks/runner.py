@@ -312,7 +312,9 @@ async def _run_claimed(ctx: TaskContext) -> str:
 
 async def _run_batch(kind: str, ctxs: list[TaskContext]) -> None:
     """One call of the kind's batch handler for the claimed ``ctxs``; each task concluded on its own."""
-    log.info("task_batch_started", task_kind=kind, tasks=len(ctxs))
+    for ctx in ctxs:
+        with structlog.contextvars.bound_contextvars(task_id=str(ctx.task_id), task_kind=kind, attempt=ctx.attempt):
+            log.info("task_started", batch=len(ctxs))
     work = asyncio.create_task(BATCH_HANDLERS[kind](ctxs))
     heartbeat = asyncio.create_task(_heartbeat(ctxs, work))
     results: Sequence[TaskOutcome | BaseException | None]
