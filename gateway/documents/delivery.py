@@ -178,6 +178,7 @@ _RECORD = outbox.emit_many_after(
     """
     UPDATE document_deliveries AS d SET
         status = o.status, error_code = o.error_code, error = o.error, updated_at = now(),
+        attempts = d.attempts + CASE WHEN o.first THEN 1 ELSE 0 END,
         content = CASE WHEN o.delivered THEN NULL ELSE d.content END,
         folder_path = CASE WHEN o.delivered
             THEN ARRAY(SELECT jsonb_array_elements_text(o.folder_path)) ELSE d.folder_path END,
@@ -192,8 +193,8 @@ _RECORD = outbox.emit_many_after(
             CAST(:delivery_ids AS uuid[]), CAST(:statuses AS text[]), CAST(:codes AS text[]),
             CAST(:errors AS text[]), CAST(:folders AS jsonb[]), CAST(:names AS text[]),
             CAST(:file_ids AS text[]), CAST(:replaced AS boolean[]), CAST(:sha256s AS text[]),
-            CAST(:sizes AS integer[]), CAST(:task_ids AS uuid[])
-        ) AS u(id, status, error_code, error, folder_path, name_used, file_id, replaced, sha256, size, task_id)
+            CAST(:sizes AS integer[]), CAST(:task_ids AS uuid[]), CAST(:first AS boolean[])
+        ) AS u(id, status, error_code, error, folder_path, name_used, file_id, replaced, sha256, size, task_id, first)
     ) AS o
     WHERE d.id = o.id AND d.task_id = o.task_id AND d.status <> 'delivered'
     RETURNING d.id
@@ -217,11 +218,20 @@ class _Written(msgspec.Struct, frozen=True):
     error: str | None
 
 
-async def _record(runtime: Runtime, batch: list[Delivery], outcomes: list[Outcome]) -> None:
-    """Every outcome of the batch (its tasks'), with their outbound events, in one statement."""
+async def _record(
+    runtime: Runtime,
+    batch: list[Delivery],
+    outcomes: list[Outcome],
+    *,
+    first: set[uuid.UUID] | frozenset[uuid.UUID] = frozenset(),
+) -> None:
+    """Every outcome of the batch (its tasks'), with their outbound events, in one statement.
+
+    ``first``: rows handed over unclaimed (``TaskContext.given``), whose attempt counts here."""
     placed = [o.placed for o in outcomes]
     params: dict[str, Any] = {
         "task_ids": [d.task_id for d in batch],
+        "first": [d.id in first for d in batch],
         "delivery_ids": [o.delivery_id for o in outcomes],
         "statuses": [str(o.status) for o in outcomes],
         "codes": [o.error_code for o in outcomes],
@@ -316,17 +326,21 @@ async def deliver_tasks(ctxs: list[TaskContext]) -> list[TaskOutcome | BaseExcep
     runtime = ctxs[0].runtime
     groups: dict[uuid.UUID, list[TaskContext]] = {}
     alone: list[list[TaskContext]] = []
+    handed: dict[uuid.UUID, list[Delivery]] = {}  # by tenant: rows the run that made them handed over
     for ctx in ctxs:
-        if "event_id" in ctx.params:
+        if ctx.given is not None:
+            handed.setdefault(ctx.tenant_id, []).extend(ctx.given)
+        elif "event_id" in ctx.params:
             groups.setdefault(ctx.tenant_id, []).append(ctx)
         else:
             alone.append([ctx])
-    claimed = await asyncio.gather(*(_claim(runtime, group) for group in [*groups.values(), *alone]))
+    claimed = [*handed.values()]
+    claimed += await asyncio.gather(*(_claim(runtime, group) for group in [*groups.values(), *alone]))
     by_task = {ctx.task_id: ctx for ctx in ctxs}
     batch = [d for rows in claimed for d in rows]
     outcomes = [o for rows in claimed for o in await _attempt(by_task, rows)] if batch else []
     if batch:
-        await _record(runtime, batch, outcomes)
+        await _record(runtime, batch, outcomes, first={d.id for rows in handed.values() for d in rows})
     mine: dict[uuid.UUID, list[Outcome]] = {ctx.task_id: [] for ctx in ctxs}
     for d, o in zip(batch, outcomes, strict=True):
         mine[d.task_id].append(o)

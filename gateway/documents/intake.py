@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 import uuid
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gateway.db.base import utcnow
 from gateway.documents import templates
+from gateway.documents.delivery import Delivery
 from gateway.documents.integration import get_integration, refusal
 from gateway.documents.models import DeliveryStatus
 from gateway.webhooks.events import TaskCompleted, TaskDocument
@@ -58,11 +60,13 @@ def _inline_content(doc: TaskDocument) -> bytes | None:
 
 
 class DeliverySetup(msgspec.Struct, frozen=True):
-    """What a tenant's events read alike: whether deliveries go out, and its templates' folders."""
+    """What a tenant's events read alike: whether deliveries go out, its templates' folders, and
+    its portal integration's row (``integration``: base URL, token, enabled, checked; None if none)."""
 
     enabled: bool
     refused: str | None
     folders: dict[str, list[str] | None]
+    integration: tuple[str, bytes | None, bool, datetime | None] | None = None
 
 
 async def read_setup(session: AsyncSession, tenant_id: uuid.UUID) -> DeliverySetup:
@@ -71,12 +75,18 @@ async def read_setup(session: AsyncSession, tenant_id: uuid.UUID) -> DeliverySet
     if refused is not None:  # the count is worth a query only when it is shown
         refused = refusal(integration, await templates.count_unmapped(session, tenant_id))
     enabled = integration is None or integration.enabled  # on by default for new firms
-    return DeliverySetup(enabled, refused, await templates.folders_of(session, tenant_id))
+    row = None
+    if integration is not None:
+        row = (integration.base_url, integration.token_encrypted, integration.enabled, integration.checked_at)
+    return DeliverySetup(enabled, refused, await templates.folders_of(session, tenant_id), row)
 
 
 class RecordedEvent(msgspec.Struct, frozen=True):
     created: int  # deliveries that are new
     task: tuple[uuid.UUID, int, None] | None  # the delivery task made now, to enqueue (id, dispatch, when)
+    # That task's deliveries as its first attempt reads them, written now: whoever runs the
+    # attempt in this process needs not read them back (``TaskContext.run_next(given=...)``).
+    given: list[Delivery] | None = None
 
 
 async def record_completed_task(
@@ -168,9 +178,29 @@ async def record_completed_tasks(
     recorded = []
     for event_id, _ in events:
         row = written.get(event_id)
-        task = (row.task_id, row.dispatches, None) if row is not None and row.task_id is not None else None
-        recorded.append(RecordedEvent(row.created if row is not None else 0, task))
+        if row is None or row.task_id is None:
+            recorded.append(RecordedEvent(row.created if row is not None else 0, None))
+            continue
+        inserted = set(row.ids or ())
+        given = [
+            _delivery(r, row.task_id, folders, setup)
+            for r in rows
+            if r["event_id"] == event_id and r["in_task"] and r["id"] in inserted
+        ]
+        recorded.append(RecordedEvent(row.created, (row.task_id, row.dispatches, None), given))
     return recorded
+
+
+def _delivery(
+    row: dict[str, Any], task_id: uuid.UUID, folders: dict[str, list[str] | None], setup: DeliverySetup
+) -> Delivery:
+    """A row just written, as ``delivery._claim`` would read it."""
+    base_url, token, enabled, checked_at = setup.integration or (None, None, None, None)
+    return Delivery(
+        row["id"], row["tenant_id"], task_id, row["client_id"], row["employee"], row["template"],
+        row["file_name"], row["content_type"], row["content_url"], row["content"], row["expected_sha256"],
+        folders.get(row["template"]), base_url, token, enabled, checked_at,
+    )  # fmt: skip
 
 
 _TASK_COLUMNS = {"task_ids": "id", "task_params": "params", "task_keys": "key"}
@@ -230,11 +260,11 @@ def _insert() -> TextClause:
             FROM unnest({", ".join(f"CAST(:{c} AS {t}[])" for c, t in _COLUMNS.items())}) AS d({", ".join(_COLUMNS)})
             LEFT JOIN known k ON k.dedup_key = d.event_id::text
             ON CONFLICT (tenant_id, event_id, document_id) DO NOTHING
-            RETURNING event_id
+            RETURNING event_id, id
         ), created AS (
-            SELECT event_id, count(*) AS created FROM new GROUP BY event_id
+            SELECT event_id, count(*) AS created, array_agg(id) AS ids FROM new GROUP BY event_id
         )
-        SELECT e.event_id, coalesce(c.created, 0) AS created, t.id AS task_id, t.dispatches
+        SELECT e.event_id, coalesce(c.created, 0) AS created, c.ids, t.id AS task_id, t.dispatches
         FROM (SELECT DISTINCT event_id FROM unnest(CAST(:event_id AS uuid[])) AS u(event_id)) AS e
         LEFT JOIN created c ON c.event_id = e.event_id
         LEFT JOIN task t ON t.dedup_key = e.event_id::text

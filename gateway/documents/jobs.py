@@ -64,7 +64,7 @@ async def _record(ctx: TaskContext, tenant_id: uuid.UUID, events: list[InboundEv
     for event, written in zip(events, recorded, strict=True):
         if written.task is not None:
             task_id, dispatch, _ = written.task
-            ctx.run_next(task_id, dispatch)  # the run's deliveries go together when it ends
+            ctx.run_next(task_id, dispatch, given=written.given)  # the run's deliveries go together when it ends
         ctx.count("deliveries_created", written.created)
         data: TaskCompleted = event.data
         # Ids and counts only: file contents and names stay out of the logs.

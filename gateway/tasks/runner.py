@@ -84,6 +84,10 @@ class TaskContext:
     _shared: dict[Hashable, asyncio.Future[Any]] = field(default_factory=dict)
     _jobs: list[tuple[uuid.UUID, int, datetime | None]] = field(default_factory=list)
     _next: list[tuple[uuid.UUID, int, datetime | None]] = field(default_factory=list)
+    _given: dict[uuid.UUID, Any] = field(default_factory=dict)
+    # What the run that made this task handed over for its first attempt (``run_next``), if
+    # this is that attempt, in this process; a handler that gets it need not read it again.
+    given: Any = None
     lease_lost: bool = False
     concluded: str = ""  # what the run came to (``run_tasks`` reports it)
 
@@ -103,7 +107,7 @@ class TaskContext:
         """
         self._jobs.append((task_id, dispatch, run_after))
 
-    def run_next(self, task_id: uuid.UUID, dispatch: int) -> None:
+    def run_next(self, task_id: uuid.UUID, dispatch: int, *, given: Any = None) -> None:
         """Run a due task this run committed in this process, once the run is finished.
 
         The tasks a run asks for are claimed together and, for a kind with a batch handler
@@ -111,20 +115,26 @@ class TaskContext:
         claim and one record for all of them, and no queue round trips. Whatever is not run
         (the worker died first) is still queued: the sweeper dispatches it. Called outside a
         runner (a test driving a handler), ``send_jobs`` enqueues these like the others.
+        ``given`` is what the task's first attempt may take as read (``TaskContext.given``),
+        when that attempt runs here.
         """
         self._next.append((task_id, dispatch, None))
+        if given is not None:
+            self._given[task_id] = given
 
-    def take_next(self) -> list[uuid.UUID]:
-        """The tasks ``run_next`` asked for, taken out of what ``send_jobs`` will enqueue."""
-        ids, self._next = [task_id for task_id, _, _ in self._next], []
-        return ids
+    def take_next(self) -> tuple[list[uuid.UUID], dict[uuid.UUID, Any]]:
+        """The tasks ``run_next`` asked for and what it handed over, taken out of what
+        ``send_jobs`` will enqueue."""
+        ids, given = [task_id for task_id, _, _ in self._next], self._given
+        self._next, self._given = [], {}
+        return ids, given
 
     async def send_jobs(self, *, with_next: bool = True) -> None:
         """Enqueue what ``enqueue_after_run`` buffered, and what ``run_next`` did unless told not
         to (the runner: it runs those itself once the task is concluded)."""
         jobs, self._jobs = self._jobs, []
         if with_next:
-            jobs, self._next = jobs + self._next, []
+            jobs, self._next, self._given = jobs + self._next, [], {}
         if jobs:
             await self.runtime.queue.send(jobs)
 
@@ -251,14 +261,21 @@ async def _claim_and_run(runtime: Runtime, task_id: str | uuid.UUID) -> str:
     return status
 
 
-async def run_tasks(runtime: Runtime, task_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+async def run_tasks(
+    runtime: Runtime, task_ids: Sequence[uuid.UUID], given: dict[uuid.UUID, Any] | None = None
+) -> dict[uuid.UUID, str]:
     """Claim the due ones of ``task_ids`` in one statement and run them: each kind with a batch
     handler in one call, the others one by one, concurrently. Returns what happened to each
-    task claimed (the others were finished, held elsewhere or not due: nothing happened)."""
+    task claimed (the others were finished, held elsewhere or not due: nothing happened).
+    ``given`` (by task) reaches a task's context only on its first attempt: a later one must
+    read afresh what an earlier attempt may have changed."""
     async with autocommit(runtime) as conn:
         params = {"ids": list(task_ids), "lease": runtime.settings.task_lease_seconds}
         rows = (await conn.execute(_CLAIM_MANY, params)).mappings().all()
     ctxs = [_context(runtime, row) for row in rows]
+    for ctx in ctxs:
+        if given and ctx.attempt == 1:
+            ctx.given = given.get(ctx.task_id)
     alone: list[TaskContext] = []
     batches: dict[str, list[TaskContext]] = {}
     for ctx in ctxs:
@@ -275,11 +292,11 @@ async def run_tasks(runtime: Runtime, task_ids: Sequence[uuid.UUID]) -> dict[uui
 
 async def _run_next(ctx: TaskContext) -> None:
     """The tasks the run asked to run next (``run_next``); an outage leaves them to the sweeper."""
-    ids = ctx.take_next()
+    ids, given = ctx.take_next()
     if not ids:
         return
     try:
-        await run_tasks(ctx.runtime, ids)
+        await run_tasks(ctx.runtime, ids, given)
     except Exception as exc:
         if not is_outage(exc):
             raise

@@ -8,7 +8,7 @@ import signal
 import uuid
 
 import msgspec
-from sqlalchemy import event, select, text
+from sqlalchemy import event, select, text, update
 
 from gateway.documents import delivery
 from gateway.documents.delivery import Delivery, Outcome
@@ -352,7 +352,7 @@ async def test_a_processing_runs_events_are_delivered_together_with_one_claim_an
 
     event.listen(runtime.db.engine.sync_engine, "before_cursor_execute", note)
     try:
-        ran = await run_tasks(runtime, ctx.take_next())
+        ran = await run_tasks(runtime, ctx.take_next()[0])  # nothing handed over: read from the database
     finally:
         event.remove(runtime.db.engine.sync_engine, "before_cursor_execute", note)
     assert sorted(ran.values()) == ["succeeded"] * 3
@@ -397,10 +397,14 @@ async def test_a_runs_task_completed_events_are_recorded_in_one_statement(client
         (str(e.id), f"d{i}{x}") for i, e in enumerate(events) for x in "ab"
     )
     assert all(d.task_id == tasks[str(d.event_id)].id for d in rows)
-    assert sorted(ctx.take_next()) == sorted(task.id for task in tasks.values())
+    assert sorted(ctx.take_next()[0]) == sorted(task.id for task in tasks.values())
     assert ctx.counters["deliveries_created"] == 6
     assert await on_task_completed_batch(ctx, events) == [None, None, None]  # a second run makes nothing
-    assert (len(await deliveries(runtime, t)), len(await delivery_tasks(runtime, t)), ctx.take_next()) == (6, 3, [])
+    assert (len(await deliveries(runtime, t)), len(await delivery_tasks(runtime, t)), ctx.take_next()) == (
+        6,
+        3,
+        ([], {}),
+    )
 
 
 async def test_an_event_the_database_refuses_fails_alone(client, tenants, runtime, sandbox) -> None:
@@ -414,3 +418,61 @@ async def test_an_event_the_database_refuses_fails_alone(client, tenants, runtim
     errors = await on_task_completed_batch(ctx, [good[0], refused, good[1]])
     assert errors[0] is None and errors[2] is None and errors[1] is not None
     assert sorted(d.document_id for d in await deliveries(runtime, t)) == ["g0", "g1"]
+
+
+async def test_a_runs_deliveries_reach_their_first_attempt_without_being_read_back(
+    client, tenants, runtime, sandbox
+) -> None:
+    # The processing run hands its new tasks' rows to their first attempt, in the same process:
+    # no claim statement reads them back; the record counts the attempt.
+    t = await tenants.create()
+    await enable_portal(client, sandbox.url, t)
+    ctx = processing_context(runtime, t)
+    docs = [[document(f"d{i}", file_name=f"D{i}.pdf")] for i in range(2)]
+    docs[1].append(document("u", template="Alvará", file_name="Alvará.pdf"))  # unmapped: fails at intake
+    events = [inbound_event(t, task_completed(d, task_id=f"T-{i}")) for i, d in enumerate(docs)]
+    assert await on_task_completed_batch(ctx, events) == [None, None]
+    ids, given = ctx.take_next()
+    assert sorted(given) == sorted(ids) and sorted(len(rows) for rows in given.values()) == [1, 2]
+    statements: list[str] = []
+
+    def note(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(runtime.db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        ran = await run_tasks(runtime, ids, given)
+    finally:
+        event.remove(runtime.db.engine.sync_engine, "before_cursor_execute", note)
+    assert sorted(ran.values()) == ["partially_succeeded", "succeeded"]
+    assert len([s for s in statements if "document_deliveries" in s]) == 1  # the record only
+    rows = {d.document_id: d for d in await deliveries(runtime, t)}
+    assert {k: (d.status, d.error_code, d.attempts) for k, d in rows.items()} == {
+        "d0": ("delivered", None, 1),
+        "d1": ("delivered", None, 1),
+        "u": ("failed", "template_unmapped", 1),
+    }
+
+
+async def test_what_a_run_handed_over_is_read_afresh_by_a_later_attempt(client, tenants, runtime, sandbox) -> None:
+    t = await tenants.create()
+    await enable_portal(client, sandbox.url, t)
+    ctx = processing_context(runtime, t)
+    event_ = inbound_event(t, task_completed([document("d0", file_name="D0.pdf")]))
+    assert await on_task_completed_batch(ctx, [event_]) == [None]
+    ids, given = ctx.take_next()
+    async with runtime.db.unit_of_work() as session:  # an attempt ran elsewhere, and came back queued
+        await session.execute(update(Task).where(Task.id == ids[0]).values(attempt=1))
+    statements: list[str] = []
+
+    def note(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(runtime.db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        assert await run_tasks(runtime, ids, given) == {ids[0]: "succeeded"}
+    finally:
+        event.remove(runtime.db.engine.sync_engine, "before_cursor_execute", note)
+    assert any(s.lstrip().startswith("WITH claimed AS") for s in statements)  # read afresh
+    [row] = await deliveries(runtime, t)
+    assert (row.status, row.attempts) == ("delivered", 1)
