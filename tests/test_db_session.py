@@ -56,3 +56,16 @@ async def test_a_new_connection_already_knows_every_array_type(settings, monkeyp
         assert lookups == []
     finally:
         await db.dispose()
+
+
+async def test_the_connection_returned_last_is_the_one_used_next(runtime) -> None:  # type: ignore[no-untyped-def]
+    # A steady load keeps using the same warm connections; the others wait idle for a burst.
+    db = runtime.db
+    async with db.autocommit() as first, db.autocommit() as second:  # at least two in the pool
+        await first.execute(text("SELECT 1"))
+        await second.execute(text("SELECT 1"))
+    used = set()
+    for _ in range(5):
+        async with db.autocommit() as conn:
+            used.add(await conn.scalar(text("SELECT pg_backend_pid()")))
+    assert len(used) == 1

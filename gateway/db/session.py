@@ -95,6 +95,11 @@ class Database:
             pool_size=pool_size,
             max_overflow=0,
             pool_pre_ping=False,
+            # The connection returned last is used next: under a steady load the same few stay
+            # busy (never idle long enough to need ``_ping_if_idle``'s three round trips, their
+            # statements prepared), and the rest wait for a burst. First-in-first-out rotated
+            # through all of them: 1.8% of a worker's CPU went to pings in bench.document_delivery.
+            pool_use_lifo=True,
             connect_args={"server_settings": {"application_name": name}},
         )
         _survive_restarts(self.engine)
