@@ -97,6 +97,33 @@ async def test_concurrent_deliveries_to_a_new_client_list_its_folders_once(
     assert len(await portal_files(sandbox.url, t, "cli-folders")) == 10
 
 
+async def kill_a_worker_once_it_uploaded(settings, portal: str, t) -> None:  # type: ignore[no-untyped-def]
+    """Start a worker process and SIGKILL it as soon as a file of ``t`` is in the portal."""
+    first = start_worker_process(settings)
+    try:
+        for _ in range(600):
+            if await portal_files(portal, t):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+
+
+async def run_a_worker_until_settled(settings, runtime, t, *, tasks: int) -> None:  # type: ignore[no-untyped-def]
+    """Run a worker process until ``t`` has ``tasks`` delivery tasks, none queued or running."""
+    second = start_worker_process(settings)
+    try:
+        for _ in range(600):
+            found = await delivery_tasks(runtime, t)
+            if len(found) == tasks and all(task.status not in ("queued", "running") for task in found):
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=20)
+
+
 async def test_a_worker_killed_mid_batch_leaves_each_document_delivered_once(
     client, tenants, runtime, settings, sandbox_faults
 ) -> None:
@@ -106,28 +133,11 @@ async def test_a_worker_killed_mid_batch_leaves_each_document_delivered_once(
     docs = [document(f"d{n}", file_name=f"F{n:02d}.pdf") for n in range(30)]
     await complete_task(runtime, t, task_completed(docs))
 
-    first = start_worker_process(settings)
-    try:
-        for _ in range(600):
-            if await portal_files(sandbox_faults, t):
-                break
-            await asyncio.sleep(0.05)
-    finally:
-        first.send_signal(signal.SIGKILL)
-        first.wait()
+    await kill_a_worker_once_it_uploaded(settings, sandbox_faults, t)
     # Killed with part of the batch in the portal, none of it recorded: the rows still say delivering.
     assert 0 < len(await portal_files(sandbox_faults, t)) < 30
     assert {d.status for d in await deliveries(runtime, t)} == {"delivering"}
-    second = start_worker_process(settings)
-    try:
-        for _ in range(600):
-            [task] = await delivery_tasks(runtime, t)
-            if task.status not in ("queued", "running"):
-                break
-            await asyncio.sleep(0.1)
-    finally:
-        second.send_signal(signal.SIGTERM)
-        second.wait(timeout=20)
+    await run_a_worker_until_settled(settings, runtime, t, tasks=1)
     rows = await deliveries(runtime, t)
     assert {d.status for d in rows} == {"delivered"}
     files = await portal_files(sandbox_faults, t)
@@ -146,32 +156,15 @@ async def test_a_worker_killed_while_its_processing_run_delivers_the_events_deli
     await set_portal_faults(sandbox_faults, latency_ms=300)
     endpoint = await create_endpoint(client, t.headers)
     for e in range(2):
-        docs = [document(f"e{e}d{n}", file_name=f"E{e}-{n:02d}.pdf") for n in range(15)]
+        docs = [document(f"e{e}d{n}", file_name=f"E{e}-{n:02d}.pdf") for n in range(40)]
         body = envelope("task.completed", task_completed(docs, task_id=f"T-{e}"))
         assert (await post_event(client, endpoint, body)).status_code == 202
-    first = start_worker_process(settings)
-    try:
-        for _ in range(600):
-            if await portal_files(sandbox_faults, t):
-                break
-            await asyncio.sleep(0.05)
-    finally:
-        first.send_signal(signal.SIGKILL)
-        first.wait()
-    assert 0 < len(await portal_files(sandbox_faults, t)) < 30
-    second = start_worker_process(settings)
-    try:
-        for _ in range(600):
-            tasks = await delivery_tasks(runtime, t)
-            if len(tasks) == 2 and all(task.status not in ("queued", "running") for task in tasks):
-                break
-            await asyncio.sleep(0.1)
-    finally:
-        second.send_signal(signal.SIGTERM)
-        second.wait(timeout=20)
+    await kill_a_worker_once_it_uploaded(settings, sandbox_faults, t)
+    assert 0 < len(await portal_files(sandbox_faults, t)) < 80
+    await run_a_worker_until_settled(settings, runtime, t, tasks=2)
     assert {d.status for d in await deliveries(runtime, t)} == {"delivered"}
     files = await portal_files(sandbox_faults, t)
-    assert sorted(f["name"] for f in files) == sorted(f"E{e}-{n:02d}.pdf" for e in range(2) for n in range(15))
+    assert sorted(f["name"] for f in files) == sorted(f"E{e}-{n:02d}.pdf" for e in range(2) for n in range(40))
     assert {f["version_count"] for f in files} == {1}  # nothing uploaded twice
     tasks = await delivery_tasks(runtime, t)
     assert {task.status for task in tasks} == {"succeeded"}
