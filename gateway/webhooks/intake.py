@@ -204,6 +204,7 @@ class IntakeWriter:
     _pending: list[tuple[dict[str, Any], asyncio.Future[Outcome]]] = field(default_factory=list)
     _flushers: int = 0
     _endpoints: dict[uuid.UUID, _CachedEndpoint] = field(default_factory=dict)
+    _loading: dict[uuid.UUID, asyncio.Future[_CachedEndpoint]] = field(default_factory=dict)
 
     MAX_BATCH = 500
     # One flush at a time. A batch costs a statement, a durable commit and a Valkey round trip
@@ -217,6 +218,20 @@ class IntakeWriter:
         cached = self._endpoints.get(endpoint_id)
         if cached is not None and cached.expires > time.monotonic():
             return cached
+        # One load per endpoint at a time: when the entry expires, the deliveries arriving
+        # meanwhile (64 at once under load) wait for it instead of each loading it again.
+        loading = self._loading.get(endpoint_id)
+        if loading is None:
+            loading = self._loading[endpoint_id] = asyncio.ensure_future(self._load(endpoint_id))
+            loading.add_done_callback(lambda done: self._loaded(endpoint_id, done))
+        return await asyncio.shield(loading)  # a caller that gives up leaves the load to the others
+
+    def _loaded(self, endpoint_id: uuid.UUID, done: asyncio.Future[_CachedEndpoint]) -> None:
+        self._loading.pop(endpoint_id, None)
+        if not done.cancelled():
+            done.exception()  # retrieved here too: every caller may have given up meanwhile
+
+    async def _load(self, endpoint_id: uuid.UUID) -> _CachedEndpoint:
         async with self.runtime.db.sessionmaker() as session:
             row = await session.get(WebhookEndpoint, endpoint_id)
         if row is None or not row.enabled:

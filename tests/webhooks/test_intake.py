@@ -7,7 +7,7 @@ import time
 import uuid
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from gateway.tasks.models import Task
 from gateway.webhooks.intake import IntakeWriter, new_ids
@@ -147,6 +147,27 @@ async def test_one_batch_of_twins_redeliveries_rejections_and_tenants(client, ru
     assert len(batch_tasks) == 2
     assert all(t.id.version == 7 for t in tasks)
     assert set(batch_tasks) <= {t.id for t in tasks}
+
+
+async def test_concurrent_deliveries_load_an_expired_endpoint_once(client, runtime, tenants) -> None:  # type: ignore[no-untyped-def]
+    t = await tenants.create()
+    ep = await create_endpoint(client, t.headers)
+    writer = IntakeWriter(runtime)
+    loads: list[str] = []
+
+    def note(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if "FROM webhook_endpoints" in statement:
+            loads.append(statement)
+
+    event.listen(runtime.db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        found = await asyncio.gather(*(writer.endpoint(uuid.UUID(ep["id"])) for _ in range(20)))
+        missing = await asyncio.gather(*(writer.endpoint(uuid.uuid4()) for _ in range(2)), return_exceptions=True)
+    finally:
+        event.remove(runtime.db.engine.sync_engine, "before_cursor_execute", note)
+    assert len(loads) == 3  # the endpoint once; the two missing ones each once
+    assert {e.tenant_id for e in found} == {t.tenant_id}
+    assert [type(m).__name__ for m in missing] == ["NotFound", "NotFound"]
 
 
 def test_event_ids_are_time_ordered_uuids() -> None:
