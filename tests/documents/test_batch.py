@@ -8,7 +8,7 @@ import signal
 import uuid
 
 import msgspec
-from sqlalchemy import event, select, text, update
+from sqlalchemy import select, text, update
 
 from gateway.documents import delivery
 from gateway.documents.delivery import Delivery, Outcome
@@ -30,6 +30,7 @@ from tests.documents.support import (
     set_portal_faults,
     task_completed,
 )
+from tests.statements import recorded_statements
 from tests.webhooks.support import create_endpoint, envelope
 from tests.webhooks.support import deliver as post_event
 from tests.workers_support import start_worker_process
@@ -179,16 +180,9 @@ async def test_a_batch_records_its_outcomes_and_their_events_in_one_statement(
     docs = [document(f"ok-{n}", file_name=f"DAS {n}.pdf") for n in range(4)]
     docs += [document(f"um-{n}", template="Procuração", file_name=f"P {n}.pdf") for n in range(2)]
     await complete_task(runtime, t, task_completed(docs))
-    statements: list[str] = []
-
-    def seen(*args: object) -> None:
-        statements.append(" ".join(str(args[2]).split()))
-
-    event.listen(runtime.db.engine.sync_engine, "before_cursor_execute", seen)
-    try:
+    with recorded_statements(runtime) as executed:
         await worker()
-    finally:
-        event.remove(runtime.db.engine.sync_engine, "before_cursor_execute", seen)
+    statements = [" ".join(statement.split()) for statement in executed]
     [record] = [s for s in statements if "UPDATE document_deliveries AS d" in s]
     assert [s for s in statements if "INSERT INTO events" in s] == [record]  # no BEGIN/COMMIT needed
     rows = {d.document_id: d for d in await deliveries(runtime, t)}
@@ -238,21 +232,13 @@ async def test_a_batch_of_events_reads_the_tenants_portal_setup_once(client, ten
     # registered (unmapped) by the event that brings it.
     t = await tenants.create()
     await enable_portal(client, sandbox.url, t)
-    reads: list[str] = []
-
-    def note(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
-        if "FROM document_portal_integrations" in statement or "FROM document_templates" in statement:
-            reads.append(statement)
-
     ctx = processing_context(runtime, t)
     payloads = [task_completed([document(f"d{i}")], task_id=f"T-{i}") for i in range(5)]
-    event.listen(runtime.db.engine.sync_engine, "before_cursor_execute", note)
-    try:
+    with recorded_statements(runtime) as executed:
         await asyncio.gather(*(complete_task(runtime, t, p, ctx=ctx) for p in payloads))
-        assert len(reads) == 2  # the integration and the templates, once
-        await complete_task(runtime, t, task_completed([document("new", template="Alvará")], task_id="T-9"), ctx=ctx)
-    finally:
-        event.remove(runtime.db.engine.sync_engine, "before_cursor_execute", note)
+    reads = [s for s in executed if "FROM document_portal_integrations" in s or "FROM document_templates" in s]
+    assert len(reads) == 2  # the integration and the templates, once
+    await complete_task(runtime, t, task_completed([document("new", template="Alvará")], task_id="T-9"), ctx=ctx)
     rows = await deliveries(runtime, t)
     assert sorted((d.document_id, d.status, d.error_code) for d in rows) == [
         ("d0", "queued", None),
@@ -277,18 +263,10 @@ async def test_an_events_task_and_deliveries_are_one_statement(client, tenants, 
     await enable_portal(client, sandbox.url, t)
     ctx = processing_context(runtime, t)
     await complete_task(runtime, t, task_completed([document("warm")], task_id="T-0"), ctx=ctx)  # reads the setup
-    statements: list[str] = []
-
-    def note(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
-        statements.append(statement)
-
     payload = task_completed([document("a"), document("b", file_name="Outro.pdf")], task_id="T-1")
     event_id = uuid.uuid4()
-    event.listen(runtime.db.engine.sync_engine, "before_cursor_execute", note)
-    try:
+    with recorded_statements(runtime) as statements:
         await complete_task(runtime, t, payload, event_id=event_id, ctx=ctx)
-    finally:
-        event.remove(runtime.db.engine.sync_engine, "before_cursor_execute", note)
     assert len(statements) == 1 and "INSERT INTO tasks" in statements[0]
     await complete_task(runtime, t, payload, event_id=event_id)  # the same event again
     rows = [d for d in await deliveries(runtime, t) if d.event_id == event_id]
@@ -338,16 +316,8 @@ async def test_a_processing_runs_events_are_delivered_together_with_one_claim_an
         docs = [document(f"d{i}a", file_name=f"A{i}.pdf"), document(f"d{i}b", file_name=f"B{i}.pdf")]
         await on_task_completed(ctx, inbound_event(t, task_completed(docs, task_id=f"T-{i}")))
     depth = await runtime.queue.depth()
-    statements: list[str] = []
-
-    def note(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
-        statements.append(statement)
-
-    event.listen(runtime.db.engine.sync_engine, "before_cursor_execute", note)
-    try:
+    with recorded_statements(runtime) as statements:
         ran = await run_tasks(runtime, ctx.take_next()[0])  # nothing handed over: read from the database
-    finally:
-        event.remove(runtime.db.engine.sync_engine, "before_cursor_execute", note)
     assert sorted(ran.values()) == ["succeeded"] * 3
     assert await runtime.queue.depth() == depth
     assert len([s for s in statements if "document_deliveries" in s]) == 2  # one claim, one record
@@ -372,17 +342,9 @@ async def test_a_runs_task_completed_events_are_recorded_in_one_statement(client
         )
         for i in range(3)
     ]
-    inserts: list[str] = []
-
-    def note(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
-        if "INSERT INTO" in statement:
-            inserts.append(statement)
-
-    event.listen(runtime.db.engine.sync_engine, "before_cursor_execute", note)
-    try:
+    with recorded_statements(runtime) as executed:
         assert await on_task_completed_batch(ctx, events) == [None, None, None]
-    finally:
-        event.remove(runtime.db.engine.sync_engine, "before_cursor_execute", note)
+    inserts = [statement for statement in executed if "INSERT INTO" in statement]
     assert len(inserts) == 1  # every event's task and deliveries
     tasks = {task.dedup_key: task for task in await delivery_tasks(runtime, t)}
     rows = await deliveries(runtime, t)
@@ -427,16 +389,8 @@ async def test_a_runs_deliveries_reach_their_first_attempt_without_being_read_ba
     assert await on_task_completed_batch(ctx, events) == [None, None]
     ids, given = ctx.take_next()
     assert sorted(given) == sorted(ids) and sorted(len(rows) for rows in given.values()) == [1, 2]
-    statements: list[str] = []
-
-    def note(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
-        statements.append(statement)
-
-    event.listen(runtime.db.engine.sync_engine, "before_cursor_execute", note)
-    try:
+    with recorded_statements(runtime) as statements:
         ran = await run_tasks(runtime, ids, given)
-    finally:
-        event.remove(runtime.db.engine.sync_engine, "before_cursor_execute", note)
     assert sorted(ran.values()) == ["partially_succeeded", "succeeded"]
     assert len([s for s in statements if "document_deliveries" in s]) == 1  # the record only
     rows = {d.document_id: d for d in await deliveries(runtime, t)}
@@ -456,16 +410,8 @@ async def test_what_a_run_handed_over_is_read_afresh_by_a_later_attempt(client, 
     ids, given = ctx.take_next()
     async with runtime.db.unit_of_work() as session:  # an attempt ran elsewhere, and came back queued
         await session.execute(update(Task).where(Task.id == ids[0]).values(attempt=1))
-    statements: list[str] = []
-
-    def note(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
-        statements.append(statement)
-
-    event.listen(runtime.db.engine.sync_engine, "before_cursor_execute", note)
-    try:
+    with recorded_statements(runtime) as statements:
         assert await run_tasks(runtime, ids, given) == {ids[0]: "succeeded"}
-    finally:
-        event.remove(runtime.db.engine.sync_engine, "before_cursor_execute", note)
     assert any(s.lstrip().startswith("WITH claimed AS") for s in statements)  # read afresh
     [row] = await deliveries(runtime, t)
     assert (row.status, row.attempts) == ("delivered", 1)

@@ -7,13 +7,14 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import event, update
+from sqlalchemy import update
 
 from gateway.runtime import Runtime
 from gateway.tasks import service
 from gateway.tasks.models import Task
 from gateway.tasks.registry import task_batch_handler, task_handler
 from gateway.tasks.runner import RetryTask, TaskContext, TaskOutcome, run_task, run_tasks
+from tests.statements import recorded_statements
 from tests.tasks.test_tasks import load
 
 BATCHED = "test.batched"
@@ -52,14 +53,6 @@ async def create(runtime: Runtime, tenant_id: uuid.UUID, kind: str = BATCHED, **
     return task.id
 
 
-def counting(runtime: Runtime, statements: list[str]):  # type: ignore[no-untyped-def]
-    def note(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
-        statements.append(statement)
-
-    event.listen(runtime.db.engine.sync_engine, "before_cursor_execute", note)
-    return lambda: event.remove(runtime.db.engine.sync_engine, "before_cursor_execute", note)
-
-
 async def test_due_tasks_are_claimed_run_and_finished_together(runtime, tenants, client) -> None:
     t = await tenants.create()
     ids = [await create(runtime, t.tenant_id, n=n) for n in range(3)]
@@ -67,12 +60,8 @@ async def test_due_tasks_are_claimed_run_and_finished_together(runtime, tenants,
     async with runtime.db.unit_of_work() as session:  # another worker runs this one
         await session.execute(update(Task).where(Task.id == held).values(status="running", attempt=1))
     calls.clear()
-    statements: list[str] = []
-    stop = counting(runtime, statements)
-    try:
+    with recorded_statements(runtime) as statements:
         ran = await run_tasks(runtime, [*ids, held])
-    finally:
-        stop()
     assert ran == dict.fromkeys(ids, "succeeded")
     assert len(calls) == 1 and sorted(calls[0]) == sorted(ids)  # one call for the three
     assert [s.split()[0] for s in statements if "tasks" in s.split("WHERE")[0]] == ["UPDATE", "UPDATE"]

@@ -7,11 +7,12 @@ import time
 import uuid
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from gateway.tasks.models import Task
 from gateway.webhooks.intake import IntakeWriter, new_ids
 from gateway.webhooks.models import WebhookEvent
+from tests.statements import recorded_statements
 from tests.webhooks.support import create_endpoint, deliver, envelope, signed_headers, stale, task_completed
 
 
@@ -153,18 +154,10 @@ async def test_concurrent_deliveries_load_an_expired_endpoint_once(client, runti
     t = await tenants.create()
     ep = await create_endpoint(client, t.headers)
     writer = IntakeWriter(runtime)
-    loads: list[str] = []
-
-    def note(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
-        if "FROM webhook_endpoints" in statement:
-            loads.append(statement)
-
-    event.listen(runtime.db.engine.sync_engine, "before_cursor_execute", note)
-    try:
+    with recorded_statements(runtime) as executed:
         found = await asyncio.gather(*(writer.endpoint(uuid.UUID(ep["id"])) for _ in range(20)))
         missing = await asyncio.gather(*(writer.endpoint(uuid.uuid4()) for _ in range(2)), return_exceptions=True)
-    finally:
-        event.remove(runtime.db.engine.sync_engine, "before_cursor_execute", note)
+    loads = [statement for statement in executed if "FROM webhook_endpoints" in statement]
     assert len(loads) == 3  # the endpoint once; the two missing ones each once
     assert {e.tenant_id for e in found} == {t.tenant_id}
     assert [type(m).__name__ for m in missing] == ["NotFound", "NotFound"]

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from gateway.tasks.models import Task
 from gateway.tasks.runner import run_task
 from gateway.webhooks.registry import EVENT_HANDLERS
+from tests.statements import recorded_statements
 from tests.webhooks.support import create_endpoint, deliver, envelope
 
 RECEIPT = {
@@ -157,17 +158,9 @@ async def test_a_processing_run_writes_its_task_row_twice_and_records_its_progre
     assert (await deliver(client, ep, envelope("receipt.status_changed", RECEIPT))).status_code == 202
     async with runtime.db.sessionmaker() as session:
         [task] = (await session.scalars(select(Task).where(Task.tenant_id == t.tenant_id))).all()
-    writes: list[str] = []
-
-    def note(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
-        if statement.lstrip().startswith("UPDATE tasks"):
-            writes.append(statement)
-
-    event.listen(runtime.db.engine.sync_engine, "before_cursor_execute", note)
-    try:
+    with recorded_statements(runtime) as executed:
         assert await run_task(runtime, task.id) == "succeeded"
-    finally:
-        event.remove(runtime.db.engine.sync_engine, "before_cursor_execute", note)
+    writes = [statement for statement in executed if statement.lstrip().startswith("UPDATE tasks")]
     assert len(writes) == 2
     async with runtime.db.sessionmaker() as session:
         done = await session.get(Task, task.id, populate_existing=True)
