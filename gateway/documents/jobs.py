@@ -64,7 +64,9 @@ async def _record(ctx: TaskContext, tenant_id: uuid.UUID, events: list[InboundEv
     for event, written in zip(events, recorded, strict=True):
         if written.task is not None:
             task_id, dispatch, _ = written.task
-            ctx.run_next(task_id, dispatch, given=written.given)  # the run's deliveries go together when it ends
+            # The run's deliveries go together when it ends; rows it wrote need not be read back
+            # (none: the first attempt claims from the database, as any later one does).
+            ctx.run_next(task_id, dispatch, given=written.given or None)
         ctx.count("deliveries_created", written.created)
         data: TaskCompleted = event.data
         # Ids and counts only: file contents and names stay out of the logs.
