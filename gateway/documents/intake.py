@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import uuid
 from datetime import datetime
 from typing import Any
@@ -18,6 +17,7 @@ from gateway.documents import templates
 from gateway.documents.delivery import Delivery
 from gateway.documents.integration import get_integration, refusal
 from gateway.documents.models import DeliveryStatus
+from gateway.tasks import service as tasks_service
 from gateway.webhooks.events import TaskCompleted, TaskDocument
 
 DELIVER = "documents.deliver"
@@ -89,19 +89,6 @@ class RecordedEvent(msgspec.Struct, frozen=True):
     given: list[Delivery] | None = None
 
 
-async def record_completed_task(
-    conn: AsyncConnection,
-    *,
-    tenant_id: uuid.UUID,
-    event_id: uuid.UUID,
-    data: TaskCompleted,
-    setup: DeliverySetup | None = None,
-) -> RecordedEvent:
-    """``record_completed_tasks`` for one event."""
-    [recorded] = await record_completed_tasks(conn, tenant_id=tenant_id, events=[(event_id, data)], setup=setup)
-    return recorded
-
-
 async def record_completed_tasks(
     conn: AsyncConnection,
     *,
@@ -133,7 +120,7 @@ async def record_completed_tasks(
         session = AsyncSession(bind=conn)
         folders = folders | await templates.folders_by_name(session, tenant_id, names, department)
     rows: list[dict[str, Any]] = []
-    tasks: list[dict[str, Any]] = []
+    tasks: list[tasks_service.DeduplicatedTask] = []
     for event_id, data in events:
         seen: set[str] = set()
         in_task = False
@@ -170,10 +157,11 @@ async def record_completed_tasks(
             )
         if in_task:  # deduplicated on the event: a second run finds the same task (and its rows exist)
             key = str(event_id)
-            tasks.append({"id": uuid.uuid4(), "params": json.dumps({"event_id": key}), "key": key})
+            tasks.append(tasks_service.DeduplicatedTask({"event_id": key}, key, key))
     params: dict[str, Any] = {column: [row[column] for row in rows] for column in _COLUMNS}
-    params |= {name: [task[k] for task in tasks] for name, k in _TASK_COLUMNS.items()}
-    params |= {"task_tenant": tenant_id, "task_kind": DELIVER, "task_max_attempts": DELIVERY_MAX_ATTEMPTS}
+    params |= tasks_service.deduplicated_tasks_params(
+        tenant_id=tenant_id, kind=DELIVER, trigger="webhook", tasks=tasks, max_attempts=DELIVERY_MAX_ATTEMPTS
+    )
     written = {row.event_id: row for row in await conn.execute(_INSERT, params)}
     recorded = []
     for event_id, _ in events:
@@ -203,7 +191,6 @@ def _delivery(
     )  # fmt: skip
 
 
-_TASK_COLUMNS = {"task_ids": "id", "task_params": "params", "task_keys": "key"}
 _COLUMNS: dict[str, str] = {
     "id": "uuid",
     "tenant_id": "uuid",
@@ -233,26 +220,15 @@ def _insert() -> TextClause:
     number of events and documents (an executemany of mapped rows spent more on binding each
     value than PostgreSQL spent storing them). Rows of a second run already exist and are left
     as they are. The events' delivery tasks are inserted in the same statement (deduplicated on
-    the event, as ``tasks_service.DEDUPLICATED_TASK_INSERT``), or found if an event already has
-    one: the statement's snapshot sees only the tasks that were there before it. Returns, per
+    the event, ``tasks_service.DEDUPLICATED_TASKS_INSERT``), or found if an event already has
+    one (``EXISTING_TASKS``). Returns, per
     event with documents, how many deliveries are new and its task if the statement made it."""
     columns = [c for c in _COLUMNS if c != "in_task"]
     return text(
         f"""
-        WITH task AS (
-            INSERT INTO tasks (id, tenant_id, kind, params, subject_id, trigger, dedup_key, max_attempts, status,
-                progress_done, counters, result, attempt, dispatches, cancel_requested, created_at, updated_at)
-            SELECT t.id, :task_tenant, :task_kind, t.params, t.key, 'webhook', t.key, :task_max_attempts, 'queued',
-                0, '{{}}', '{{}}', 0, 0, false, now(), now()
-            FROM unnest(CAST(:task_ids AS uuid[]), CAST(:task_params AS jsonb[]), CAST(:task_keys AS text[]))
-                AS t(id, params, key)
-            ON CONFLICT (tenant_id, kind, dedup_key) DO NOTHING
-            RETURNING id, dedup_key, dispatches
+        WITH task AS ({tasks_service.DEDUPLICATED_TASKS_INSERT}
         ), known AS MATERIALIZED (  -- read once, not once per row
-            SELECT id, dedup_key FROM task
-            UNION ALL
-            SELECT id, dedup_key FROM tasks
-            WHERE tenant_id = :task_tenant AND kind = :task_kind AND dedup_key = ANY(CAST(:task_keys AS text[]))
+            SELECT id, dedup_key FROM task UNION ALL {tasks_service.EXISTING_TASKS}
         ), new AS (
             INSERT INTO document_deliveries ({", ".join(columns)}, task_id, attempts, updated_at)
             SELECT {", ".join(f"d.{c}" for c in columns)},

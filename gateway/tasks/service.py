@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -75,45 +76,56 @@ _INSERT_DEDUPLICATED = (
 )
 
 
-# ``create_task`` with a ``dedup_key``, as SQL for a statement that writes the task together with
-# the rows it works on (``WITH task AS (...)``): the row it inserts, as the ORM insert would
-# write it, or nothing when the tenant already has a task of that kind and key. Takes the
-# parameters of ``deduplicated_task_params``; returns ``id`` and ``dispatches``.
-DEDUPLICATED_TASK_INSERT = """
+# ``create_task`` with a ``dedup_key``, for many tasks of one tenant and kind, as SQL for a
+# statement that writes the tasks together with the rows they work on (``WITH task AS (...)``):
+# the rows it inserts, as the ORM insert would write them, none for a key the tenant already has
+# a task of that kind for. Takes the parameters of ``deduplicated_tasks_params``; returns
+# ``id``, ``dedup_key`` and ``dispatches`` of the tasks it made.
+DEDUPLICATED_TASKS_INSERT = """
     INSERT INTO tasks (id, tenant_id, kind, params, subject_id, trigger, dedup_key, max_attempts, status,
         progress_done, counters, result, attempt, dispatches, cancel_requested, created_at, updated_at)
-    VALUES (:task_id, :task_tenant_id, :task_kind, CAST(:task_params AS jsonb), :task_subject_id, :task_trigger,
-        :task_dedup_key, :task_max_attempts, 'queued', 0, '{}', '{}', 0, 0, false, now(), now())
+    SELECT t.id, :task_tenant_id, :task_kind, t.params, t.subject_id, :task_trigger, t.dedup_key, :task_max_attempts,
+        'queued', 0, '{}', '{}', 0, 0, false, now(), now()
+    FROM unnest(CAST(:task_ids AS uuid[]), CAST(:task_params AS jsonb[]), CAST(:task_subject_ids AS text[]),
+        CAST(:task_dedup_keys AS text[])) AS t(id, params, subject_id, dedup_key)
     ON CONFLICT (tenant_id, kind, dedup_key) DO NOTHING
-    RETURNING id, dispatches
+    RETURNING id, dedup_key, dispatches
 """
-# The id of the tenant's task of that kind and key, if one already existed (takes the same parameters).
-EXISTING_TASK = """
-    SELECT id FROM tasks WHERE tenant_id = :task_tenant_id AND kind = :task_kind AND dedup_key = :task_dedup_key
+# The tasks the tenant already had for those keys (``id``, ``dedup_key``; the same parameters). In
+# the statement that runs ``DEDUPLICATED_TASKS_INSERT``, its snapshot sees only those.
+EXISTING_TASKS = """
+    SELECT id, dedup_key FROM tasks
+    WHERE tenant_id = :task_tenant_id AND kind = :task_kind AND dedup_key = ANY(CAST(:task_dedup_keys AS text[]))
 """
 
 
-def deduplicated_task_params(
+class DeduplicatedTask(msgspec.Struct, frozen=True):
+    """One task of ``deduplicated_tasks_params``."""
+
+    params: dict[str, Any]
+    subject_id: str | None
+    dedup_key: str
+
+
+def deduplicated_tasks_params(
     *,
     tenant_id: uuid.UUID,
     kind: str,
-    params: dict[str, Any],
-    subject_id: str | None,
     trigger: str,
-    dedup_key: str,
+    tasks: list[DeduplicatedTask],
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
 ) -> dict[str, Any]:
-    """The parameters of ``DEDUPLICATED_TASK_INSERT`` (a new id in ``task_id``). Whoever runs it
-    enqueues the task it returns, once that statement committed."""
+    """The parameters of ``DEDUPLICATED_TASKS_INSERT`` (a new id for each task). Whoever runs it
+    enqueues (or runs) the tasks it returns, once that statement committed."""
     return {
-        "task_id": uuid.uuid4(),
         "task_tenant_id": tenant_id,
         "task_kind": kind,
-        "task_params": json.dumps(params),
-        "task_subject_id": subject_id,
         "task_trigger": trigger,
-        "task_dedup_key": dedup_key,
         "task_max_attempts": max_attempts,
+        "task_ids": [uuid.uuid4() for _ in tasks],
+        "task_params": [json.dumps(t.params) for t in tasks],
+        "task_subject_ids": [t.subject_id for t in tasks],
+        "task_dedup_keys": [t.dedup_key for t in tasks],
     }
 
 
