@@ -82,7 +82,6 @@ class TaskContext:
     cancel_requested: bool = False
     _last_saved: float = 0.0
     _shared: dict[Hashable, asyncio.Future[Any]] = field(default_factory=dict)
-    _jobs: list[tuple[uuid.UUID, int, datetime | None]] = field(default_factory=list)
     _next: list[tuple[uuid.UUID, int, datetime | None]] = field(default_factory=list)
     _given: dict[uuid.UUID, Any] = field(default_factory=dict)
     # What the run that made this task handed over for its first attempt (``run_next``), if
@@ -98,15 +97,6 @@ class TaskContext:
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n
 
-    def enqueue_after_run(self, task_id: uuid.UUID, dispatch: int, run_after: datetime | None = None) -> None:
-        """Enqueue a task this run committed, with the others it commits, when the handler returns.
-
-        One round trip to Valkey for a whole batch (a processing run's events each make a
-        delivery task) instead of one per item. Sent whatever the handler's outcome, failures
-        included; a run cut short leaves them to the sweeper, as any failed enqueue does.
-        """
-        self._jobs.append((task_id, dispatch, run_after))
-
     def run_next(self, task_id: uuid.UUID, dispatch: int, *, given: Any = None) -> None:
         """Run a due task this run committed in this process, once the run is finished.
 
@@ -114,7 +104,7 @@ class TaskContext:
         (``task_batch_handler``), run in one call: an event batch's delivery tasks then cost one
         claim and one record for all of them, and no queue round trips. Whatever is not run
         (the worker died first) is still queued: the sweeper dispatches it. Called outside a
-        runner (a test driving a handler), ``send_jobs`` enqueues these like the others.
+        runner (a test driving a handler), ``send_jobs`` enqueues them instead.
         ``given`` is what the task's first attempt may take as read (``TaskContext.given``),
         when that attempt runs here.
         """
@@ -123,18 +113,15 @@ class TaskContext:
             self._given[task_id] = given
 
     def take_next(self) -> tuple[list[uuid.UUID], dict[uuid.UUID, Any]]:
-        """The tasks ``run_next`` asked for and what it handed over, taken out of what
-        ``send_jobs`` will enqueue."""
+        """The tasks ``run_next`` asked for and what it handed over (the runner takes them)."""
         ids, given = [task_id for task_id, _, _ in self._next], self._given
         self._next, self._given = [], {}
         return ids, given
 
-    async def send_jobs(self, *, with_next: bool = True) -> None:
-        """Enqueue what ``enqueue_after_run`` buffered, and what ``run_next`` did unless told not
-        to (the runner: it runs those itself once the task is concluded)."""
-        jobs, self._jobs = self._jobs, []
-        if with_next:
-            jobs, self._next, self._given = jobs + self._next, [], {}
+    async def send_jobs(self) -> None:
+        """Enqueue what ``run_next`` asked for, in one round trip, for a handler driven outside a
+        runner (which would run them itself)."""
+        jobs, self._next, self._given = self._next, [], {}
         if jobs:
             await self.runtime.queue.send(jobs)
 
@@ -323,7 +310,6 @@ async def _run_claimed(ctx: TaskContext) -> str:
             result = exc
         finally:
             heartbeat.cancel()
-            await ctx.send_jobs(with_next=False)  # those run once the task is concluded
         return await _conclude(ctx, result)
 
 
@@ -343,8 +329,6 @@ async def _run_batch(kind: str, ctxs: list[TaskContext]) -> None:
         results = [exc] * len(ctxs)
     finally:
         heartbeat.cancel()
-        for ctx in ctxs:
-            await ctx.send_jobs(with_next=False)
     finished: list[tuple[TaskContext, TaskOutcome]] = []
     others: list[tuple[TaskContext, TaskOutcome | BaseException | None]] = []
     for ctx, result in zip(ctxs, results, strict=True):

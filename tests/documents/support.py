@@ -116,7 +116,7 @@ async def complete_task(
     event = inbound_event(t, payload, event_id=event_id)
     ctx = ctx or processing_context(runtime, t)
     await on_task_completed(ctx, event)
-    await ctx.send_jobs()  # as the runner does when the processing run's handler returns
+    await ctx.send_jobs()  # enqueued: the tests' worker runs them (a runner would run them itself)
     return event.id
 
 
