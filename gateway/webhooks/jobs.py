@@ -134,18 +134,16 @@ async def process_events(ctx: TaskContext) -> TaskOutcome | None:
         async with limit:
             return await _process(ctx, event)
 
-    inbound = [_inbound(e) for e in pending]
-    together: dict[str, list[InboundEvent]] = {}
-    for e in inbound:
-        if batch_handler_for(e.type) is not None:
-            together.setdefault(e.type, []).append(e)
-    grouped = [e for events in together.values() for e in events]
-    alone = [e for e in inbound if batch_handler_for(e.type) is None]
+    together: dict[str, list[InboundEvent]] = {}  # by type, for a type with a batch handler
+    alone: list[InboundEvent] = []
+    for e in map(_inbound, pending):
+        (together.setdefault(e.type, []) if batch_handler_for(e.type) else alone).append(e)
     batches, singles = await asyncio.gather(
         asyncio.gather(*(_process_together(ctx, events) for events in together.values())),
         asyncio.gather(*(one(e) for e in alone)),
     )
-    outcome = dict(zip([e.id for e in grouped + alone], [x for b in batches for x in b] + singles, strict=True))
+    ran = [e for events in together.values() for e in events] + alone
+    outcome = dict(zip((e.id for e in ran), [*(x for b in batches for x in b), *singles], strict=True))
     results = [outcome[e.id] for e in pending]
     await _mark_processed(ctx, [event.id for event, error in zip(pending, results, strict=True) if error is None])
     errors: list[Any] = [e for e in results if e is not None]
