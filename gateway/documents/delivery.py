@@ -338,7 +338,7 @@ async def deliver_tasks(ctxs: list[TaskContext]) -> list[TaskOutcome | BaseExcep
     claimed += await asyncio.gather(*(_claim(runtime, group) for group in [*groups.values(), *alone]))
     by_task = {ctx.task_id: ctx for ctx in ctxs}
     batch = [d for rows in claimed for d in rows]
-    outcomes = [o for rows in claimed for o in await _attempt(by_task, rows)] if batch else []
+    outcomes = [o for group in await asyncio.gather(*(_attempt(by_task, rows) for rows in claimed)) for o in group]
     if batch:
         await _record(runtime, batch, outcomes, first={d.id for rows in handed.values() for d in rows})
     mine: dict[uuid.UUID, list[Outcome]] = {ctx.task_id: [] for ctx in ctxs}
