@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 import httpcore
 import httpx
+from httpx._transports.default import map_httpcore_exceptions
 
 from gateway.errors import FieldError, Unprocessable
 from gateway.http_pool import ConnectionPool
@@ -249,6 +250,20 @@ class _Cookies(httpx.Cookies):
             super().extract_cookies(response)
 
 
+@dataclass(frozen=True)
+class Origin:
+    """A partner's base URL, parsed once, for ``GuardedClient.send_bytes``."""
+
+    url: httpx.URL
+    host_header: bytes  # host, and port unless the scheme's default
+    prefix: bytes  # the base URL's path, percent-encoded, without a trailing slash
+
+    @classmethod
+    def of(cls, base_url: str) -> Origin:
+        url = httpx.URL(base_url)
+        return cls(url, url.netloc, url.raw_path.split(b"?", 1)[0].rstrip(b"/"))
+
+
 class GuardedClient(httpx.AsyncClient):
     """The client ``EgressPolicy.client`` makes: httpx's, whose cookie jar skips answers without cookies."""
 
@@ -256,21 +271,66 @@ class GuardedClient(httpx.AsyncClient):
         super().__init__(**kwargs)
         self._cookies = _Cookies(cookies)
 
-    async def send_direct(self, request: httpx.Request) -> httpx.Response:
-        """``request`` (built whole by the caller, timeouts in its extensions) sent through the
-        guarded transport as is, and read.
+    async def send_bytes(
+        self,
+        origin: Origin,
+        method: bytes,
+        target: bytes,
+        headers: Sequence[tuple[bytes, bytes]],
+        content: bytes | None,
+        timeout: dict[str, float | None],
+    ) -> tuple[int, bytes]:
+        """``method`` on ``origin`` + ``target`` (a percent-encoded path and query) with exactly
+        ``headers`` (plus Host and Content-Length), sent through the guarded pool: the status
+        and the whole body.
 
-        For a partner call that follows no redirect and uses no auth flow, event hook or cookie:
-        ``send`` would pass it through those layers for nothing, about a tenth of a 2 KB portal
-        upload's CPU (218 against 240 us in a loop of uploads).
+        For a partner call that follows no redirect and uses no auth flow, event hook or
+        cookie. Building an ``httpx.Request`` (parsing its URL), converting it for httpcore and
+        wrapping the answer in two ``httpx.Response`` objects was a sixth of what a 2 KB
+        portal upload cost the client (about 215 us against 180 in a loop of uploads). The
+        guard is the same: the scheme is checked here, the connection is the pool's (opened
+        only where the policy allows) and the body is capped at ``max_response_bytes``;
+        transport errors are httpx's.
         """
-        response = await self._transport.handle_async_request(request)
-        response.request = request
-        try:
-            await response.aread()  # most are read already (``_read_at_once``): then this costs nothing
-        finally:
-            await response.aclose()
-        return response
+        transport = typing.cast(GuardedTransport, self._transport)
+        policy, url = transport._policy, origin.url
+        policy.check_scheme(url)
+        head = [(b"Host", origin.host_header), *headers]
+        if content or method in _BODY_METHODS:
+            head.append((b"Content-Length", b"%d" % len(content or b"")))
+        request = httpcore.Request(
+            method,
+            httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=origin.prefix + target),
+            headers=head,
+            content=content,
+            extensions={"timeout": timeout},
+        )
+        limit = policy.max_response_bytes
+        with map_httpcore_exceptions():
+            response = await transport._pool.handle_async_request(request)
+            try:
+                body = await _capped_body(response, limit, url.host)
+            finally:
+                await response.aclose()
+        if any(name.lower() == b"content-encoding" for name, _ in response.headers):
+            body = httpx.Response(response.status, headers=response.headers, content=body).content  # decoded
+        return response.status, body
+
+
+_BODY_METHODS = frozenset((b"POST", b"PUT", b"PATCH"))  # httpx sends Content-Length: 0 for these
+
+
+async def _capped_body(response: httpcore.Response, limit: int, host: str) -> bytes:
+    for name, value in response.headers:
+        if name.lower() == b"content-length" and value.isdigit() and int(value) > limit:
+            raise ResponseTooLarge(f"{host} announced {int(value)} bytes, over the {limit}-byte limit")
+    chunks, size = [], 0
+    async for chunk in typing.cast(AsyncIterator[bytes], response.stream):
+        size += len(chunk)
+        if size > limit:
+            raise ResponseTooLarge(f"{host} sent more than the {limit}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def max_bytes(limit: int) -> dict[str, typing.Any]:

@@ -7,6 +7,7 @@ never connects at all.
 
 from __future__ import annotations
 
+import gzip
 import ipaddress
 import threading
 import uuid
@@ -21,6 +22,7 @@ from gateway.egress import (
     EgressPolicy,
     EgressRefused,
     GuardedClient,
+    Origin,
     ResponseTooLarge,
     blocked_reason,
     parse_allowlist,
@@ -31,9 +33,17 @@ from tests.documents.support import complete_task, deliveries, document, enable_
 class LoopbackServer:
     """A tiny HTTP server on 127.0.0.1 that records what reaches it."""
 
-    def __init__(self, redirect_to: str | None = None, body: bytes = b"hello", length: bool = True) -> None:
+    def __init__(
+        self,
+        redirect_to: str | None = None,
+        body: bytes = b"hello",
+        length: bool = True,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         seen: list[tuple[str, str]] = []
         self.seen = seen
+        self.received: list[tuple[str, str, bytes]] = []  # POST and PUT: method, headers, body
+        received = self.received
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
@@ -45,10 +55,20 @@ class LoopbackServer:
                     self.end_headers()
                     return
                 self.send_response(200)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 if length:
                     self.send_header("content-length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def do_POST(self) -> None:
+                sent = self.rfile.read(int(self.headers.get("content-length", "0")))
+                received.append((self.command, str(self.headers), sent))
+                self.do_GET()
+
+            def do_PUT(self) -> None:
+                self.do_POST()
 
             def log_message(self, *_: object) -> None:
                 pass
@@ -147,18 +167,61 @@ async def test_response_bodies_are_capped(length: bool) -> None:
             assert len(ok.content) == 5000
 
 
-async def test_a_request_sent_direct_is_guarded_read_and_not_redirected(server: LoopbackServer) -> None:
-    # send_direct (the portal client's path) skips httpx's client layers, not the guard.
+async def test_bytes_sent_through_the_pool_are_guarded_read_and_not_redirected(server: LoopbackServer) -> None:
+    # send_bytes (the portal client's path) skips httpx's request and response objects, not the guard.
     with LoopbackServer(body=b"x" * 100_000, length=True) as big, LoopbackServer(redirect_to=server.url) as front:
         guard = policy(f"127.0.0.1:{big.port}", f"127.0.0.1:{front.port}", max_response_bytes=200_000)
         async with guard.client() as http:
             assert isinstance(http, GuardedClient)
-            read = await http.send_direct(httpx.Request("GET", f"{big.url}/doc"))
-            assert (read.status_code, len(read.content), read.request.url.path) == (200, 100_000, "/doc")
-            assert (await http.send_direct(httpx.Request("GET", front.url))).status_code == 302
+            timeout = http.timeout.as_dict()
+            read = await http.send_bytes(Origin.of(f"{big.url}/api/"), b"GET", b"/doc?a=1", [], None, timeout)
+            assert (read[0], len(read[1])) == (200, 100_000)
+            assert big.seen == [("/api/doc?a=1", f"127.0.0.1:{big.port}")]
+            assert (await http.send_bytes(Origin.of(front.url), b"GET", b"/", [], None, timeout))[0] == 302
             with pytest.raises(EgressRefused):
-                await http.send_direct(httpx.Request("GET", f"{server.url}/secret"))
+                await http.send_bytes(Origin.of(server.url), b"GET", b"/secret", [], None, timeout)
     assert server.seen == []
+
+
+async def test_bytes_sent_carry_exactly_the_headers_given_and_the_body_length(server: LoopbackServer) -> None:
+    async with policy(f"127.0.0.1:{server.port}").client() as http:
+        timeout = http.timeout.as_dict()
+        origin = Origin.of(server.url)
+        await http.send_bytes(origin, b"POST", b"/up", [(b"X-Portal-Employee", b"Ana")], b"%PDF", timeout)
+        await http.send_bytes(origin, b"PUT", b"/up", [], None, timeout)
+    [(post, post_headers, post_body), (put, put_headers, put_body)] = server.received
+    assert (post, post_body, put, put_body) == ("POST", b"%PDF", "PUT", b"")
+    assert "X-Portal-Employee: Ana" in post_headers and "Content-Length: 4" in post_headers
+    assert "Content-Length: 0" in put_headers  # as httpx sends an empty POST or PUT
+    assert "User-Agent" not in post_headers  # nothing the caller did not give
+
+
+@pytest.mark.parametrize("length", [True, False])
+async def test_bytes_answers_are_capped(length: bool) -> None:
+    with LoopbackServer(body=b"x" * 5000, length=length) as big:
+        async with policy(f"127.0.0.1:{big.port}", max_response_bytes=4096).client() as http:
+            with pytest.raises(ResponseTooLarge):
+                await http.send_bytes(Origin.of(big.url), b"GET", b"/", [], None, http.timeout.as_dict())
+
+
+async def test_bytes_answers_are_decoded_and_plain_http_needs_the_setting(server: LoopbackServer) -> None:
+    with LoopbackServer(body=gzip.compress(b"hello"), headers={"Content-Encoding": "gzip"}) as zipped:
+        async with policy(f"127.0.0.1:{zipped.port}").client() as http:
+            answer = await http.send_bytes(Origin.of(zipped.url), b"GET", b"/", [], None, http.timeout.as_dict())
+    assert answer == (200, b"hello")
+    guard = EgressPolicy(allow=parse_allowlist([f"127.0.0.1:{server.port}"]))
+    async with guard.client() as http:
+        with pytest.raises(EgressRefused, match="only https"):
+            await http.send_bytes(Origin.of(server.url), b"GET", b"/", [], None, http.timeout.as_dict())
+    assert server.seen == []
+
+
+async def test_a_transport_error_on_bytes_sent_is_httpx_s() -> None:
+    with LoopbackServer() as gone:
+        port = gone.port  # closed when the block ends: nothing listens there afterwards
+    async with policy(f"127.0.0.1:{port}").client() as http:
+        with pytest.raises(httpx.ConnectError):
+            await http.send_bytes(Origin.of(f"http://127.0.0.1:{port}"), b"GET", b"/", [], None, http.timeout.as_dict())
 
 
 async def test_plain_http_needs_the_setting(server: LoopbackServer) -> None:

@@ -150,12 +150,12 @@ class RetryingPortalClient(ClientPortalClient):
         self._listed: set[str] = set()
         self.answers_banked = 0
 
-    async def _call(self, *args: Any, **kwargs: Any) -> httpx.Response:
+    async def _call(self, *args: Any, **kwargs: Any) -> bytes:
         attempt = 1
         while True:
             try:
                 async with self._in_flight:
-                    response = await super()._call(*args, **kwargs)
+                    body = await super()._call(*args, **kwargs)
             except TransientPartnerError:
                 if not self._may_retry(attempt):
                     raise
@@ -164,7 +164,7 @@ class RetryingPortalClient(ClientPortalClient):
                 raise
             else:
                 self._answered()
-                return response
+                return body
             await asyncio.sleep(min(IN_PLACE_BASE_SECONDS * 2**attempt, IN_PLACE_MAX_DELAY) * random.uniform(0.5, 1.5))
             attempt += 1
 

@@ -45,3 +45,18 @@ async def test_a_portal_call_carries_the_shared_clients_headers_but_not_its_cook
     assert request.headers["user-agent"] == "ponte-test"
     assert request.headers["authorization"] == "Bearer ptk"
     assert "cookie" not in request.headers
+
+
+async def test_ids_stay_one_path_segment() -> None:
+    """A client id from the task system cannot reach another path of the portal."""
+    sent: list[httpx.URL] = []
+
+    def portal(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url)
+        return httpx.Response(200, json={"items": []})
+
+    transport = httpx.MockTransport(portal)  # a stand-in for the portal, not for the database
+    async with httpx.AsyncClient(transport=transport) as http:
+        client = ClientPortalClient("https://portal.test/api", "ptk", http=http)
+        await client.list_files("../c/1?x#y", "f 1")
+    assert sent[0].raw_path == b"/api/clients/..%2Fc%2F1%3Fx%23y/folders/f%201/files"
