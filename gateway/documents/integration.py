@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -17,7 +18,14 @@ from gateway.documents import schemas, templates
 from gateway.documents.models import PortalIntegration
 from gateway.egress import check_configured_url
 from gateway.errors import Conflict, FieldError, NotFound, ServiceUnavailable, Unprocessable
-from gateway.partners.client_portal import ClientPortalClient, DeliveredFile, PortalConflictError
+from gateway.partners.client_portal import (
+    MAX_CONFLICTS,
+    ClientPortalClient,
+    DeliveredFile,
+    PortalConflictError,
+    PortalFile,
+    numbered,
+)
 from gateway.partners.errors import PermanentPartnerError, TransientPartnerError
 from gateway.runtime import Runtime
 from gateway.settings import Settings
@@ -28,6 +36,8 @@ IN_PLACE_BASE_SECONDS = 0.02
 IN_PLACE_MAX_DELAY = 0.25
 ANSWERS_PER_EXTRA_TRY = 5  # extra tries stay under a fifth of the calls the portal answered
 ANSWERS_BANKED_MAX = 100  # so at most 20 extra tries in a row, however long the portal was up
+VIEWED_NAMES_SECONDS = 60.0  # how long a session trusts that a name is held by a viewed file
+VIEWED_NAMES_MAX = 10_000
 
 
 def default_base_url(settings: Settings) -> str:
@@ -149,6 +159,8 @@ class RetryingPortalClient(ClientPortalClient):
         self._listing: dict[str, asyncio.Lock] = {}
         self._listed: set[str] = set()
         self.answers_banked = 0
+        # (client, folder id, name) -> the viewed file holding it, and when it was seen
+        self._viewed: dict[tuple[str, str, str], tuple[PortalFile, float]] = {}
 
     async def _call(self, *args: Any, **kwargs: Any) -> bytes:
         attempt = 1
@@ -217,15 +229,47 @@ class RetryingPortalClient(ClientPortalClient):
         Most names are free, so this is one call instead of a listing plus a create. A 409
         ``exists`` (another file, or these bytes from an earlier try) hands over to the
         full rule, which lists the name's holders and replaces, numbers or recognises them.
+
+        A name this session saw held by a viewed file skips both: a viewed file stays locked,
+        so the walk starts from what the session knows (``_known``) and a 409 on the way tells
+        it what it did not. A client who views every file at once gets ``Name (k)`` in one
+        call, not a refused create, a listing and a create.
         """
         folder_id = await self.ensure_folder_path(client_id, folder_path)
-        try:
-            created = await self.create_file(client_id, folder_id, name, content, content_type)
-        except PortalConflictError as conflict:
-            if conflict.code != "exists":
-                raise
-            return await super().deliver_file(client_id, folder_path, name, content, content_type)
-        return DeliveredFile(name, created.id, False, hashlib.sha256(content).hexdigest())
+        holders = self._known(client_id, folder_id, name)
+        if not holders:
+            try:
+                created = await self.create_file(client_id, folder_id, name, content, content_type)
+            except PortalConflictError as conflict:
+                if conflict.code != "exists":
+                    raise
+                holders = await self._holders(client_id, folder_id, name)
+            else:
+                self._held(client_id, folder_id, created)
+                return DeliveredFile(name, created.id, False, hashlib.sha256(content).hexdigest())
+        return await self._walk(client_id, folder_id, name, content, content_type, holders)
+
+    def _held(self, client_id: str, folder_id: str, file: PortalFile) -> None:
+        key = (client_id, folder_id, file.name)
+        if not file.viewed:
+            self._viewed.pop(key, None)  # it may be replaced: ask the portal next time
+            return
+        if len(self._viewed) >= VIEWED_NAMES_MAX:
+            self._viewed.clear()
+        self._viewed[key] = (file, time.monotonic())
+
+    def _known(self, client_id: str, folder_id: str, name: str) -> dict[str, PortalFile]:
+        """The viewed files this session saw holding ``name``, ``Name (1)``... in a row from
+        the name itself, each seen within ``VIEWED_NAMES_SECONDS`` (a client may delete one)."""
+        known: dict[str, PortalFile] = {}
+        seen_after = time.monotonic() - VIEWED_NAMES_SECONDS
+        for n in range(MAX_CONFLICTS):
+            candidate = numbered(name, n)
+            entry = self._viewed.get((client_id, folder_id, candidate))
+            if entry is None or entry[1] < seen_after:
+                break
+            known[candidate] = entry[0]
+        return known
 
 
 def portal_client(runtime: Runtime, integration: PortalIntegration) -> ClientPortalClient:

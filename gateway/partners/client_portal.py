@@ -296,8 +296,31 @@ class ClientPortalClient(PartnerClient):
         rule is applied to it, so no file is lost and no two files share a name.
         """
         folder_id = await self.ensure_folder_path(client_id, folder_path)
+        holders = await self._holders(client_id, folder_id, name)
+        return await self._walk(client_id, folder_id, name, content, content_type, holders)
+
+    async def _holders(self, client_id: str, folder_id: str, name: str) -> dict[str, PortalFile]:
+        """What holds ``name`` and its numbered copies now, by name (one listing)."""
+        listed = await self.list_files(client_id, folder_id, name=name)
+        for file in listed:
+            self._held(client_id, folder_id, file)
+        return {f.name: f for f in listed}
+
+    def _held(self, client_id: str, folder_id: str, file: PortalFile) -> None:
+        """The portal showed ``file`` holding its name (listed, created, or named by a 409); a
+        session that remembers names hooks in here."""
+
+    async def _walk(
+        self,
+        client_id: str,
+        folder_id: str,
+        name: str,
+        content: bytes,
+        content_type: str,
+        holders: dict[str, PortalFile],
+    ) -> DeliveredFile:
+        """The naming rule, from ``holders``: what is known to hold ``name`` and its copies."""
         sha = hashlib.sha256(content).hexdigest()
-        holders = {f.name: f for f in await self.list_files(client_id, folder_id, name=name)}
         n = 0
         for _ in range(MAX_CONFLICTS):
             candidate = numbered(name, n)
@@ -311,13 +334,16 @@ class ClientPortalClient(PartnerClient):
             try:
                 if holder is None:
                     created = await self.create_file(client_id, folder_id, candidate, content, content_type)
+                    self._held(client_id, folder_id, created)
                     return DeliveredFile(candidate, created.id, False, sha)
                 replaced = await self.replace_file(client_id, folder_id, holder.id, content, content_type)
+                self._held(client_id, folder_id, replaced)
                 return DeliveredFile(candidate, replaced.id, True, sha)
             except PortalConflictError as conflict:
                 if conflict.file is None:
                     raise
                 holders[candidate] = conflict.file  # re-judge this name with what holds it now
+                self._held(client_id, folder_id, conflict.file)
         raise TransientPartnerError(f"{name!r} kept colliding after {MAX_CONFLICTS} tries", code="name_contention")
 
     async def fetch_content(self, url: str, *, max_size: int) -> bytes:
