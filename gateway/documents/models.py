@@ -67,6 +67,8 @@ class DocumentDelivery(TimestampedMixin, Base):
         UniqueConstraint("tenant_id", "event_id", "document_id"),
         Index("ix_document_deliveries_tenant_created", "tenant_id", "created_at"),
         Index("ix_document_deliveries_tenant_status", "tenant_id", "status", "created_at"),
+        # Rows up to 8 KB stored as they are: ``content`` lives here for seconds (migration 5c1e8a7d2f46).
+        {"postgresql_with": {"toast_tuple_target": 8160}},
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
