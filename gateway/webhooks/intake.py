@@ -203,16 +203,21 @@ class IntakeWriter:
     runtime: Runtime
     _pending: list[tuple[dict[str, Any], asyncio.Future[Outcome]]] = field(default_factory=list)
     _flushers: int = 0
+    _pending_bytes: int = 0
     _endpoints: dict[uuid.UUID, _CachedEndpoint] = field(default_factory=dict)
     _loading: dict[uuid.UUID, asyncio.Future[_CachedEndpoint]] = field(default_factory=dict)
 
     MAX_BATCH = 500
-    # One flush at a time. A batch costs a statement, a durable commit and a Valkey round trip
-    # whatever its size (about 0.3 ms of CPU here and as much in PostgreSQL), so the largest
-    # batches cost least, and what arrives during a flush waits for the next one. Two flushes
-    # alongside made batches of ~23 events at 64 connections against ~31, for no more events
-    # per second once a flush no longer went through SQLAlchemy.
-    MAX_FLUSHERS = 1
+    # One flush at a time, as a rule. A batch costs a statement, a durable commit and a Valkey
+    # round trip whatever its size (about 0.3 ms of CPU here and as much in PostgreSQL), so the
+    # largest batches cost least, and what arrives during a flush waits for the next one: a
+    # second flush alongside cut small deliveries' events/s by a fifth (bench.webhook_ingest).
+    # Heavy bodies are the exception. Storing 30 task-completed posts of 29 KB keeps
+    # PostgreSQL busy for about 8 ms (compressing them, writing WAL) while the next 30 wait
+    # with a core idle, so once ``SECOND_FLUSH_BYTES`` of bodies wait, a second flush takes
+    # them (bench.document_delivery's intake: 2,174-2,822 posts/s against 1,850-2,339).
+    MAX_FLUSHERS = 2
+    SECOND_FLUSH_BYTES = 256 * 1024
 
     async def endpoint(self, endpoint_id: uuid.UUID) -> _CachedEndpoint:
         cached = self._endpoints.get(endpoint_id)
@@ -273,45 +278,51 @@ class IntakeWriter:
         }
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._pending.append((row, future))
-        if self._flushers < self.MAX_FLUSHERS:
+        self._pending_bytes += len(body)
+        if self._flushers == 0 or (self._flushers < self.MAX_FLUSHERS and self._heavy()):
             self._flushers += 1
             asyncio.create_task(self._flush())  # noqa: RUF006 - the futures hold the outcome
         return await future
 
-    def _take(self) -> list[tuple[dict[str, Any], asyncio.Future[Outcome]]]:
-        batch, self._pending = self._pending[: self.MAX_BATCH], self._pending[self.MAX_BATCH :]
-        return batch
+    def _heavy(self) -> bool:
+        return self._pending_bytes >= self.SECOND_FLUSH_BYTES
+
+    def _next_batch(self) -> list[tuple[dict[str, Any], asyncio.Future[Outcome]]]:
+        """What a running flusher writes next; empty when it stops, and then it is counted out at
+        once (before any await), so the last flusher never leaves a delivery waiting."""
+        if self._pending and (self._flushers == 1 or self._heavy()):
+            batch, self._pending = self._pending[: self.MAX_BATCH], self._pending[self.MAX_BATCH :]
+            self._pending_bytes -= sum(len(row["body"]) for row, _ in batch)
+            return batch
+        self._flushers -= 1
+        return []
 
     async def _flush(self) -> None:
-        try:
-            while self._pending:
-                batch = self._take()
-                try:
-                    # One connection for as long as deliveries keep coming: a checkout per batch
-                    # cost more CPU than the batch's statement.
-                    async with self.runtime.db.driver_connection() as conn:
-                        while True:
-                            outcomes, jobs = await self._write(conn, [row for row, _ in batch])
-                            # Enqueue before answering, so a 202 means "stored and queued"; if
-                            # Valkey is down the events are still durable and the sweeper
-                            # dispatches them.
-                            await self._enqueue(jobs)
-                            for (_, future), outcome in zip(batch, outcomes, strict=True):
-                                if not future.done():
-                                    future.set_result(outcome)
-                            if not self._pending:
-                                break
-                            batch = self._take()
-                except Exception as exc:
-                    # Nothing stored, so nothing acknowledged: each sender gets a 503 or 500.
-                    # (An outage also discards the connection: the next batch takes another.)
-                    level = log.warning if is_outage(exc) else log.error
-                    level("intake_write_failed", events=len(batch), error=repr(exc))
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-        finally:
-            self._flushers -= 1
+        batch = self._next_batch()
+        while batch:
+            try:
+                # One connection for as long as deliveries keep coming: a checkout per batch
+                # cost more CPU than the batch's statement.
+                async with self.runtime.db.driver_connection() as conn:
+                    while batch:
+                        outcomes, jobs = await self._write(conn, [row for row, _ in batch])
+                        # Enqueue before answering, so a 202 means "stored and queued"; if Valkey
+                        # is down the events are still durable and the sweeper dispatches them.
+                        await self._enqueue(jobs)
+                        for (_, future), outcome in zip(batch, outcomes, strict=True):
+                            if not future.done():
+                                future.set_result(outcome)
+                        batch = self._next_batch()
+            except Exception as exc:
+                # Nothing stored, so nothing acknowledged: each sender gets a 503 or 500.
+                # (An outage also discards the connection: the next batch takes another.)
+                level = log.warning if is_outage(exc) else log.error
+                level("intake_write_failed", events=len(batch), error=repr(exc))
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                if batch:  # else the flusher was already counted out (returning its connection failed)
+                    batch = self._next_batch()
 
     async def _write(self, conn: Any, rows: list[dict[str, Any]]) -> tuple[list[Outcome], list[tuple[Any, int, None]]]:
         for row, event_id in zip(rows, new_ids(len(rows)), strict=True):

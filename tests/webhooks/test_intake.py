@@ -64,7 +64,8 @@ async def test_valid_delivery_is_stored_then_202(client, runtime, tenants) -> No
 
 
 async def test_concurrent_deliveries_are_written_one_flush_at_a_time(client, runtime, tenants, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    # What arrives while a batch is being written waits for the next batch: never two at once.
+    # What arrives while a batch is being written waits for the next batch (light bodies: see
+    # test_heavy_bodies_waiting_get_a_second_flush).
     t = await tenants.create()
     ep = await create_endpoint(client, t.headers)
     writer = IntakeWriter(runtime)
@@ -89,6 +90,52 @@ async def test_concurrent_deliveries_are_written_one_flush_at_a_time(client, run
     events = await stored(runtime)
     assert {e.id for e in events} == {o.event_id for o in outcomes}
     assert (writer._pending, writer._flushers) == ([], 0)
+
+
+@pytest.mark.parametrize("heavy", [True, False])
+async def test_heavy_bodies_waiting_get_a_second_flush(client, runtime, tenants, monkeypatch, heavy) -> None:  # type: ignore[no-untyped-def]
+    """While a batch is written, deliveries that arrive wait for it, unless their bodies add up to
+    ``SECOND_FLUSH_BYTES``: then a second flush writes them alongside."""
+    t = await tenants.create()
+    ep = await create_endpoint(client, t.headers)
+    endpoint_id = uuid.UUID(ep["id"])
+    writer = IntakeWriter(runtime)
+    (await writer.endpoint(endpoint_id)).expires = float("inf")
+    writing, hold = asyncio.Event(), asyncio.Event()
+    writes = {"now": 0, "most": 0}
+    write = writer._write
+
+    async def held(conn, rows):  # type: ignore[no-untyped-def]
+        writes["now"] += 1
+        writes["most"] = max(writes["most"], writes["now"])
+        writing.set()
+        await hold.wait()  # the first batch stays in PostgreSQL until the second wave is in
+        try:
+            return await write(conn, rows)
+        finally:
+            writes["now"] -= 1
+
+    monkeypatch.setattr(writer, "_write", held)
+    document = "A" * (40_000 if heavy else 100)  # ten of these: 400 KB waiting, or 1 KB
+
+    def post(n: int) -> asyncio.Task[object]:
+        data = task_completed(f"T-{n}")
+        data["documents"][0]["content_base64"] = document
+        body = envelope("task.completed", data)
+        return asyncio.create_task(writer.receive(endpoint_id, body, signed_headers(ep["secret"], body)))
+
+    first = post(0)
+    await asyncio.wait_for(writing.wait(), 5)
+    wave = [post(n) for n in range(1, 11)]
+    for _ in range(20):
+        await asyncio.sleep(0.01)  # a second flush, if any, reaches PostgreSQL meanwhile
+    most = writes["most"]
+    hold.set()
+    outcomes = await asyncio.gather(first, *wave)
+    assert [o.intake_status for o in outcomes] == [202] * 11  # type: ignore[attr-defined]
+    assert most == (2 if heavy else 1)
+    assert (writer._pending, writer._pending_bytes, writer._flushers) == ([], 0, 0)
+    assert len(await stored(runtime)) == 11
 
 
 async def test_one_batch_of_twins_redeliveries_rejections_and_tenants(client, runtime, tenants, monkeypatch) -> None:  # type: ignore[no-untyped-def]
