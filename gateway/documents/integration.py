@@ -31,7 +31,7 @@ from gateway.runtime import Runtime
 from gateway.settings import Settings
 
 IN_PLACE_TRIES = 4  # tries of a portal call in place, whatever the portal's recent health
-IN_PLACE_MAX_TRIES = 8  # beyond IN_PLACE_TRIES, each try spends one of the session's retry tokens
+IN_PLACE_MAX_TRIES = 8  # beyond IN_PLACE_TRIES, each try spends answers the session banked
 IN_PLACE_BASE_SECONDS = 0.02
 IN_PLACE_MAX_DELAY = 0.25
 ANSWERS_PER_EXTRA_TRY = 5  # extra tries stay under a fifth of the calls the portal answered
@@ -142,12 +142,11 @@ class RetryingPortalClient(ClientPortalClient):
 
     A call gets ``IN_PLACE_TRIES`` tries, and up to ``IN_PLACE_MAX_TRIES`` while the portal
     mostly answers: the session banks each answered call, and each try past the first
-    ``IN_PLACE_TRIES`` spends ``ANSWERS_PER_EXTRA_TRY`` of them (a retry budget, as in Finagle
-    or Envoy). A
-    portal that fails one call in five then costs no task a backoff (four failures in a row
-    happen to one call in 600: with a 2 s backoff they were the last seconds of a batch); a
-    portal that is down earns nothing, so its calls stop at ``IN_PLACE_TRIES`` and the task
-    backs off as before.
+    ``IN_PLACE_TRIES`` spends ``ANSWERS_PER_EXTRA_TRY`` of them (a retry budget, as in
+    Finagle or Envoy). A portal that fails one call in five then costs no task a backoff
+    (four failures in a row happen to one call in 600: with a 2 s backoff they were the last
+    seconds of a batch); a portal that is down earns nothing, so its calls stop at
+    ``IN_PLACE_TRIES`` and the task backs off as before.
     """
 
     def __init__(self, base_url: str, token: str, *, http: httpx.AsyncClient, max_in_flight: int) -> None:
