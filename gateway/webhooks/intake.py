@@ -21,6 +21,7 @@ from asyncpg.pgproto import pgproto
 from sqlalchemy import select, tuple_
 from standardwebhooks import Webhook
 
+from gateway.db import compressed
 from gateway.errors import BadRequest, FieldError, NotFound, Unauthorized
 from gateway.outages import is_outage
 from gateway.runtime import Runtime
@@ -182,7 +183,7 @@ def _columns(rows: list[dict[str, Any]]) -> list[list[Any]]:
         [r["webhook_id"] for r in rows],
         [r["event_type"] for r in rows],
         [r["status"] for r in rows],
-        [r["body"] for r in rows],
+        [compressed.compress(r["body"]) for r in rows],  # what CompressedBytes stores
         [_json(r["headers"]) for r in rows],
         [r["intake_status"] for r in rows],
         [_json(r["intake_problem"]) for r in rows],

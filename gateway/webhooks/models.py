@@ -4,11 +4,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, func
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db.base import Base, TimestampedMixin, new_id
+from gateway.db.compressed import CompressedBytes
 
 
 class WebhookEndpoint(TimestampedMixin, Base):
@@ -44,7 +45,8 @@ class WebhookEvent(Base):
     event_type: Mapped[str | None] = mapped_column(String(100))
     # received → processed | failed; rejected = stored for audit, never processed.
     status: Mapped[str] = mapped_column(String(16))
-    body: Mapped[bytes] = mapped_column(LargeBinary)
+    # As received; stored LZ4-compressed when that pays (gateway/db/compressed.py).
+    body: Mapped[bytes] = mapped_column(CompressedBytes)
     headers: Mapped[dict[str, str]] = mapped_column(JSONB, default=dict)
     # What intake answered the first time, replayed to redeliveries.
     intake_status: Mapped[int] = mapped_column(default=202)
