@@ -3,6 +3,7 @@ gateway/documents/integration.py): a client who views every file gets ``Name (k)
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -113,3 +114,26 @@ async def test_an_unviewed_name_is_not_remembered(runtime, sandbox, calls) -> No
     replaced = await portal.deliver_file(client_id, FOLDER, "DAS.pdf", b"v1")
     assert (replaced.name_used, replaced.replaced) == ("DAS.pdf", True)
     assert calls == ["POST files", "GET files", "PUT " + replaced.file_id]
+
+
+async def test_deliveries_of_one_name_take_turns_in_a_session(runtime, sandbox, viewing_client, calls) -> None:
+    """Five at once: each starts from what the one before it learned, so none is refused."""
+    firm, client_id = viewing_client
+    portal = session(runtime, sandbox.url, firm)
+    await portal.ensure_folder_path(client_id, FOLDER)
+    calls.clear()
+    placed = await asyncio.gather(
+        *(portal.deliver_file(client_id, FOLDER, "DAS.pdf", f"v{i}".encode()) for i in range(5)),
+        portal.deliver_file(client_id, FOLDER, "DARF.pdf", b"other"),
+    )
+    assert sorted(p.name_used for p in placed[:5]) == [
+        "DAS (1).pdf",
+        "DAS (2).pdf",
+        "DAS (3).pdf",
+        "DAS (4).pdf",
+        "DAS.pdf",
+    ]
+    assert placed[5].name_used == "DARF.pdf"
+    assert calls == ["POST files"] * 6  # no refused create, no listing
+    assert portal._naming == {}  # a name's turns are dropped once its deliveries are done
+    assert len(await names_in_portal(sandbox.url, firm, client_id)) == 6
