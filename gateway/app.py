@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -41,7 +40,7 @@ from gateway.portal.routes import (
 from gateway.ratelimit import rate_limit
 from gateway.reconciliation.routes import ReconciliationController
 from gateway.runtime import Runtime
-from gateway.server import keep_freed_memory
+from gateway.server import settle_heap
 from gateway.settings import Settings, get_settings
 from gateway.tasks.direct import DirectTaskRead
 from gateway.tasks.routes import TaskController
@@ -113,10 +112,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         runtime = await Runtime.start(settings, name="ponte api")
         app.state.update(runtime=runtime, db=runtime.db, queue=runtime.queue, cipher=runtime.cipher, http=runtime.http)
-        # What start-up built (modules, routes, the spec, pools) lives as long as the process:
-        # out of the collector's way, so its full passes stop walking it between requests.
-        gc.freeze()
-        keep_freed_memory()
+        settle_heap()
         try:
             yield
         finally:

@@ -8,6 +8,7 @@ app measured 5.2k req/s on h11/asyncio and 8.7k on httptools/uvloop on the 2-cor
 from __future__ import annotations
 
 import ctypes
+import gc
 from typing import Any
 
 APP = "gateway.app:create_app"
@@ -26,6 +27,27 @@ def server_options() -> dict[str, Any]:
         "access_log": False,  # the gateway logs one structured line per request itself
         "server_header": False,
     }
+
+
+YOUNG_COLLECTION_EVERY = 10_000  # new container objects per youngest-generation pass (CPython: 700)
+
+
+def settle_heap() -> None:
+    """Once start-up is done: keep its heap out of the collector's way, collect young objects
+    less often, and keep freed memory for reuse (``keep_freed_memory``).
+
+    What start-up built (modules, routes, the spec, pools) lives as long as the process, so
+    ``gc.freeze`` takes it out of the full passes. A request or a delivery allocates thousands
+    of short-lived containers (SQLAlchemy rows and statements, msgspec structs, httpcore
+    requests): at CPython's 700 the youngest generation was collected 240 times in a worker's
+    share of bench.document_delivery, promoting whatever was alive at that instant to be walked
+    again. At 10,000 it is collected 11 times, nearly all of those objects already gone: the
+    collector's time per worker went from 0.14-0.19 s to 0.03 s (about 6% of its CPU). Cycles
+    are still collected; only a few MB more of young garbage waits for it.
+    """
+    gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION_EVERY, *gc.get_threshold()[1:])
+    keep_freed_memory()
 
 
 def keep_freed_memory() -> None:

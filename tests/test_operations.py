@@ -121,6 +121,34 @@ def test_the_allocator_keeps_freed_memory_where_it_can(monkeypatch) -> None:
     assert len(calls) == 2
 
 
+def test_a_settled_heap_is_frozen_and_collects_young_objects_less_often(monkeypatch) -> None:
+    import gc
+
+    import gateway.server
+
+    kept: list[bool] = []
+    monkeypatch.setattr(gateway.server, "keep_freed_memory", lambda: kept.append(True))
+    before, frozen = gc.get_threshold(), gc.get_freeze_count()
+    try:
+        gc.set_threshold(700, 10, 10)
+        gateway.server.settle_heap()
+        assert gc.get_threshold() == (10_000, 10, 10)
+        assert gc.get_freeze_count() > frozen
+        assert kept == [True]
+    finally:
+        gc.set_threshold(*before)
+
+
+async def test_the_gateway_and_the_workers_settle_their_heaps_after_start_up(client) -> None:
+    import gc
+    import inspect
+
+    import workers.main
+
+    assert gc.get_threshold()[0] == 10_000  # the app's start-up (the client fixture's) settled it
+    assert "settle_heap()" in inspect.getsource(workers.main.startup)
+
+
 async def test_only_a_claimed_method_and_prefix_reach_a_direct_route() -> None:
     """``in_front`` hands a request to the direct route of its method only under that route's
     prefix; every other request (a probe, another method, a websocket) goes straight to Litestar."""

@@ -8,7 +8,6 @@ and kept in ``ctx``.
 from __future__ import annotations
 
 import functools
-import gc
 from typing import Any
 
 import anyio.lowlevel
@@ -25,6 +24,7 @@ from gateway.outages import is_outage
 from gateway.queue import redis_settings
 from gateway.reconciliation.jobs import daily_cron as reconciliation_daily
 from gateway.runtime import Runtime
+from gateway.server import settle_heap
 from gateway.settings import get_settings
 from gateway.tasks import runner, sweeper
 
@@ -40,7 +40,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     await anyio.lowlevel.checkpoint()
     # Outbound events are claimed from PostgreSQL by each worker's dispatcher, not queued in arq.
     ctx["event_dispatcher"] = Dispatcher(ctx["runtime"]).start()
-    gc.freeze()  # as in the gateway: the start-up heap stays out of the collector's full passes
+    settle_heap()  # as in the gateway: start-up's heap frozen, young objects collected less often
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
