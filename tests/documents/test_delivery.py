@@ -244,6 +244,10 @@ async def test_portal_down_fails_after_last_attempt_then_retry_delivers(
             "content_unavailable",
         ),
         ("cli-1", document("d1", content=b"real", sha256=sha(b"other")), "checksum_mismatch"),
+        *(  # inline content that is not strict base64: bad padding, a space, data after the padding
+            ("cli-1", {"id": "d1", "template": "DAS", "file_name": "a.pdf", "content_base64": b}, "content_unavailable")
+            for b in ("YQ", "YW Jj", "YQ==YQ==")
+        ),
     ],
 )
 async def test_permanent_errors_fail_with_their_code_without_retrying(
