@@ -322,15 +322,26 @@ _BODY_METHODS = frozenset((b"POST", b"PUT", b"PATCH"))  # httpx sends Content-Le
 
 async def _capped_body(response: httpcore.Response, limit: int, host: str) -> bytes:
     for name, value in response.headers:
-        if name.lower() == b"content-length" and value.isdigit() and int(value) > limit:
-            raise ResponseTooLarge(f"{host} announced {int(value)} bytes, over the {limit}-byte limit")
-    chunks, size = [], 0
-    async for chunk in typing.cast(AsyncIterator[bytes], response.stream):
-        size += len(chunk)
-        if size > limit:
+        if name.lower() == b"content-length" and (too_large := _announced_too_large(value, limit, host)):
+            raise too_large
+    return b"".join([chunk async for chunk in _capped(typing.cast(AsyncIterator[bytes], response.stream), limit, host)])
+
+
+def _announced_too_large(declared: str | bytes, limit: int, host: str) -> ResponseTooLarge | None:
+    """The error for a Content-Length over ``limit``; None when it is within it (or not a number)."""
+    if declared.isdigit() and int(declared) > limit:
+        return ResponseTooLarge(f"{host} announced {int(declared)} bytes, over the {limit}-byte limit")
+    return None
+
+
+async def _capped(chunks: AsyncIterator[bytes], limit: int, host: str) -> AsyncIterator[bytes]:
+    """``chunks`` as they come, until more than ``limit`` bytes came: then ``ResponseTooLarge``."""
+    seen = 0
+    async for chunk in chunks:
+        seen += len(chunk)
+        if seen > limit:
             raise ResponseTooLarge(f"{host} sent more than the {limit}-byte limit")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        yield chunk
 
 
 def max_bytes(limit: int) -> dict[str, typing.Any]:
@@ -363,9 +374,9 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         limit = int(request.extensions.get(MAX_BYTES_EXTENSION, self._policy.max_response_bytes))
         response = await super().handle_async_request(request)
         declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
+        if too_large := _announced_too_large(declared, limit, request.url.host):
             await response.aclose()
-            raise ResponseTooLarge(f"{request.url.host} announced {declared} bytes, over the {limit}-byte limit")
+            raise too_large
         if declared.isdigit() and "transfer-encoding" not in response.headers:
             # Framed by a length within the limit: the connection reads no byte past it, so a
             # counting layer would only add an async generator per response.
@@ -399,11 +410,7 @@ class _CappedStream(httpx.AsyncByteStream):
         self._inner, self._limit, self._host = inner, limit, host
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        seen = 0
-        async for chunk in self._inner:
-            seen += len(chunk)
-            if seen > self._limit:
-                raise ResponseTooLarge(f"{self._host} sent more than the {self._limit}-byte limit")
+        async for chunk in _capped(aiter(self._inner), self._limit, self._host):
             yield chunk
 
     async def aclose(self) -> None:

@@ -213,10 +213,11 @@ class IntakeWriter:
     # round trip whatever its size (about 0.3 ms of CPU here and as much in PostgreSQL), so the
     # largest batches cost least, and what arrives during a flush waits for the next one: a
     # second flush alongside cut small deliveries' events/s by a fifth (bench.webhook_ingest).
-    # Heavy bodies are the exception. Storing 30 task-completed posts of 29 KB keeps
-    # PostgreSQL busy for about 8 ms (compressing them, writing WAL) while the next 30 wait
+    # Heavy bodies are the exception. Storing 30 task-completed posts of 29 KB kept
+    # PostgreSQL busy for about 8 ms (compressing them, writing WAL) while the next 30 waited
     # with a core idle, so once ``SECOND_FLUSH_BYTES`` of bodies wait, a second flush takes
-    # them (bench.document_delivery's intake: 2,174-2,822 posts/s against 1,850-2,339).
+    # them (bench.document_delivery's intake: 2,174-2,822 posts/s against 1,850-2,339, before
+    # the bodies were compressed here, gateway/db/compressed.py).
     MAX_FLUSHERS = 2
     SECOND_FLUSH_BYTES = 256 * 1024
 
