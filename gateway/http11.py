@@ -21,7 +21,7 @@ import asyncio
 import re
 import ssl
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import cast
 
 import httpcore
@@ -40,11 +40,15 @@ READ_BUFFER = 1024 * 1024  # unread response body held before the socket stops b
 
 def request_head(request: httpcore.Request) -> bytes:
     """The request line and headers; ``LocalProtocolError`` for anything that could split them."""
-    target = request.url.target
-    if _BAD_TARGET.search(target) or not _TOKEN.fullmatch(request.method):
+    return head_bytes(request.method, request.url.target, request.headers)
+
+
+def head_bytes(method: bytes, target: bytes, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """``request_head`` from its parts."""
+    if _BAD_TARGET.search(target) or not _TOKEN.fullmatch(method):
         raise httpcore.LocalProtocolError("invalid request line")
-    parts = [request.method, b" ", target, b" HTTP/1.1\r\n"]
-    for name, value in request.headers:
+    parts = [method, b" ", target, b" HTTP/1.1\r\n"]
+    for name, value in headers:
         if not _TOKEN.fullmatch(name) or _BAD_VALUE.search(value):
             raise httpcore.LocalProtocolError(f"invalid header {name!r}")
         parts += (name, b": ", value, b"\r\n")
@@ -102,16 +106,11 @@ class Http11Connection(asyncio.Protocol, AsyncConnectionInterface):
     async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
         if request.url.origin != self._origin:
             raise RuntimeError(f"Attempted to send request to {request.url.origin} on connection to {self._origin}")
-        if self._state not in (_NEW, _IDLE) or self._lost:
-            raise httpcore.ConnectionNotAvailable()
-        self._state, self._expire_at = _ACTIVE, None
-        self._request_count += 1
+        self._begin()
         timeouts = request.extensions.get("timeout", {})
         read_timeout = timeouts.get("read")
         try:
-            if self._transport is None:
-                await self._connect(timeouts.get("connect"))
-            self._reset_exchange(head=request.method == b"HEAD")
+            await self._ready(request.method, timeouts)
             await self._send(request, timeouts.get("write"))
             while not self._headers_done:
                 await self._next_event(read_timeout)
@@ -125,7 +124,71 @@ class Http11Connection(asyncio.Protocol, AsyncConnectionInterface):
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": self._reason},
         )
 
+    async def exchange(
+        self,
+        method: bytes,
+        target: bytes,
+        headers: Iterable[tuple[bytes, bytes]],
+        content: bytes | None,
+        timeouts: Mapping[str, float | None],
+        limit: int,
+        too_large: Callable[[bytes | None], Exception | None],
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """One request written whole and its answer read whole: the status, headers and body.
+
+        What ``handle_async_request``, reading the response and closing it do, without
+        httpcore's request and response objects (the pool's ``send``). ``headers`` must carry
+        the framing (Host, Content-Length). A body over ``limit`` bytes raises the error
+        ``too_large`` gives for the Content-Length it announced (None when within the limit)
+        or, counted as it comes, for None; the connection is then closed, as on any error.
+        """
+        self._begin()
+        read_timeout = timeouts.get("read")
+        chunks: list[bytes] = []
+        try:
+            head = head_bytes(method, target, headers)
+            await self._ready(method, timeouts)
+            await self._write([head, content] if content else [head], timeouts.get("write"))
+            while not self._headers_done:
+                await self._next_event(read_timeout)
+            for name, value in self._headers:
+                if name.lower() == b"content-length" and (error := too_large(value)) is not None:
+                    raise error
+            seen = 0
+            while True:
+                if self._body:
+                    body, self._body, self._buffered = self._body, [], 0
+                    self._resume_reading()
+                    seen += sum(map(len, body))
+                    if seen > limit:
+                        raise too_large(None) or httpcore.ReadError("the answer is too large")
+                    chunks += body
+                if self._complete:
+                    break
+                await self._next_event(read_timeout)
+        except BaseException:
+            self._close()
+            raise
+        self._release()
+        return self._status, self._headers, chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _begin(self) -> None:
+        """The connection taken for a request (the pool handed it over as available)."""
+        if self._state not in (_NEW, _IDLE) or self._lost:
+            raise httpcore.ConnectionNotAvailable()
+        self._state, self._expire_at = _ACTIVE, None
+        self._request_count += 1
+
+    async def _ready(self, method: bytes, timeouts: Mapping[str, float | None]) -> None:
+        """Connected (on first use), with the last answer's state cleared for this one."""
+        if self._transport is None:
+            await self._connect(timeouts.get("connect"))
+        self._reset_exchange(head=method == b"HEAD")
+
     async def aclose(self) -> None:
+        self._close()
+
+    def close_now(self) -> None:
         self._close()
 
     def info(self) -> str:

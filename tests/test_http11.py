@@ -8,6 +8,7 @@ import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from gateway.egress import EgressPolicy, GuardedTransport, parse_allowlist
+from gateway.egress import EgressPolicy, GuardedClient, GuardedTransport, Origin, parse_allowlist
 from gateway.http11 import WRITE_CHUNK
 from gateway.http_pool import ConnectionPool
 
@@ -276,3 +277,54 @@ async def test_no_byte_past_a_declared_length_is_read_as_body() -> None:
         for _ in range(2):
             assert (await http.get(f"http://127.0.0.1:{port}/")).content == b"ok"
     assert server.connections == 2
+
+
+def send_bytes(http: httpx.AsyncClient, port: int, headers: list[tuple[bytes, bytes]] | None = None) -> Any:
+    """The partner-call path: the request exchanged whole on a pool connection (``exchange``)."""
+    assert isinstance(http, GuardedClient)
+    origin = Origin.of(f"http://127.0.0.1:{port}")
+    return http.send_bytes(origin, b"GET", b"/", headers or [], None, http.timeout.as_dict())
+
+
+@pytest.mark.parametrize(
+    ("response", "keep", "connections"),
+    [
+        (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", True, 1),
+        (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\nhello world", True, 1),
+        (b"HTTP/1.0 200 OK\r\n\r\nhello world", False, 2),
+        (b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\nhello worldXXXX", True, 2),  # bytes past the length
+    ],
+)
+async def test_a_whole_exchange_reads_every_framing(response: bytes, keep: bool, connections: int) -> None:
+    server = ScriptedServer(replying(response, keep=keep))
+    async with server.running() as port, client(port) as http:
+        for _ in range(2):
+            assert await send_bytes(http, port) == (200, b"hello world")
+    assert server.connections == connections
+
+
+async def test_a_whole_exchange_fails_as_httpx_does_and_drops_the_connection() -> None:
+    cut = ScriptedServer(replying(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc", keep=False))
+    garbage = ScriptedServer(replying(b"SMTP ready\r\n\r\n"))
+    for server in (cut, garbage):
+        async with server.running() as port, client(port) as http:
+            with pytest.raises(httpx.RemoteProtocolError):
+                await send_bytes(http, port)
+            assert pool_connections(http) == []
+
+    async def slow(head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        await asyncio.sleep(0.5)
+        return False
+
+    server = ScriptedServer(slow)
+    async with server.running() as port, client(port, timeout=0.1) as http:
+        with pytest.raises(httpx.ReadTimeout):
+            await send_bytes(http, port)
+        with pytest.raises(httpx.LocalProtocolError):
+            await send_bytes(http, port, [(b"X-Split", b"a\r\nInjected: 1")])
+        assert pool_connections(http) == []
+    assert len(server.requests) == 1  # the split header never left
+
+
+def pool_connections(http: httpx.AsyncClient) -> list[Any]:
+    return list(http._transport._pool.connections)  # type: ignore[attr-defined]

@@ -11,7 +11,7 @@ import httpcore
 import httpx
 import pytest
 
-from gateway.egress import EgressPolicy, parse_allowlist
+from gateway.egress import EgressPolicy, GuardedClient, Origin, parse_allowlist
 from gateway.http_pool import ConnectionPool
 
 
@@ -142,3 +142,52 @@ async def test_a_small_answer_is_read_and_its_connection_handed_back_before_it_i
         assert [chunk async for chunk in unread.aiter_bytes()] == [b"ok"]
         await unread.aclose()
     assert (server.connections, server.requests) == (1, 2)
+
+
+def send_bytes(http: httpx.AsyncClient, url: str, path: str) -> Any:
+    assert isinstance(http, GuardedClient)
+    return http.send_bytes(Origin.of(url), b"GET", path.encode(), [], None, http.timeout.as_dict())
+
+
+async def test_bytes_sent_take_a_free_connection_without_the_queue(monkeypatch: pytest.MonkeyPatch) -> None:
+    # send_bytes (a partner call) exchanges on an idle connection, or opens one, with no pass
+    # of the queue: ten calls, five at a time, over five kept connections.
+    server = KeepAliveServer(delay=0.01)
+    async with server.running() as url, guarded(url, max_connections=5) as http:
+        passes = count_passes(monkeypatch, pool_of(http))
+        for _ in range(2):
+            answers = await asyncio.gather(*(send_bytes(http, url, f"/{n}") for n in range(5)))
+            assert answers == [(200, b"ok")] * 5
+        assert passes[0] == 0
+        assert [c.is_idle() for c in pool_of(http).connections] == [True] * 5
+    assert (server.connections, server.requests) == (5, 10)
+
+
+async def test_bytes_sent_wait_their_turn_when_requests_queue() -> None:
+    # With every connection busy, a call joins httpcore's queue like any request, behind those
+    # already waiting, and gets the connection when it comes back.
+    server = KeepAliveServer(delay=0.05)
+    async with server.running() as url, guarded(url, max_connections=1) as http:
+        first = asyncio.create_task(http.get(f"{url}/first"))
+        queued = asyncio.create_task(http.get(f"{url}/queued"))
+        await asyncio.sleep(0.01)
+        assert await asyncio.wait_for(send_bytes(http, url, "/bytes"), 2) == (200, b"ok")
+        assert queued.done() and (await first).status_code == (await queued).status_code == 200
+        assert len(pool_of(http).connections) == 1
+    assert (server.connections, server.requests) == (1, 3)
+
+
+async def test_bytes_sent_keep_no_more_idle_connections_than_the_limit_nor_a_closed_one() -> None:
+    server = KeepAliveServer(delay=0.01)
+    async with server.running() as url, guarded(url, max_connections=4, max_keepalive_connections=1) as http:
+        await asyncio.gather(*(send_bytes(http, url, f"/{n}") for n in range(4)))
+        assert len(pool_of(http).connections) == 1  # four were busy at once; one is kept
+        assert await send_bytes(http, url, "/again") == (200, b"ok")
+    assert (server.connections, server.requests) == (4, 5)
+    closing = KeepAliveServer(close_idle=True)
+    async with closing.running() as url, guarded(url, max_connections=1) as http:
+        for n in range(3):
+            assert await send_bytes(http, url, f"/{n}") == (200, b"ok")
+            await asyncio.sleep(0.05)  # the server's close reaches the idle socket
+        assert len(pool_of(http).connections) == 1
+    assert closing.connections == 3

@@ -15,9 +15,7 @@ DeliveryStatus = Literal["pending", "sending", "succeeded", "failed"]
 if TYPE_CHECKING:
     EventTypeName = str
 else:
-    EventTypeName = Annotated[
-        Literal[tuple(EVENT_TYPES)], msgspec.Meta(description="A name from GET /v1/event-types")
-    ]
+    EventTypeName = Annotated[Literal[tuple(EVENT_TYPES)], msgspec.Meta(description="A name from GET /v1/event-types")]
 
 
 class EventEndpointCreate(msgspec.Struct, forbid_unknown_fields=True):

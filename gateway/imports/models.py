@@ -111,9 +111,7 @@ class PolicySource(Base):
     insurer: Mapped[str] = mapped_column(String(40))  # the policy's (underwriting) insurer
     policy_number: Mapped[str] = mapped_column(String(100))
     source: Mapped[str] = mapped_column(String(40))  # the connection's insurer code: "insly", "warta"...
-    connection_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("insurer_connections.id", ondelete="SET NULL")
-    )
+    connection_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("insurer_connections.id", ondelete="SET NULL"))
     first_seen_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
     last_task_id: Mapped[uuid.UUID | None]

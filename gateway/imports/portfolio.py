@@ -161,6 +161,8 @@ async def get_policy(session: AsyncSession, tenant_id: uuid.UUID, policy_id: uui
     if policy is None or policy.tenant_id != tenant_id:  # another tenant's policy does not exist for this one
         raise NotFound(f"Policy {policy_id} does not exist.")
     return policy
+
+
 async def receipt_detail(session: AsyncSession, receipt: PolicyReceipt) -> Receipt:
     policy = await session.scalar(
         select(Policy).where(
