@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import binascii
 import uuid
 from datetime import datetime
 from typing import Any
 
 import msgspec
+import pybase64
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -53,10 +53,10 @@ def _inline_content(doc: TaskDocument) -> bytes | None:
     if doc.content_base64 is None:
         return None
     try:
-        # What ``base64.b64decode(..., validate=True)`` accepts, without its regular expression
-        # over the whole text first: 6 us a 2 KB document instead of 9.5.
-        return binascii.a2b_base64(doc.content_base64, strict_mode=True)
-    except (binascii.Error, ValueError):
+        # Strict: standard alphabet, padding at the end only, no whitespace. pybase64 (SIMD)
+        # takes 1 us a 2 KB document; CPython's decoder, strict or not, 7.5.
+        return pybase64.b64decode(doc.content_base64, validate=True)
+    except ValueError:  # binascii.Error included
         return b""  # undecodable: the delivery fails content_unavailable, the bytes never reach a log
 
 
