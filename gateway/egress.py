@@ -42,6 +42,7 @@ import httpx
 from httpx._transports.default import map_httpcore_exceptions
 
 from gateway.errors import FieldError, Unprocessable
+from gateway.http11 import Exchange
 from gateway.http_pool import ConnectionPool
 from gateway.partners.errors import PermanentPartnerError
 from gateway.settings import Settings
@@ -302,14 +303,13 @@ class GuardedClient(httpx.AsyncClient):
         head = [(b"Host", origin.host_header), *headers]
         if content or method in _BODY_METHODS:
             head.append((b"Content-Length", b"%d" % len(content or b"")))
-        limit, target = policy.max_response_bytes, origin.prefix + target
+        limit = policy.max_response_bytes
+        request = Exchange(method, origin.prefix + target, head, content, timeout, limit, _BodyLimit(limit, url.host))
         with map_httpcore_exceptions():
             # An idle connection of the pool, or a new one: no httpcore request or response.
-            answer = await transport._pool.send(
-                origin.key, method, target, head, content, timeout, limit, _BodyLimit(limit, url.host)
-            )
+            answer = await transport._pool.send(origin.key, request)
             if answer is None:  # the pool is busy: wait in its queue like any request
-                answer = await _queued(transport._pool, url, method, target, head, content, timeout, limit)
+                answer = await _queued(transport._pool, url, request)
         status, response_headers, body = answer
         if any(name.lower() == b"content-encoding" for name, _ in response_headers):
             body = httpx.Response(status, headers=response_headers, content=body).content  # decoded
@@ -320,24 +320,20 @@ _BODY_METHODS = frozenset((b"POST", b"PUT", b"PATCH"))  # httpx sends Content-Le
 
 
 async def _queued(
-    pool: ConnectionPool,
-    url: httpx.URL,
-    method: bytes,
-    target: bytes,
-    head: list[tuple[bytes, bytes]],
-    content: bytes | None,
-    timeout: dict[str, float | None],
-    limit: int,
+    pool: ConnectionPool, url: httpx.URL, request: Exchange
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """``send_bytes``'s request through httpcore's queue, for when the pool has nothing free."""
-    address = httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=target)
-    request = httpcore.Request(method, address, headers=head, content=content, extensions={"timeout": timeout})
-    response = await pool.handle_async_request(request)
+    address = httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=request.target)
+    extensions = {"timeout": request.timeouts}
+    queued = httpcore.Request(
+        request.method, address, headers=request.headers, content=request.content, extensions=extensions
+    )
+    response = await pool.handle_async_request(queued)
     try:
         for name, value in response.headers:
-            if name.lower() == b"content-length" and (too_large := _announced_too_large(value, limit, url.host)):
+            if name.lower() == b"content-length" and (too_large := request.too_large(value)) is not None:
                 raise too_large
-        chunks = _capped(typing.cast(AsyncIterator[bytes], response.stream), limit, url.host)
+        chunks = _capped(typing.cast(AsyncIterator[bytes], response.stream), request.limit, url.host)
         return response.status, response.headers, b"".join([chunk async for chunk in chunks])
     finally:
         await response.aclose()

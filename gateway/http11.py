@@ -21,8 +21,8 @@ import asyncio
 import re
 import ssl
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from typing import cast
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import NamedTuple, cast
 
 import httpcore
 import httptools
@@ -54,6 +54,23 @@ def head_bytes(method: bytes, target: bytes, headers: Iterable[tuple[bytes, byte
         parts += (name, b": ", value, b"\r\n")
     parts.append(b"\r\n")
     return b"".join(parts)
+
+
+class Exchange(NamedTuple):
+    """A request whose body is in hand and whose answer is read whole (``Http11Connection.exchange``).
+
+    ``headers`` carry the framing (Host, Content-Length). A body over ``limit`` bytes raises
+    the error ``too_large`` gives for the Content-Length it announced (None when that is
+    within the limit), or, counted as it comes, for None.
+    """
+
+    method: bytes
+    target: bytes
+    headers: Sequence[tuple[bytes, bytes]]
+    content: bytes | None
+    timeouts: Mapping[str, float | None]
+    limit: int
+    too_large: Callable[[bytes | None], Exception | None]
 
 
 def _chunked(headers: list[tuple[bytes, bytes]]) -> bool:
@@ -124,30 +141,21 @@ class Http11Connection(asyncio.Protocol, AsyncConnectionInterface):
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": self._reason},
         )
 
-    async def exchange(
-        self,
-        method: bytes,
-        target: bytes,
-        headers: Iterable[tuple[bytes, bytes]],
-        content: bytes | None,
-        timeouts: Mapping[str, float | None],
-        limit: int,
-        too_large: Callable[[bytes | None], Exception | None],
-    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    async def exchange(self, request: Exchange) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         """One request written whole and its answer read whole: the status, headers and body.
 
         What ``handle_async_request``, reading the response and closing it do, without
-        httpcore's request and response objects (the pool's ``send``). ``headers`` must carry
-        the framing (Host, Content-Length). A body over ``limit`` bytes raises the error
-        ``too_large`` gives for the Content-Length it announced (None when within the limit)
-        or, counted as it comes, for None; the connection is then closed, as on any error.
+        httpcore's request and response objects (the pool's ``send``). On any error, a body
+        over the limit included, the connection is closed.
         """
+        method, timeouts, limit, too_large = request.method, request.timeouts, request.limit, request.too_large
         self._begin()
         read_timeout = timeouts.get("read")
         chunks: list[bytes] = []
         try:
-            head = head_bytes(method, target, headers)
+            head = head_bytes(method, request.target, request.headers)
             await self._ready(method, timeouts)
+            content = request.content
             await self._write([head, content] if content else [head], timeouts.get("write"))
             while not self._headers_done:
                 await self._next_event(read_timeout)

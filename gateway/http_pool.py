@@ -27,14 +27,14 @@ aside (they go first, through the pass), and the caller takes the ordinary way.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Container, Iterable, Mapping
+from collections.abc import Container
 from typing import Any, cast
 
 import httpcore
 from httpcore._async.connection_pool import AsyncPoolRequest
 from httpcore._async.interfaces import AsyncConnectionInterface
 
-from gateway.http11 import Addresses, Http11Connection
+from gateway.http11 import Addresses, Exchange, Http11Connection
 
 
 class ConnectionPool(httpcore.AsyncConnectionPool):
@@ -57,15 +57,7 @@ class ConnectionPool(httpcore.AsyncConnectionPool):
             await super()._close_connections(closing)
 
     async def send(
-        self,
-        origin: httpcore.Origin,
-        method: bytes,
-        target: bytes,
-        headers: Iterable[tuple[bytes, bytes]],
-        content: bytes | None,
-        timeouts: Mapping[str, float | None],
-        limit: int,
-        too_large: Callable[[bytes | None], Exception | None],
+        self, origin: httpcore.Origin, request: Exchange
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
         """``Http11Connection.exchange`` on a connection of the pool; None when none is free
         and none may be opened, or requests wait in the queue: the caller then goes through
@@ -74,7 +66,7 @@ class ConnectionPool(httpcore.AsyncConnectionPool):
         if connection is None:
             return None
         try:
-            return await connection.exchange(method, target, headers, content, timeouts, limit, too_large)
+            return await connection.exchange(request)
         finally:
             await self._hand_back(connection)
 
