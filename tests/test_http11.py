@@ -78,6 +78,16 @@ def replying(response: bytes, *, keep: bool = True) -> Answer:
     return answer
 
 
+def silent_for(seconds: float) -> Answer:
+    """Answers nothing for ``seconds``, then closes the connection: a slow server."""
+
+    async def answer(head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        await asyncio.sleep(seconds)
+        return False
+
+    return answer
+
+
 def client(port: int, **kwargs: object) -> httpx.AsyncClient:
     return EgressPolicy(allow=parse_allowlist([f"127.0.0.1:{port}"]), allow_http=True).client(**kwargs)  # type: ignore[arg-type]
 
@@ -175,11 +185,7 @@ async def test_garbage_is_a_protocol_error_and_a_slow_server_a_read_timeout() ->
         with pytest.raises(httpx.RemoteProtocolError):
             await http.get(f"http://127.0.0.1:{port}/")
 
-    async def slow(head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
-        await asyncio.sleep(1)
-        return False
-
-    server = ScriptedServer(slow)
+    server = ScriptedServer(silent_for(1))
     async with server.running() as port, client(port, timeout=0.1) as http:
         with pytest.raises(httpx.ReadTimeout):
             await http.get(f"http://127.0.0.1:{port}/")
@@ -312,11 +318,7 @@ async def test_a_whole_exchange_fails_as_httpx_does_and_drops_the_connection() -
                 await send_bytes(http, port)
             assert pool_connections(http) == []
 
-    async def slow(head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
-        await asyncio.sleep(0.5)
-        return False
-
-    server = ScriptedServer(slow)
+    server = ScriptedServer(silent_for(0.5))
     async with server.running() as port, client(port, timeout=0.1) as http:
         with pytest.raises(httpx.ReadTimeout):
             await send_bytes(http, port)
