@@ -89,6 +89,16 @@ class Counter:
         self._reserved: dict[str, _Reserved] = {}
         self._flushing: asyncio.Task[None] | None = None
 
+    def admit(self, key: str, limit: int) -> bool:
+        """Whether this process's reserve for ``key`` holds a count within ``limit``; if so the
+        hit is counted, with no round trip. False sends the caller to ``take``/``hit``, which
+        give the count (and the window's end, for a refusal)."""
+        held = self._reserved.get(key)
+        if held is None or held.next > held.last or held.next > limit or held.ends <= time.monotonic():
+            return False
+        held.next += 1
+        return True
+
     def take(self, key: str) -> tuple[int, int] | None:
         """A hit counted from this process's reserve for ``key``, with no round trip, as ``hit``
         answers it; None when nothing is reserved or left."""
@@ -134,6 +144,11 @@ class Counter:
                         future.set_result((n, int(left_ms)))
                 if first + len(futures) <= int(total):
                     self._reserved[key] = _Reserved(first + len(futures), int(total), now + int(left_ms) / 1000)
+
+
+def budget_key(budget: str, subject: str) -> str:
+    """The Valkey counter of one subject's budget."""
+    return f"{KEY_PREFIX}:{budget}:{subject}"
 
 
 def reserve_for(limit: int) -> int:
@@ -186,6 +201,9 @@ class RateLimit:
         self._counter: Counter | None = None
         self._app: Any = None
         self._settings: Any = None
+        # tenant id -> ((key, limit) of its writes, (key, limit) of its reads), for this app's
+        # settings: a tenant's request whose count is in the reserve is admitted from here.
+        self._tenants: dict[Any, tuple[tuple[str, int], tuple[str, int]]] = {}
 
     def budget(self, scope: HTTPScope) -> tuple[str, str, int] | None:
         """(budget, subject, limit) this request spends, or None: most requests stop here."""
@@ -195,22 +213,42 @@ class RateLimit:
         app = scope["app"]
         if app is not self._app:  # an app's settings are fixed: read once, not per request
             self._app, self._settings = app, app.state.settings
+            self._tenants.clear()
         found = budget_for(method, scope["path"], user, self._settings)
         return found if found is not None and found[2] > 0 else None
 
     def check(self, scope: HTTPScope) -> Awaitable[None] | None:
         """``budget`` then ``spend``: None when no budget applies or the reserve counted the
         request; an awaitable when Valkey must count it. ``TooManyRequests`` when over."""
+        tenant_id = getattr(scope.get("user"), "tenant_id", None)
+        budgets = None
+        if tenant_id is not None and scope["app"] is self._app:
+            budgets = self._tenants.get(tenant_id)
+            if budgets is not None:  # most of a tenant's requests end here, counted from the reserve
+                key, limit = budgets[scope["method"] in READ_METHODS]
+                if limit <= 0 or (self._counter is not None and self._counter.admit(key, limit)):
+                    return None
         found = self.budget(scope)
+        if tenant_id is not None and budgets is None:
+            self._remember(tenant_id)
         return None if found is None else self.spend(scope, found)
+
+    def _remember(self, tenant_id: Any) -> None:
+        settings = self._settings
+        subject = str(tenant_id)
+        if len(self._tenants) >= 10_000:
+            self._tenants.clear()
+        self._tenants[tenant_id] = (
+            (budget_key("writes", subject), settings.rate_limit_writes),
+            (budget_key("reads", subject), settings.rate_limit_reads),
+        )
 
     def spend(self, scope: HTTPScope, found: tuple[str, str, int]) -> Awaitable[None] | None:
         """Count this request against ``found`` (from ``budget``); ``TooManyRequests`` when over.
 
         None when the count came from this process's reserve (most requests of a busy tenant):
         no coroutine, no settings read. Otherwise an awaitable that counts it in Valkey."""
-        budget, subject, _ = found
-        key = f"{KEY_PREFIX}:{budget}:{subject}"
+        key = budget_key(*found[:2])
         if self._counter is not None and (taken := self._counter.take(key)) is not None:
             _refuse_over(scope, found, *taken)
             return None

@@ -238,3 +238,55 @@ async def test_a_count_from_the_reserve_is_spent_without_a_coroutine(settings: S
     assert again is not None  # the reserve is used up: Valkey again
     await again
     assert int(await runtime.queue.redis.get(f"ponte:rl:reads:{tenant}")) == 400  # two round trips
+
+
+async def test_a_tenants_requests_are_admitted_from_the_reserve_up_to_the_budget(
+    settings: Settings, runtime: Runtime
+) -> None:
+    """``RateLimit.check`` admits a tenant's request from the reserve without recomputing its
+    budget, never past the limit (a reserve may hold counts above it: those are refused with
+    the usual answer), on the budget its method spends, and rereads limits for another app."""
+    from types import SimpleNamespace
+
+    from gateway.ratelimit import RateLimit, TooManyRequests
+    from gateway.tenants.auth import Principal
+
+    tenant = uuid.uuid4()
+    redis = runtime.queue.redis
+    roomy = msgspec.structs.replace(settings, rate_limit_window_seconds=WINDOW, rate_limit_reads=1000)  # reserve 10
+    app = SimpleNamespace(state=SimpleNamespace(settings=roomy, queue=runtime.queue))
+    user = Principal(tenant_id=tenant, key_id=uuid.uuid4())
+
+    def scope(method: str, on: Any = app) -> Any:
+        return {"app": on, "user": user, "method": method, "path": "/v1/tasks"}
+
+    await redis.set(f"ponte:rl:reads:{tenant}", 990, ex=WINDOW)  # other processes spent 990
+    limit = RateLimit()
+    first = limit.check(scope("GET"))
+    assert first is not None  # nothing reserved yet: Valkey counts it (991) and reserves 992-1000
+    await first
+    assert [limit.check(scope("GET")) for _ in range(9)] == [None] * 9  # 992-1000: no round trip
+    assert int(await redis.get(f"ponte:rl:reads:{tenant}")) == 1000
+    over = limit.check(scope("GET"))
+    assert over is not None  # the reserve is spent: Valkey counts 1001 (and reserves up to 1010)
+    with pytest.raises(TooManyRequests) as refused:
+        await over
+    assert refused.value.headers["RateLimit-Limit"] == "1000"
+    with pytest.raises(TooManyRequests):  # 1002, from the reserve, is over too: refused at once
+        limit.check(scope("GET"))
+    # Writes spend their own budget, and another app's settings are read afresh.
+    writes = limit.check(scope("POST"))
+    assert writes is not None
+    await writes
+    assert int(await redis.get(f"ponte:rl:writes:{tenant}")) == reserve_for(roomy.rate_limit_writes)
+    other = Principal(tenant_id=uuid.uuid4(), key_id=uuid.uuid4())
+    await limit.check({**scope("GET"), "user": other})  # counts 1-10 for another tenant: 2-10 reserved
+    unlimited = SimpleNamespace(state=SimpleNamespace(settings=msgspec.structs.replace(roomy, rate_limit_reads=0)))
+    assert limit.check(scope("GET", unlimited)) is None
+    assert limit.check(scope("GET", unlimited)) is None
+    assert int(await redis.get(f"ponte:rl:reads:{tenant}")) == 1010  # nothing counted with the budget off
+    tight = SimpleNamespace(state=SimpleNamespace(settings=msgspec.structs.replace(roomy, rate_limit_reads=1)))
+    with pytest.raises(TooManyRequests):
+        limit.check(scope("GET", tight))
+    with pytest.raises(TooManyRequests):  # the other tenant's count 2, from its reserve, is over this app's 1
+        limit.check({**scope("GET", tight), "user": other})
