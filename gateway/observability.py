@@ -91,17 +91,38 @@ class RequestMetrics:
 
     Kept in plain numbers and turned into Prometheus families only when ``/metrics`` is read:
     prometheus_client's own metrics take a lock on every update, five per request here, and
-    one event loop per process needs none.
+    one event loop per process needs none. A request only appends its sample to ``pending``;
+    samples are added up a thousand at a time (``fold``), in one loop, and whenever the
+    numbers are read.
     """
 
     LABELS = ("method", "path", "status_code", "app_name")
     BUCKETS = Histogram.DEFAULT_BUCKETS
+    FOLD_EVERY = 1000
 
     def __init__(self) -> None:
-        # (method, route, status) -> [count, sum of seconds, count per bucket]; observe_requests
-        # records each request into it, inline.
-        self.routes: dict[tuple[str, str, int], list[Any]] = {}
+        # (method, route, status, seconds) of each request since the last fold.
+        self.pending: list[tuple[str, str, int, float]] = []
+        self._routes: dict[tuple[str, str, int], list[Any]] = {}
         self.in_progress = 0
+
+    @property
+    def routes(self) -> dict[tuple[str, str, int], list[Any]]:
+        """(method, route, status) -> [count, sum of seconds, count per bucket], up to date."""
+        self.fold()
+        return self._routes
+
+    def fold(self) -> None:
+        """Add the pending samples into the per-route numbers."""
+        routes, buckets, bucket_of = self._routes, self.BUCKETS, bisect.bisect_left
+        for method, path, status, seconds in self.pending:
+            entry = routes.get((method, path, status))
+            if entry is None:
+                entry = routes[method, path, status] = [0, 0.0, [0] * len(buckets)]
+            entry[0] += 1
+            entry[1] += seconds
+            entry[2][bucket_of(buckets, seconds)] += 1
+        self.pending.clear()  # the same list: observe_requests holds its append
 
     def collect(self) -> Iterator[Metric]:
         labels = list(self.LABELS)
@@ -156,9 +177,11 @@ def observe_requests(app: ASGIApp) -> ASGIApp:
     """
 
     metrics = REQUEST_METRICS
-    routes = metrics.routes
-    buckets = metrics.BUCKETS
+    pending = metrics.pending
+    record = pending.append
+    fold_every = metrics.FOLD_EVERY
     clock = time.perf_counter
+    set_id, reset_id = REQUEST_ID.set, REQUEST_ID.reset
 
     async def observed(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -172,14 +195,13 @@ def observe_requests(app: ASGIApp) -> ASGIApp:
                     request_id = given
                 break
         if request_id is None:
-            request_id = _ID_PREFIX + format(next(_ID_COUNTER) & 0xFFFFFFFFFFFF, "012x")
+            request_id = _ID_PREFIX + "%012x" % next(_ID_COUNTER)  # noqa: UP031 - a third of format()'s time
         state = scope.get("state")
         if state is None:
             state = scope["state"] = {}
         state["request_id"] = request_id
         header = (_REQUEST_ID, request_id.encode())
         status = 0
-        started = clock()
 
         async def receive_watching() -> ReceiveMessage:
             message = await receive()
@@ -195,28 +217,25 @@ def observe_requests(app: ASGIApp) -> ASGIApp:
                 message["headers"] = [*message.get("headers", ()), header]
             return send(message)
 
-        token = REQUEST_ID.set(request_id)
+        token = set_id(request_id)
         metrics.in_progress += 1
+        started = clock()
         try:
             await app(scope, receive_watching, send_with_id)
         finally:
-            metrics.in_progress -= 1
             seconds = clock() - started
+            metrics.in_progress -= 1
             # Nothing sent means the app failed past every handler: the server answers 500.
             sent = status or 500
             path = scope.get("path_template") or "unmatched"
             if path != "/metrics":
-                # Inline, not a method: a call per request is a measurable part of /ping.
-                entry = routes.get((scope["method"], path, sent))
-                if entry is None:
-                    entry = routes[scope["method"], path, sent] = [0, 0.0, [0] * len(buckets)]
-                entry[0] += 1
-                entry[1] += seconds
-                entry[2][bisect.bisect_left(buckets, seconds)] += 1
+                record((scope["method"], path, sent, seconds))
+                if len(pending) >= fold_every:
+                    metrics.fold()
             if LOG_LEVEL <= logging.INFO:
                 duration_ms = round(seconds * 1000, 2)
                 log.info("request", method=scope["method"], path=scope["path"], status=sent, duration_ms=duration_ms)
-            REQUEST_ID.reset(token)
+            reset_id(token)
 
     observed.__wrapped__ = app  # type: ignore[attr-defined]  # what it observes, for tests
     return observed

@@ -116,3 +116,29 @@ async def test_unexpected_error_500_is_traced(app_with_a_bug, operator_headers, 
     request_id = assert_traced(r, request_log, 500)
     errors = [e for e in request_log if e["event"] == "unhandled_exception"]
     assert errors and errors[0]["request_id"] == request_id
+
+
+async def test_request_samples_are_added_up_in_batches_and_whenever_read() -> None:
+    """A request appends its metrics sample; the samples are folded into the per-route numbers
+    every ``FOLD_EVERY`` requests (so they never pile up) and whenever the numbers are read."""
+    from gateway.observability import REQUEST_METRICS, observe_requests
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        scope["path_template"] = "/sample/{n}"
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Any) -> None:
+        pass
+
+    observed = observe_requests(app)
+    key = ("GET", "/sample/{n}", 204)
+    before = REQUEST_METRICS.routes.get(key, [0])[0]
+    for _ in range(REQUEST_METRICS.FOLD_EVERY + 5):
+        await observed({"type": "http", "method": "GET", "path": "/sample/1", "headers": []}, receive, send)
+    assert len(REQUEST_METRICS.pending) < REQUEST_METRICS.FOLD_EVERY  # folded as the thousandth finished
+    count, seconds, buckets = REQUEST_METRICS.routes[key]
+    assert count == before + REQUEST_METRICS.FOLD_EVERY + 5 and sum(buckets) == count and seconds > 0
