@@ -3,8 +3,10 @@
 The ceiling is a bare Litestar hello-world (``bench/bare_app.py``) on the same server with the
 same options as the gateway, measured in the same run. Against it: Ponte's ``GET /ping`` (the
 whole middleware stack, no database) and an authenticated ``GET /v1/tasks/{id}`` (a key, a
-tenant, a row). Rounds alternate ceiling and Ponte, and each figure is the median of its
-rounds, so a noisy machine moves both alike. Load comes from wrk when installed.
+tenant, a row). Many short rounds alternate ceiling and Ponte, in turn forwards and
+backwards; each figure is the median of its rounds and each ratio the median of the rounds'
+own ratios (``Report.paired_ratio``), so a noisy machine moves both sides of a pair alike.
+Load comes from wrk when installed.
 
 Run: ``uv run python -m bench.api_throughput [--seconds S] [--rounds R] [--connections C]``
 """
@@ -44,7 +46,8 @@ async def main(seconds: float, rounds: int, connections: int) -> None:
         results: dict[str, list[HttpResult]] = {name: [] for name in runs}
         cpu: dict[str, list[float]] = {name: [] for name in runs}  # server CPU seconds per request
         for n in range(rounds):
-            for name, run in runs.items():
+            for name in list(runs) if n % 2 == 0 else list(runs)[::-1]:
+                run = runs[name]
                 before = cpu_seconds(pids[name])
                 result = await run(seconds)
                 cpu[name].append((cpu_seconds(pids[name]) - before) / max(1, sum(result.statuses.values())))
@@ -63,14 +66,16 @@ async def main(seconds: float, rounds: int, connections: int) -> None:
         # Steadier than the rates on a busy machine: what each answer cost the serving process.
         for name, label in (("bare", "bare Litestar"), ("ping", "Ponte /ping"), ("task", "Ponte /v1/tasks/{id}")):
             report.figure(f"{label}: server CPU per request", statistics.median(cpu[name]) * 1e6, "µs")
-        report.ratio("ping / bare Litestar", rate("ping"), rate("bare"), target=TARGETS["ping"])
-        report.ratio("tasks/{id} / bare Litestar", rate("task"), rate("bare"), target=TARGETS["task"])
+        bare_rates = [r.rate for r in results["bare"]]
+        for name, label in (("ping", "ping / bare Litestar"), ("task", "tasks/{id} / bare Litestar")):
+            ours = [r.rate for r in results[name]]
+            report.paired_ratio(label, ours, bare_rates, target=TARGETS[name], unit="req/s")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=5, help="length of each measurement")
-    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds; figures are medians")
+    parser.add_argument("--seconds", type=float, default=2, help="length of each measurement")
+    parser.add_argument("--rounds", type=int, default=20, help="alternating rounds; figures are medians")
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
     asyncio.run(main(args.seconds, args.rounds, args.connections))

@@ -323,6 +323,21 @@ class Report:
         record_ratio(name, ours, ceiling, ratio, target, unit)
         return ratio
 
+    def paired_ratio(
+        self, name: str, ours: Sequence[float], ceiling: Sequence[float], target: float | None = None, unit: str = ""
+    ) -> float:
+        """The median of per-round ratios, each round's figure against the ceiling measured
+        next to it. The machine's speed drifts by a third within seconds; a pair shares its
+        moment, so the median of the pairs is steadier than the ratio of the two medians. The
+        table shows the two medians, and the pairs' spread is printed."""
+        pairs = sorted(o / c for o, c in zip(ours, ceiling, strict=True) if c)
+        ratio = median(pairs) if pairs else float("nan")
+        verdict = "" if target is None else ("  ok" if ratio >= target else f"  BELOW target {target}")
+        spread = f"  ({len(pairs)} pairs, {pairs[0]:.2f}-{pairs[-1]:.2f})" if pairs else ""
+        print(f"{name:<40} {ratio:>12.3f} (ratio){verdict}{spread}", flush=True)
+        record_ratio(name, median(ours), median(ceiling), ratio, target, unit)
+        return ratio
+
     def line(self, text: str) -> None:
         print(text, flush=True)
 
