@@ -220,7 +220,8 @@ class RateLimit:
     def check(self, scope: HTTPScope) -> Awaitable[None] | None:
         """``budget`` then ``spend``: None when no budget applies or the reserve counted the
         request; an awaitable when Valkey must count it. ``TooManyRequests`` when over."""
-        tenant_id = getattr(scope.get("user"), "tenant_id", None)
+        user = scope.get("user")
+        tenant_id = getattr(user, "tenant_id", None)
         budgets = None
         if tenant_id is not None and scope["app"] is self._app:
             budgets = self._tenants.get(tenant_id)
@@ -230,18 +231,16 @@ class RateLimit:
                     return None
         found = self.budget(scope)
         if tenant_id is not None and budgets is None:
-            self._remember(tenant_id)
+            self._remember(tenant_id, user)
         return None if found is None else self.spend(scope, found)
 
-    def _remember(self, tenant_id: Any) -> None:
-        settings = self._settings
-        subject = str(tenant_id)
+    def _remember(self, tenant_id: Any, user: object) -> None:
+        """Keep the tenant's two budgets as ``budget_for`` gives them (a write, then a read)."""
         if len(self._tenants) >= 10_000:
             self._tenants.clear()
-        self._tenants[tenant_id] = (
-            (budget_key("writes", subject), settings.rate_limit_writes),
-            (budget_key("reads", subject), settings.rate_limit_reads),
-        )
+        writes, reads = (budget_for(method, "", user, self._settings) for method in ("POST", "GET"))
+        if writes is not None and reads is not None:
+            self._tenants[tenant_id] = ((budget_key(*writes[:2]), writes[2]), (budget_key(*reads[:2]), reads[2]))
 
     def spend(self, scope: HTTPScope, found: tuple[str, str, int]) -> Awaitable[None] | None:
         """Count this request against ``found`` (from ``budget``); ``TooManyRequests`` when over.
