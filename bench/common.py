@@ -318,8 +318,7 @@ class Report:
 
     def ratio(self, name: str, ours: float, ceiling: float, target: float | None = None, unit: str = "") -> float:
         ratio = ours / ceiling if ceiling else float("nan")
-        verdict = "" if target is None else ("  ok" if ratio >= target else f"  BELOW target {target}")
-        print(f"{name:<40} {ratio:>12.3f} (ratio){verdict}", flush=True)
+        self._ratio_line(name, ratio, target)
         record_ratio(name, ours, ceiling, ratio, target, unit)
         return ratio
 
@@ -332,11 +331,15 @@ class Report:
         table shows the two medians, and the pairs' spread is printed."""
         pairs = sorted(o / c for o, c in zip(ours, ceiling, strict=True) if c)
         ratio = median(pairs) if pairs else float("nan")
-        verdict = "" if target is None else ("  ok" if ratio >= target else f"  BELOW target {target}")
         spread = f"  ({len(pairs)} pairs, {pairs[0]:.2f}-{pairs[-1]:.2f})" if pairs else ""
-        print(f"{name:<40} {ratio:>12.3f} (ratio){verdict}{spread}", flush=True)
+        self._ratio_line(name, ratio, target, spread)
         record_ratio(name, median(ours), median(ceiling), ratio, target, unit)
         return ratio
+
+    @staticmethod
+    def _ratio_line(name: str, ratio: float, target: float | None, after: str = "") -> None:
+        verdict = "" if target is None else ("  ok" if ratio >= target else f"  BELOW target {target}")
+        print(f"{name:<40} {ratio:>12.3f} (ratio){verdict}{after}", flush=True)
 
     def line(self, text: str) -> None:
         print(text, flush=True)
