@@ -115,9 +115,9 @@ async def apply_receipts(
                 }
             )  # fmt: skip
     if writes:
-        await bulk.execute(session, bulk.UPSERT_RECEIPTS, bulk.RECEIPT_COLUMNS, writes)
+        await bulk.execute(session, bulk.UPSERT_RECEIPTS, writes)
     if history:
-        await bulk.execute(session, bulk.INSERT_HISTORY, bulk.HISTORY_COLUMNS, history)
+        await bulk.execute(session, bulk.INSERT_HISTORY, history)
     return tally
 
 
@@ -148,13 +148,13 @@ async def _apply_valid(
             continue
         writes.append(rows.policy)
     if writes:
-        await bulk.execute(session, bulk.UPSERT_POLICIES, bulk.POLICY_COLUMNS, writes)
+        await bulk.execute(session, bulk.UPSERT_POLICIES, writes)
     sources = [
         {"tenant_id": tenant_id, "insurer": insurer, "policy_number": number, "source": source.insurer,
          "connection_id": source.connection_id, "last_task_id": task_id}
         for insurer, number in by_key
     ]  # fmt: skip
-    await bulk.execute(session, bulk.UPSERT_SOURCES, bulk.SOURCE_COLUMNS, sources)
+    await bulk.execute(session, bulk.UPSERT_SOURCES, sources)
     if receipts:
         tally.merge(await apply_receipts(session, tenant_id, receipts, task_id=task_id))
     return tally
@@ -231,7 +231,7 @@ async def apply_records(
     tally.merge(await _apply_isolated(session, tenant_id, source, valid, task_id))
     if task_id is not None and tally.results:
         results = [{**r, "task_id": task_id, "tenant_id": tenant_id} for r in tally.results]
-        await bulk.execute(session, bulk.INSERT_RESULTS, bulk.RESULT_COLUMNS, results)
+        await bulk.execute(session, bulk.INSERT_RESULTS, results)
     return tally
 
 

@@ -129,6 +129,6 @@ async def test_the_guard_is_in_sql_not_only_in_the_counters(runtime, tenants) ->
     await apply(runtime, t.tenant_id, record(as_of=SEPT))
     older = policy_rows(record(as_of=JULY, premium_cents=1), tenant_id=t.tenant_id, insurer="allianz").policy
     async with runtime.db.unit_of_work() as session:
-        await bulk.execute(session, bulk.UPSERT_POLICIES, bulk.POLICY_COLUMNS, [older])
+        await bulk.execute(session, bulk.UPSERT_POLICIES, [older])
     [policy] = await stored(runtime, Policy)
     assert (policy.premium_cents, policy.as_of.month) == (72287, 9)
