@@ -11,8 +11,10 @@ and three after them, with the workers stopped), then verifies every delivery en
 file at once, ``Name``, ``Name (1)``... one each.
 
 Then the intake on its own, with the workers stopped: signed ``task.completed`` posts carrying
-10 inline documents each, against a bare Litestar app on the same server in the same run
-(alternating rounds, medians; load from wrk when installed), as a second ratio.
+10 inline documents each, against a bare Litestar app on the same server in the same run, as
+a second ratio: eight rounds of 2 s, each a pair of ceiling and intake in turn either way
+round, the ratio the median of the pairs' own (``Report.paired_ratio``); load from wrk when
+installed.
 
 Run: ``uv run python -m bench.document_delivery [--events 1000] [--docs 10] [--workers 2]``
 """
@@ -277,7 +279,7 @@ INTAKE_TARGET = 0.3
 
 
 async def intake_ratio(
-    stack: BenchStack, url: str, gateway_pid: int, report: Report, docs: int, seconds: float, rounds: int
+    stack: BenchStack, url: str, gateway_pid: int, report: Report, docs: int, seconds: float = 2, rounds: int = 8
 ) -> None:
     """Signed task-completed posts with ``docs`` inline documents each vs a bare app's GET /ping,
     with the gateway's and PostgreSQL's CPU per accepted post."""
@@ -310,10 +312,14 @@ async def intake_ratio(
     ceilings: list[HttpResult] = []
     intakes: list[HttpResult] = []
     spent: dict[str, float] = defaultdict(float)
-    for n in range(rounds):
+
+    async def ceiling_round() -> None:
         before = cpu_seconds(bare_pid)
         ceilings.append(await load_get(bare, "/ping", seconds=seconds, connections=64))
         spent["bare"] += cpu_seconds(bare_pid) - before
+
+    async def intake_round(n: int) -> None:
+        nonlocal estimate
         size = int(estimate * seconds * 1.5) + 200
         batch = posts(size, f"{n}{new_prefix()}")
         cpu = CpuMeter(gateway_pid, [], [], postgres_pid(stack))
@@ -323,15 +329,28 @@ async def intake_ratio(
         for role, used in cpu.spent.items():
             spent[role] += used
         estimate = max(estimate, intakes[-1].rate_of(202))
-        report.line(ceilings[-1].line(f"round {n + 1} bare GET /ping"))
-        report.line(intakes[-1].line(f"round {n + 1} POST task.completed x{docs}"))
         if intakes[-1].statuses.get(202, 0) >= size:
             report.line("  (every distinct post was taken: this round's rate is a lower bound)")
+
+    for n in range(rounds):  # in turn ceiling first and intake first
+        if n % 2 == 0:
+            await ceiling_round()
+            await intake_round(n)
+        else:
+            await intake_round(n)
+            await ceiling_round()
+        report.line(ceilings[-1].line(f"round {n + 1} bare GET /ping"))
+        report.line(intakes[-1].line(f"round {n + 1} POST task.completed x{docs}"))
     ceiling = statistics.median(r.rate for r in ceilings)
     accepted = statistics.median(r.rate_of(202) for r in intakes)
     report.figure("bare Litestar GET /ping (intake ceiling)", ceiling, "req/s")
     report.figure(f"task.completed with {docs} documents accepted (202)", accepted, "events/s")
-    report.ratio("task-completed intake / bare Litestar", accepted, ceiling, target=INTAKE_TARGET)
+    report.paired_ratio(
+        "task-completed intake / bare Litestar",
+        [r.rate_of(202) for r in intakes],
+        [r.rate for r in ceilings],
+        target=INTAKE_TARGET,
+    )
     taken = sum(r.statuses.get(202, 0) for r in intakes)
     report.figure("bare app CPU per ping", spent["bare"] / max(sum(r.requests for r in ceilings), 1) * 1e6, "µs")
     for role in ("gateway", "postgres"):
@@ -378,9 +397,7 @@ async def run(
     url = stack.start_gateway()
     gateway_pid = stack.processes[-1].pid
     if intake_only:
-        await intake_ratio(
-            stack, url, gateway_pid, Report(f"Task-completed intake, {docs} documents per post"), docs, 3, 3
-        )
+        await intake_ratio(stack, url, gateway_pid, Report(f"Task-completed intake, {docs} documents per post"), docs)
         return
     requests = signed_events(url.removeprefix("http://"), str(endpoint.id), secret, events, docs)
     in_flight = workers * concurrency
@@ -440,7 +457,7 @@ async def run(
         raise SystemExit(f"{len(problems)} problems")
     report.line(f"all {total} delivered under the right names; portal holds exactly those files")
     if intake:
-        await intake_ratio(stack, url, gateway_pid, report, docs, seconds=3, rounds=3)
+        await intake_ratio(stack, url, gateway_pid, report, docs)
 
 
 if __name__ == "__main__":
