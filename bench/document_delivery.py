@@ -3,12 +3,14 @@
 The task system posts the events through the gateway's webhook intake; worker processes turn
 each into deliveries and upload them to the sandbox portal while it answers 20% of requests
 with 503. The portal runs in its own process (a partner is not starved by the load
-generator), and the clock starts once the workers poll the queue. Prints deliveries/s (first
-post to last delivery), the ratio to that portal's raw upload rate measured in the same run
-(direct uploads, same concurrency, no faults; the median of three rounds before the deliveries
-and three after them, with the workers stopped), then verifies every delivery ended
-``delivered`` under the right name: the document's own name, or for clients who view every
-file at once, ``Name``, ``Name (1)``... one each.
+generator), and the clock starts once the workers poll the queue. A round prints deliveries/s
+(first post to last delivery) against that portal's raw upload rate measured around it
+(direct uploads, same concurrency, no faults, the workers stopped: the median of three short
+rounds before the deliveries and three after them). Three rounds of 10,000 run, each with its
+own names; the ratio is the median of the rounds' own (``Report.paired_ratio``). Then every
+delivery is verified: ``delivered`` under the right name, the document's own, or for clients
+who view every file at once ``Name``, ``Name (1)``... one each, and the portal holds exactly
+those files.
 
 Then the intake on its own, with the workers stopped: signed ``task.completed`` posts carrying
 10 inline documents each, against a bare Litestar app on the same server in the same run, as
@@ -16,7 +18,7 @@ a second ratio: eight rounds of 2 s, each a pair of ceiling and intake in turn e
 round, the ratio the median of the pairs' own (``Report.paired_ratio``); load from wrk when
 installed.
 
-Run: ``uv run python -m bench.document_delivery [--events 1000] [--docs 10] [--workers 2]``
+Run: ``uv run python -m bench.document_delivery [--events 1000] [--docs 10] [--workers 2] [--rounds 3]``
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import argparse
 import asyncio
 import base64
 import hashlib
+import itertools
 import statistics
 import subprocess
 import sys
@@ -80,13 +83,17 @@ def client_of(event: int) -> str:
     return f"bench-c{event % CLIENTS:02d}"
 
 
-def document(event: int, i: int) -> dict[str, str]:
+def document(event: int, i: int, round_: int = 0) -> dict[str, str]:
     template = TEMPLATES[i % len(TEMPLATES)]
-    # Viewing clients get the same name from 10 events (a collision group); others a unique one.
-    name = f"{template}.pdf" if event % CLIENTS < VIEWING_CLIENTS else f"{template} {event // CLIENTS:03d}-{i}.pdf"
-    content = f"%PDF bench {event} {i} ".encode().ljust(DOC_BYTES, b".")
+    # Viewing clients get the same name from 10 events of a round (a collision group); others a
+    # unique one.
+    if event % CLIENTS < VIEWING_CLIENTS:
+        name = f"{template} r{round_}.pdf"
+    else:
+        name = f"{template} r{round_} {event // CLIENTS:03d}-{i}.pdf"
+    content = f"%PDF bench {round_} {event} {i} ".encode().ljust(DOC_BYTES, b".")
     return {
-        "id": f"doc-{event}-{i}",
+        "id": f"doc-{round_}-{event}-{i}",
         "template": template,
         "file_name": name,
         "content_base64": base64.b64encode(content).decode(),
@@ -94,18 +101,19 @@ def document(event: int, i: int) -> dict[str, str]:
     }
 
 
-def signed_events(host: str, endpoint_id: str, secret: str, events: int, docs: int) -> list[bytes]:
+def signed_events(host: str, endpoint_id: str, secret: str, events: int, docs: int, round_: int) -> list[bytes]:
     signer, now = Webhook(secret), datetime.now(UTC)
     out = []
     for e in range(events):
         data = {
-            "task_id": f"T-{e}",
+            "task_id": f"T-{round_}-{e}",
             "client_id": client_of(e),
             "employee": "bench",
             "completed_at": now.isoformat(),
-            "documents": [document(e, i) for i in range(docs)],
+            "documents": [document(e, i, round_) for i in range(docs)],
         }
-        request = signed_webhook_request(host, endpoint_id, signer, f"msg_doc_{e}", "task.completed", data, now)
+        message = f"msg_doc_{round_}_{e}"
+        request = signed_webhook_request(host, endpoint_id, signer, message, "task.completed", data, now)
         out.append(request)
     return out
 
@@ -189,12 +197,8 @@ class CpuMeter:
     def stop(self) -> None:
         self.spent = {role: used - self._started[role] for role, used in self._now().items()}
 
-    def report(self, report: Report, deliveries: int) -> None:
-        for role, seconds in self.spent.items():
-            report.figure(f"{role} CPU per delivery", seconds / max(deliveries, 1) * 1e6, "µs")
 
-
-async def ready_workers(stack: BenchStack, n: int) -> list[int]:
+async def ready_workers(stack: BenchStack, n: int) -> list[subprocess.Popen[bytes]]:
     """Start the workers and wait until they poll the queue: their boot is not delivery time."""
     redis = stack.runtime.queue.redis
     await redis.delete(HEALTH_CHECK)
@@ -205,7 +209,7 @@ async def ready_workers(stack: BenchStack, n: int) -> list[int]:
             raise RuntimeError("workers did not start")
         await asyncio.sleep(0.1)
     await asyncio.sleep(1)  # the first worker wrote the key; the others boot alongside it
-    return [p.pid for p in procs]
+    return procs
 
 
 async def wait_finished(stack: BenchStack, total: int, timeout: float) -> dict[str, int]:
@@ -220,17 +224,21 @@ async def wait_finished(stack: BenchStack, total: int, timeout: float) -> dict[s
         await asyncio.sleep(0.5)
 
 
-async def delivery_times(stack: BenchStack) -> str:
-    """When deliveries were recorded, counted from the first event's arrival: a long tail (a
-    backoff waited out while the machine idles) shows as a gap between the 99th and the last."""
+async def delivery_times(stack: BenchStack, since: datetime) -> str:
+    """When a round's deliveries were recorded, counted from its first event's arrival: a long
+    tail (a backoff waited out while the machine idles) shows as a gap between the 99th and the
+    last."""
     async with stack.runtime.db.engine.connect() as conn:
         row = (
             await conn.execute(
                 text(
                     "SELECT percentile_disc(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY d.delivered_at - e.first),"
                     " max(d.delivered_at - e.first)"
-                    " FROM document_deliveries d, (SELECT min(received_at) AS first FROM webhook_events) e"
-                )
+                    " FROM document_deliveries d,"
+                    " (SELECT min(received_at) AS first FROM webhook_events WHERE received_at >= :since) e"
+                    " WHERE d.created_at >= :since"
+                ),
+                {"since": since},
             )
         ).one()
     (half, most), last = row[0], row[1]
@@ -359,14 +367,22 @@ async def intake_ratio(
 
 
 async def main(
-    events: int, docs: int, workers: int, concurrency: int, error_rate: float, intake: bool, intake_only: bool
+    events: int,
+    docs: int,
+    workers: int,
+    concurrency: int,
+    error_rate: float,
+    intake: bool,
+    intake_only: bool,
+    rounds: int,
 ) -> None:
     async with BenchStack(worker_concurrency=concurrency, api_key_cache_seconds=10) as stack:
         portal_pids: list[int] = []
         with portal_process(portal_pids) as sandbox_url:
             await run(
-                stack, sandbox_url, portal_pids, events, docs, workers, concurrency, error_rate, intake, intake_only
-            )
+                stack, sandbox_url, portal_pids, events, docs, workers, concurrency, error_rate, intake, intake_only,
+                rounds,
+            )  # fmt: skip
 
 
 async def run(
@@ -380,6 +396,7 @@ async def run(
     error_rate: float,
     intake: bool,
     intake_only: bool = False,
+    rounds: int = 3,
 ) -> None:
     total = events * docs
     rt, portal = stack.runtime, f"{sandbox_url}/portal"
@@ -399,31 +416,53 @@ async def run(
     if intake_only:
         await intake_ratio(stack, url, gateway_pid, Report(f"Task-completed intake, {docs} documents per post"), docs)
         return
-    requests = signed_events(url.removeprefix("http://"), str(endpoint.id), secret, events, docs)
     in_flight = workers * concurrency
     report = Report(
         f"Document delivery: {total} documents in {events} events, {workers} workers x {concurrency}, "
-        f"{error_rate:.0%} portal faults"
+        f"{error_rate:.0%} portal faults, {rounds} rounds"
     )
-    _, before = await raw_upload_rate(portal, min(total, 3000), in_flight)
-
-    async with httpx.AsyncClient() as http:
-        (await http.put(f"{sandbox_url}/_faults/portal", json={"error_rate": error_rate, "seed": 3})).raise_for_status()
-    cpu = CpuMeter(gateway_pid, await ready_workers(stack, workers), portal_pids, postgres_pid(stack))
-    cpu.start()
-    async with rt.db.engine.connect() as conn:
-        started = (await conn.execute(text("SELECT clock_timestamp()"))).scalar_one()
-    posted = await http_load(url, requests, count=len(requests), concurrency=16)
-    report.line(posted.line("POST task.completed (signed)"))
-    counts = await wait_finished(stack, total, timeout=1800)
-    cpu.stop()
-    # To the last outcome as recorded, on the database's clock like the start: the progress
-    # poll runs every 0.5 s, and its lag used to be counted as delivery time.
-    async with rt.db.engine.connect() as conn:
-        finished = (await conn.execute(text("SELECT max(updated_at) FROM document_deliveries"))).scalar_one()
-    seconds = (finished - started).total_seconds()
-    async with httpx.AsyncClient() as http:
-        (await http.delete(f"{sandbox_url}/_faults/")).raise_for_status()
+    # Ceiling rounds (workers stopped) on both sides of every delivery round: the machine's
+    # speed drifts by a third within a run on a shared VM, so each delivery round is set
+    # against the portal measured around it, and the ratio is the median of the rounds'.
+    ceilings = [(await raw_upload_rate(portal, min(total, 3000), in_flight, label="c0"))[1]]
+    rates: list[float] = []
+    delivered = 0
+    spent: dict[str, float] = defaultdict(float)
+    for r in range(rounds):
+        requests = signed_events(url.removeprefix("http://"), str(endpoint.id), secret, events, docs, r)
+        async with httpx.AsyncClient() as http:
+            faults = {"error_rate": error_rate, "seed": 3}
+            (await http.put(f"{sandbox_url}/_faults/portal", json=faults)).raise_for_status()
+        procs = await ready_workers(stack, workers)
+        cpu = CpuMeter(gateway_pid, [p.pid for p in procs], portal_pids, postgres_pid(stack))
+        cpu.start()
+        async with rt.db.engine.connect() as conn:
+            started = (await conn.execute(text("SELECT clock_timestamp()"))).scalar_one()
+        posted = await http_load(url, requests, count=len(requests), concurrency=16)
+        report.line(posted.line(f"round {r + 1} POST task.completed (signed)"))
+        counts = await wait_finished(stack, total * (r + 1), timeout=1800)
+        cpu.stop()
+        for role, used in cpu.spent.items():
+            spent[role] += used
+        # To the last outcome as recorded, on the database's clock like the start: the progress
+        # poll runs every 0.5 s, and its lag used to be counted as delivery time.
+        async with rt.db.engine.connect() as conn:
+            finished = (await conn.execute(text("SELECT max(updated_at) FROM document_deliveries"))).scalar_one()
+        async with httpx.AsyncClient() as http:
+            (await http.delete(f"{sandbox_url}/_faults/")).raise_for_status()
+        report.line(await delivery_times(stack, started))
+        for proc in procs:  # the ceiling's rounds (and the intake) run without them
+            proc.terminate()
+            proc.wait(timeout=30)
+        ceilings.append((await raw_upload_rate(portal, min(total, 3000), in_flight, label=f"c{r + 1}"))[1])
+        rates.append((counts.get("delivered", 0) - delivered) / (finished - started).total_seconds())
+        delivered = counts.get("delivered", 0)
+        around = statistics.median(ceilings[-2] + ceilings[-1])
+        report.line(
+            f"round {r + 1}: {rates[-1]:,.0f} deliveries/s; raw uploads around it "
+            + ", ".join(f"{c:,.0f}/s" for c in ceilings[-2] + ceilings[-1])
+            + f" (median {around:,.0f}/s); ratio {rates[-1] / around:.3f}"
+        )
     async with rt.db.engine.connect() as conn:
         retried = (
             await conn.execute(
@@ -431,31 +470,24 @@ async def run(
             )
         ).one()
     report.line(f"deliveries by status: {counts}; {retried[0]} needed more than one attempt (max {retried[1]})")
-    report.line(await delivery_times(stack))
-    problems = await verify(stack, portal, total)
-    for proc in stack.processes[1:]:  # the workers: the ceiling's second half and the intake run without them
-        proc.terminate()
-        proc.wait(timeout=30)
-    # The machine's speed drifts by a third within a run on a shared VM: rounds on both sides
-    # of the deliveries measure the portal around them, not only before.
-    _, after = await raw_upload_rate(portal, min(total, 3000), in_flight, label="after")
-    ceiling = statistics.median(before + after)
-    report.line(
-        "raw portal upload rounds: before "
-        + ", ".join(f"{r:,.0f}/s" for r in before)
-        + "; after "
-        + ", ".join(f"{r:,.0f}/s" for r in after)
+    problems = await verify(stack, portal, total * rounds)
+    every_ceiling_round = [c for rounds_rates in ceilings for c in rounds_rates]
+    report.figure("raw portal uploads (ceiling, median)", statistics.median(every_ceiling_round), "uploads/s")
+    report.figure("deliveries/s (first post to last delivery)", statistics.median(rates), "deliveries/s")
+    report.paired_ratio(
+        "deliveries / raw uploads",
+        rates,
+        [statistics.median(before + after) for before, after in itertools.pairwise(ceilings)],
+        target=0.3,
+        unit="/s",
     )
-    report.figure("raw portal uploads (ceiling, median)", ceiling, "uploads/s")
-    rate = counts.get("delivered", 0) / seconds
-    report.figure("deliveries/s (first post to last delivery)", rate, "deliveries/s")
-    report.ratio("deliveries / raw uploads", rate, ceiling, target=0.3, unit="/s")
-    cpu.report(report, counts.get("delivered", 0))
+    for role, seconds in spent.items():
+        report.figure(f"{role} CPU per delivery", seconds / max(delivered, 1) * 1e6, "µs")
     for p in problems[:20]:
         report.line(f"  PROBLEM {p}")
     if problems:
         raise SystemExit(f"{len(problems)} problems")
-    report.line(f"all {total} delivered under the right names; portal holds exactly those files")
+    report.line(f"all {total * rounds} delivered under the right names; portal holds exactly those files")
     if intake:
         await intake_ratio(stack, url, gateway_pid, report, docs)
 
@@ -467,6 +499,7 @@ if __name__ == "__main__":
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
     parser.add_argument("--concurrency", type=int, default=20, help="jobs per worker")
     parser.add_argument("--error-rate", type=float, default=0.2)
+    parser.add_argument("--rounds", type=int, default=3, help="delivery rounds, each between two ceiling rounds")
     parser.add_argument("--no-intake", action="store_true", help="skip the intake-only ratio")
     parser.add_argument("--intake-only", action="store_true", help="measure only the intake, with no deliveries")
     args = parser.parse_args()
@@ -479,5 +512,6 @@ if __name__ == "__main__":
             args.error_rate,
             not args.no_intake,
             args.intake_only,
+            args.rounds,
         )
     )
