@@ -35,6 +35,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
@@ -366,38 +367,28 @@ async def intake_ratio(
             report.figure(f"intake: {role} CPU per accepted post", spent[role] / max(taken, 1) * 1e6, "µs")
 
 
-async def main(
-    events: int,
-    docs: int,
-    workers: int,
-    concurrency: int,
-    error_rate: float,
-    intake: bool,
-    intake_only: bool,
-    rounds: int,
-) -> None:
-    async with BenchStack(worker_concurrency=concurrency, api_key_cache_seconds=10) as stack:
+@dataclass(frozen=True)
+class Options:
+    events: int = 1000
+    docs: int = 10  # documents per event
+    workers: int = 2  # worker processes
+    concurrency: int = 20  # jobs per worker
+    error_rate: float = 0.2
+    rounds: int = 3  # delivery rounds, each between two ceiling rounds
+    intake: bool = True  # then the intake-only ratio
+    intake_only: bool = False  # the intake ratio alone, no deliveries
+
+
+async def main(options: Options) -> None:
+    async with BenchStack(worker_concurrency=options.concurrency, api_key_cache_seconds=10) as stack:
         portal_pids: list[int] = []
         with portal_process(portal_pids) as sandbox_url:
-            await run(
-                stack, sandbox_url, portal_pids, events, docs, workers, concurrency, error_rate, intake, intake_only,
-                rounds,
-            )  # fmt: skip
+            await run(stack, sandbox_url, portal_pids, options)
 
 
-async def run(
-    stack: BenchStack,
-    sandbox_url: str,
-    portal_pids: list[int],
-    events: int,
-    docs: int,
-    workers: int,
-    concurrency: int,
-    error_rate: float,
-    intake: bool,
-    intake_only: bool = False,
-    rounds: int = 3,
-) -> None:
+async def run(stack: BenchStack, sandbox_url: str, portal_pids: list[int], options: Options) -> None:
+    events, docs, workers, rounds = options.events, options.docs, options.workers, options.rounds
+    concurrency, error_rate = options.concurrency, options.error_rate
     total = events * docs
     rt, portal = stack.runtime, f"{sandbox_url}/portal"
     async with rt.db.unit_of_work() as session:
@@ -413,7 +404,7 @@ async def run(
             (await http.put(f"{portal}/_clients/bench-c{c:02d}", json={"auto_view": True})).raise_for_status()
     url = stack.start_gateway()
     gateway_pid = stack.processes[-1].pid
-    if intake_only:
+    if options.intake_only:
         await intake_ratio(stack, url, gateway_pid, Report(f"Task-completed intake, {docs} documents per post"), docs)
         return
     in_flight = workers * concurrency
@@ -488,30 +479,26 @@ async def run(
     if problems:
         raise SystemExit(f"{len(problems)} problems")
     report.line(f"all {total * rounds} delivered under the right names; portal holds exactly those files")
-    if intake:
+    if options.intake:
         await intake_ratio(stack, url, gateway_pid, report, docs)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--events", type=int, default=1000)
-    parser.add_argument("--docs", type=int, default=10, help="documents per event")
-    parser.add_argument("--workers", type=int, default=2, help="worker processes")
-    parser.add_argument("--concurrency", type=int, default=20, help="jobs per worker")
-    parser.add_argument("--error-rate", type=float, default=0.2)
-    parser.add_argument("--rounds", type=int, default=3, help="delivery rounds, each between two ceiling rounds")
+    defaults = Options()
+    parser.add_argument("--events", type=int, default=defaults.events)
+    parser.add_argument("--docs", type=int, default=defaults.docs, help="documents per event")
+    parser.add_argument("--workers", type=int, default=defaults.workers, help="worker processes")
+    parser.add_argument("--concurrency", type=int, default=defaults.concurrency, help="jobs per worker")
+    parser.add_argument("--error-rate", type=float, default=defaults.error_rate)
+    parser.add_argument(
+        "--rounds", type=int, default=defaults.rounds, help="delivery rounds, each between two ceiling rounds"
+    )
     parser.add_argument("--no-intake", action="store_true", help="skip the intake-only ratio")
     parser.add_argument("--intake-only", action="store_true", help="measure only the intake, with no deliveries")
     args = parser.parse_args()
-    asyncio.run(
-        main(
-            args.events,
-            args.docs,
-            args.workers,
-            args.concurrency,
-            args.error_rate,
-            not args.no_intake,
-            args.intake_only,
-            args.rounds,
-        )
-    )
+    options = Options(
+        args.events, args.docs, args.workers, args.concurrency, args.error_rate, args.rounds,
+        intake=not args.no_intake, intake_only=args.intake_only,
+    )  # fmt: skip
+    asyncio.run(main(options))
