@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import base64
 import hashlib
-import itertools
 import statistics
 import subprocess
 import sys
@@ -417,6 +416,7 @@ async def run(stack: BenchStack, sandbox_url: str, portal_pids: list[int], optio
     # against the portal measured around it, and the ratio is the median of the rounds'.
     ceilings = [(await raw_upload_rate(portal, min(total, 3000), in_flight, label="c0"))[1]]
     rates: list[float] = []
+    arounds: list[float] = []  # each round's ceiling: the median of the ceiling rounds on both sides
     delivered = 0
     spent: dict[str, float] = defaultdict(float)
     for r in range(rounds):
@@ -448,7 +448,7 @@ async def run(stack: BenchStack, sandbox_url: str, portal_pids: list[int], optio
         ceilings.append((await raw_upload_rate(portal, min(total, 3000), in_flight, label=f"c{r + 1}"))[1])
         rates.append((counts.get("delivered", 0) - delivered) / (finished - started).total_seconds())
         delivered = counts.get("delivered", 0)
-        around = statistics.median(ceilings[-2] + ceilings[-1])
+        arounds.append(around := statistics.median(ceilings[-2] + ceilings[-1]))
         report.line(
             f"round {r + 1}: {rates[-1]:,.0f} deliveries/s; raw uploads around it "
             + ", ".join(f"{c:,.0f}/s" for c in ceilings[-2] + ceilings[-1])
@@ -462,13 +462,12 @@ async def run(stack: BenchStack, sandbox_url: str, portal_pids: list[int], optio
         ).one()
     report.line(f"deliveries by status: {counts}; {retried[0]} needed more than one attempt (max {retried[1]})")
     problems = await verify(stack, portal, total * rounds)
-    every_ceiling_round = [c for rounds_rates in ceilings for c in rounds_rates]
-    report.figure("raw portal uploads (ceiling, median)", statistics.median(every_ceiling_round), "uploads/s")
+    report.figure("raw portal uploads (ceiling, median of the rounds')", statistics.median(arounds), "uploads/s")
     report.figure("deliveries/s (first post to last delivery)", statistics.median(rates), "deliveries/s")
     report.paired_ratio(
         "deliveries / raw uploads",
         rates,
-        [statistics.median(before + after) for before, after in itertools.pairwise(ceilings)],
+        arounds,
         target=0.3,
         unit="/s",
     )
